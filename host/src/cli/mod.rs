@@ -1,0 +1,123 @@
+//! The command line. `serve` runs the server; every other command is a
+//! client of the REST API (redb allows one process per file), one file per
+//! command group with the same shape: a clap `Cmd` and an async `run`.
+
+pub mod batch;
+pub mod client;
+pub mod collections;
+pub mod output;
+pub mod records;
+pub mod relationships;
+pub mod serve;
+pub mod tokens;
+pub mod workspaces;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// mcp-factory: turn a record store into purpose-built MCP servers.
+#[derive(Debug, Parser)]
+#[command(name = "mcp-factory", version, about)]
+pub struct Cli {
+    /// Server URL (default: the saved credentials' URL, else http://127.0.0.1:8787).
+    #[arg(long, global = true, env = "MCP_FACTORY_URL")]
+    server: Option<String>,
+    /// API token (default: the saved admin credentials).
+    #[arg(long, global = true, env = "MCP_FACTORY_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Print the REST response body as JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server on the embedded store.
+    Serve(serve::ServeArgs),
+    /// Workspaces, previews and promotion.
+    #[command(subcommand)]
+    Workspaces(workspaces::Cmd),
+    /// Collections (JSON Schema) of a workspace.
+    #[command(subcommand)]
+    Collections(collections::Cmd),
+    /// Records of a collection.
+    #[command(subcommand)]
+    Records(records::Cmd),
+    /// Filter, sort and page a collection's records.
+    Query(records::QueryArgs),
+    /// Typed links between records.
+    #[command(subcommand)]
+    Relationships(relationships::Cmd),
+    /// The relationships of one record.
+    QueryRelationships(relationships::QueryArgs),
+    /// Run up to 1,000 operations atomically.
+    Batch(batch::BatchArgs),
+    /// The operations log of a workspace.
+    Operations(batch::OpsArgs),
+    /// API tokens.
+    #[command(subcommand)]
+    Tokens(tokens::Cmd),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = std::io::stdout().flush();
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Serve(args) = cli.command {
+        init_logging();
+        return serve::run(args).await;
+    }
+    let c = client::Client::new(cli.server, cli.token);
+    let j = cli.json;
+    match cli.command {
+        Command::Serve(_) => unreachable!("handled above"),
+        Command::Workspaces(cmd) => workspaces::run(cmd, &c, j).await,
+        Command::Collections(cmd) => collections::run(cmd, &c, j).await,
+        Command::Records(cmd) => records::run(cmd, &c, j).await,
+        Command::Query(a) => records::query(a, &c, j).await,
+        Command::Relationships(cmd) => relationships::run(cmd, &c, j).await,
+        Command::QueryRelationships(a) => relationships::query(a, &c, j).await,
+        Command::Batch(a) => batch::batch(a, &c, j).await,
+        Command::Operations(a) => batch::operations(a, &c, j).await,
+        Command::Tokens(cmd) => tokens::run(cmd, &c, j).await,
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

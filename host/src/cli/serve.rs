@@ -1,0 +1,64 @@
+//! `mcp-factory serve`: opens the store, creates the admin token on first
+//! start (printed once, saved to the credentials file), and serves HTTP.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::client::{Credentials, write_credentials};
+use crate::http::{self, AppState};
+use crate::service::Service;
+use crate::store::Store;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Directory of the embedded redb store.
+    #[arg(long, env = "MCP_FACTORY_DATA", default_value = "./data")]
+    pub data: PathBuf,
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "MCP_FACTORY_LISTEN", default_value = "127.0.0.1:8787")]
+    pub listen: String,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "MCP_FACTORY_MAX_BODY", default_value_t = http::DEFAULT_MAX_BODY)]
+    pub max_body: usize,
+}
+
+pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
+    let store = Store::open(&a.data).with_context(|| format!("opening the store in {}", a.data.display()))?;
+    let service = Service::new(store)?;
+    let listener = tokio::net::TcpListener::bind(&a.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", a.listen))?;
+    let addr = http::local_addr(&listener)?;
+    let url = format!("http://{addr}");
+    if let Some(admin) = service.bootstrap_admin().await? {
+        // Shown once, on purpose on stdout and never through the logger.
+        let saved = write_credentials(&Credentials { url: url.clone(), token: admin.token.clone() });
+        println!("Created the admin token (shown only now):\n\n    {}\n", admin.token);
+        match saved {
+            Ok(path) => println!("Saved it to {} (mode 0600); the CLI uses it by default.", path.display()),
+            Err(e) => println!("Could not save it ({e:#}); pass it with --token or MCP_FACTORY_TOKEN."),
+        }
+    }
+    println!("mcp-factory listening on {url} (data in {})", a.data.display());
+    tracing::info!(%addr, "listening");
+    let state = AppState { service, max_body: a.max_body };
+    http::serve(listener, state, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,75 @@
+//! Extractors: the bearer-token caller and a JSON body whose every failure
+//! (too large, malformed, wrong shape) is an `ApiError`, never a panic or a
+//! plain-text rejection.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::service::Caller;
+
+/// The authenticated caller.
+pub struct Auth(pub Caller);
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Auth, ApiError> {
+        let bearer = match parts.headers.get(header::AUTHORIZATION) {
+            None => None,
+            Some(v) => {
+                let v = v.to_str().map_err(|_| {
+                    ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "malformed Authorization header")
+                })?;
+                let token = v
+                    .strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            StatusCode::UNAUTHORIZED,
+                            "UNAUTHORIZED",
+                            "the Authorization header must be 'Bearer mcpf_…'",
+                        )
+                    })?;
+                Some(token.trim())
+            }
+        };
+        Ok(Auth(state.service.authenticate(bearer)?))
+    }
+}
+
+/// A JSON request body of type `T`.
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Body<T>, ApiError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "PAYLOAD_TOO_LARGE",
+                    format!("request body is larger than the {} byte limit", state.max_body),
+                )
+            } else {
+                ApiError::bad_request(format!("cannot read request body: {e}"))
+            }
+        })?;
+        parse_json(&bytes).map(Body)
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.is_empty() {
+        return Err(ApiError::bad_request("request body is empty; send a JSON object"));
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        let what = if e.is_syntax() || e.is_eof() { "malformed JSON" } else { "invalid request body" };
+        ApiError::bad_request(format!("{what}: {e}"))
+    })
+}

@@ -1,0 +1,62 @@
+//! The HTTP server: the axum router (REST `/v1`, and later the MCP routes),
+//! request limits, and the listener. Knows `service`, never `store`.
+
+pub mod error;
+pub mod extract;
+pub mod rest;
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::serve::ListenerExt;
+
+use crate::service::Service;
+
+/// Default request body limit.
+pub const DEFAULT_MAX_BODY: usize = 4 * 1024 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub service: Service,
+    pub max_body: usize,
+}
+
+/// The whole application router.
+pub fn app(state: AppState) -> Router {
+    let max_body = state.max_body;
+    Router::new()
+        .route("/health", get(rest::health))
+        .merge(rest::routes())
+        .fallback(|| async {
+            error::ApiError::new(
+                axum::http::StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                "no such route; the REST API lives under /v1",
+            )
+            .into_response()
+        })
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// The address actually bound (for `--listen 127.0.0.1:0`).
+pub fn local_addr(listener: &tokio::net::TcpListener) -> std::io::Result<SocketAddr> {
+    listener.local_addr()
+}

@@ -1,0 +1,297 @@
+//! The REST API under `/v1`, in the REKOR-SURFACE shapes. Handlers only
+//! translate between HTTP and `service` calls.
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{Auth, Body};
+use crate::service::collections::UpsertCollection;
+use crate::service::records::{Mark, PatchRecord, Query as RecordQuery, UpsertRecord};
+use crate::service::relationships::{Direction, UpsertRelationship};
+use crate::service::tokens::CreateToken;
+use crate::service::workspaces::{CreatePreview, CreateWorkspace};
+use crate::service::Page;
+
+type Res = Result<Response, ApiError>;
+
+fn ok<T: serde::Serialize>(v: T) -> Res {
+    Ok(axum::Json(v).into_response())
+}
+
+fn created<T: serde::Serialize>(v: T) -> Res {
+    Ok((StatusCode::CREATED, axum::Json(v)).into_response())
+}
+
+fn list<T: serde::Serialize>(all: Vec<T>) -> Res {
+    let n = all.len();
+    ok(Page::of(all, n.max(1), 0))
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/workspaces", get(list_workspaces).post(create_workspace))
+        .route("/v1/workspaces/{id}", get(get_workspace).delete(delete_workspace))
+        .route("/v1/workspaces/{id}/previews", get(list_previews).post(create_preview))
+        .route("/v1/workspaces/{id}/promote", post(promote))
+        .route("/v1/workspaces/{id}/promotions", get(list_promotions))
+        .route("/v1/workspaces/{id}/promotions/{pid}/rollback", post(rollback))
+        .route("/v1/tokens", get(list_tokens).post(create_token))
+        .route("/v1/tokens/{id}", axum::routing::delete(revoke_token))
+        .route("/v1/{ws}/collections", get(list_collections))
+        .route(
+            "/v1/{ws}/collections/{name}",
+            get(get_collection).put(upsert_collection).delete(delete_collection),
+        )
+        .route("/v1/{ws}/records/{coll}", get(list_records).put(upsert_record).post(upsert_record))
+        .route("/v1/{ws}/records/{coll}/query", post(query_records))
+        .route(
+            "/v1/{ws}/records/{coll}/{id}",
+            get(get_record).patch(patch_record).delete(delete_record),
+        )
+        .route("/v1/{ws}/records/{coll}/{id}/cancel", post(cancel_record))
+        .route("/v1/{ws}/records/{coll}/{id}/archive", post(archive_record))
+        .route("/v1/{ws}/records/{coll}/{id}/relationships", get(record_relationships))
+        .route("/v1/{ws}/relationships", put(upsert_relationship).post(upsert_relationship))
+        .route("/v1/{ws}/relationships/{id}", get(get_relationship).delete(delete_relationship))
+        .route("/v1/{ws}/batch", post(batch))
+        .route("/v1/{ws}/operations", get(list_operations))
+}
+
+// ---- workspaces ----
+
+async fn list_workspaces(State(s): State<AppState>, Auth(c): Auth) -> Res {
+    list(s.service.list_workspaces(&c, None)?)
+}
+
+async fn create_workspace(State(s): State<AppState>, Auth(c): Auth, Body(req): Body<CreateWorkspace>) -> Res {
+    created(s.service.create_workspace(&c, req).await?)
+}
+
+async fn get_workspace(State(s): State<AppState>, Auth(c): Auth, Path(id): Path<String>) -> Res {
+    ok(s.service.get_workspace(&c, &id)?)
+}
+
+async fn delete_workspace(State(s): State<AppState>, Auth(c): Auth, Path(id): Path<String>) -> Res {
+    ok(s.service.delete_workspace(&c, &id).await?)
+}
+
+async fn list_previews(State(s): State<AppState>, Auth(c): Auth, Path(id): Path<String>) -> Res {
+    list(s.service.list_previews(&c, &id)?)
+}
+
+async fn create_preview(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(id): Path<String>,
+    Body(req): Body<CreatePreview>,
+) -> Res {
+    created(s.service.create_preview(&c, &id, req).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PromoteBody {
+    from: String,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+async fn promote(State(s): State<AppState>, Auth(c): Auth, Path(id): Path<String>, Body(b): Body<PromoteBody>) -> Res {
+    ok(s.service.promote(&c, &id, &b.from, b.dry_run).await?)
+}
+
+async fn list_promotions(State(s): State<AppState>, Auth(c): Auth, Path(id): Path<String>) -> Res {
+    list(s.service.list_promotions(&c, &id)?)
+}
+
+async fn rollback(State(s): State<AppState>, Auth(c): Auth, Path((id, pid)): Path<(String, String)>) -> Res {
+    ok(s.service.rollback(&c, &id, &pid).await?)
+}
+
+// ---- tokens ----
+
+async fn list_tokens(State(s): State<AppState>, Auth(c): Auth) -> Res {
+    list(s.service.list_tokens(&c))
+}
+
+async fn create_token(State(s): State<AppState>, Auth(c): Auth, Body(req): Body<CreateToken>) -> Res {
+    created(s.service.create_token(&c, req).await?)
+}
+
+async fn revoke_token(State(s): State<AppState>, Auth(c): Auth, Path(id): Path<String>) -> Res {
+    ok(s.service.revoke_token(&c, &id).await?)
+}
+
+// ---- collections ----
+
+async fn list_collections(State(s): State<AppState>, Auth(c): Auth, Path(ws): Path<String>) -> Res {
+    list(s.service.list_collections(&c, &ws)?)
+}
+
+async fn get_collection(State(s): State<AppState>, Auth(c): Auth, Path((ws, name)): Path<(String, String)>) -> Res {
+    ok(s.service.get_collection(&c, &ws, &name)?)
+}
+
+async fn upsert_collection(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((ws, name)): Path<(String, String)>,
+    Body(req): Body<UpsertCollection>,
+) -> Res {
+    ok(s.service.upsert_collection(&c, &ws, &name, req).await?)
+}
+
+#[derive(Deserialize)]
+struct ForceParam {
+    #[serde(default)]
+    force: bool,
+}
+
+async fn delete_collection(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((ws, name)): Path<(String, String)>,
+    Query(q): Query<ForceParam>,
+) -> Res {
+    ok(s.service.delete_collection(&c, &ws, &name, q.force).await?)
+}
+
+// ---- records ----
+
+#[derive(Deserialize)]
+struct ListParams {
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+async fn list_records(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((ws, coll)): Path<(String, String)>,
+    Query(p): Query<ListParams>,
+) -> Res {
+    let q = RecordQuery { limit: p.limit, offset: p.offset, ..Default::default() };
+    ok(s.service.query_records(&c, &ws, &coll, &q)?)
+}
+
+async fn query_records(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((ws, coll)): Path<(String, String)>,
+    Body(q): Body<RecordQuery>,
+) -> Res {
+    ok(s.service.query_records(&c, &ws, &coll, &q)?)
+}
+
+async fn upsert_record(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((ws, coll)): Path<(String, String)>,
+    Body(req): Body<UpsertRecord>,
+) -> Res {
+    ok(s.service.upsert_record(&c, &ws, &coll, req).await?)
+}
+
+async fn get_record(State(s): State<AppState>, Auth(c): Auth, Path((ws, coll, id)): Path<(String, String, String)>) -> Res {
+    let bytes = s.service.get_record_json(&c, &ws, &coll, &id)?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
+}
+
+async fn patch_record(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((ws, coll, id)): Path<(String, String, String)>,
+    Body(req): Body<PatchRecord>,
+) -> Res {
+    ok(s.service.patch_record(&c, &ws, &coll, &id, req).await?)
+}
+
+async fn mark(s: AppState, c: Auth, (ws, coll, id): (String, String, String), m: Mark) -> Res {
+    ok(s.service.mark_record(&c.0, &ws, &coll, &id, m).await?)
+}
+
+async fn delete_record(State(s): State<AppState>, c: Auth, Path(p): Path<(String, String, String)>) -> Res {
+    mark(s, c, p, Mark::Delete).await
+}
+
+async fn cancel_record(State(s): State<AppState>, c: Auth, Path(p): Path<(String, String, String)>) -> Res {
+    mark(s, c, p, Mark::Cancel).await
+}
+
+async fn archive_record(State(s): State<AppState>, c: Auth, Path(p): Path<(String, String, String)>) -> Res {
+    mark(s, c, p, Mark::Archive).await
+}
+
+#[derive(Deserialize)]
+struct RelParams {
+    #[serde(rename = "type")]
+    rel_type: Option<String>,
+    direction: Option<String>,
+}
+
+async fn record_relationships(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((ws, coll, id)): Path<(String, String, String)>,
+    Query(p): Query<RelParams>,
+) -> Res {
+    let direction: Direction = p.direction.as_deref().unwrap_or("both").parse()?;
+    list(s.service.query_relationships(&c, &ws, &coll, &id, p.rel_type.as_deref(), direction)?)
+}
+
+// ---- relationships ----
+
+async fn upsert_relationship(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(ws): Path<String>,
+    Body(req): Body<UpsertRelationship>,
+) -> Res {
+    ok(s.service.upsert_relationship(&c, &ws, req).await?)
+}
+
+async fn get_relationship(State(s): State<AppState>, Auth(c): Auth, Path((ws, id)): Path<(String, String)>) -> Res {
+    ok(s.service.get_relationship(&c, &ws, &id)?)
+}
+
+async fn delete_relationship(State(s): State<AppState>, Auth(c): Auth, Path((ws, id)): Path<(String, String)>) -> Res {
+    ok(s.service.delete_relationship(&c, &ws, &id).await?)
+}
+
+// ---- batch, operations log ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchBody {
+    operations: Vec<Value>,
+}
+
+async fn batch(State(s): State<AppState>, Auth(c): Auth, Path(ws): Path<String>, Body(b): Body<BatchBody>) -> Res {
+    ok(s.service.batch(&c, &ws, b.operations).await?)
+}
+
+#[derive(Deserialize)]
+struct OpsParams {
+    after: Option<u64>,
+    limit: Option<usize>,
+}
+
+async fn list_operations(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(ws): Path<String>,
+    Query(p): Query<OpsParams>,
+) -> Res {
+    ok(s.service.list_operations(&c, &ws, p.after.unwrap_or(0), p.limit)?)
+}
+
+pub async fn health() -> Res {
+    ok(json!({"status": "ok"}))
+}

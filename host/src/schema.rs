@@ -1,0 +1,108 @@
+//! JSON Schema handling: checking that a collection's schema is itself a valid
+//! schema, compiling it once, caching the validator, and turning validation
+//! failures into errors that name the JSON path and the rule that failed.
+//!
+//! jsonschema is built without its default features, so `$ref`s are never
+//! fetched over the network or read from files: user schemas cannot make the
+//! server issue requests.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use serde_json::{Value, json};
+
+/// One failed rule of a schema check.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Violation {
+    /// JSON Pointer to the offending value ("" is the whole document).
+    pub path: String,
+    /// The JSON Schema keyword that failed ("type", "required", …).
+    pub rule: String,
+    pub message: String,
+}
+
+impl Violation {
+    pub fn to_json(list: &[Violation]) -> Value {
+        json!({ "violations": list })
+    }
+}
+
+/// Checks `schema` against its meta-schema and compiles it.
+pub fn compile(schema: &Value) -> Result<jsonschema::Validator, Vec<Violation>> {
+    if !schema.is_object() && !schema.is_boolean() {
+        return Err(vec![Violation {
+            path: String::new(),
+            rule: "type".into(),
+            message: "a JSON Schema must be an object or a boolean".into(),
+        }]);
+    }
+    if let Err(e) = jsonschema::meta::validate(schema) {
+        return Err(vec![Violation {
+            path: e.instance_path().to_string(),
+            rule: e.kind().keyword().to_string(),
+            message: format!("not a valid JSON Schema: {e}"),
+        }]);
+    }
+    jsonschema::validator_for(schema).map_err(|e| {
+        vec![Violation {
+            path: e.instance_path().to_string(),
+            rule: e.kind().keyword().to_string(),
+            message: format!("not a valid JSON Schema: {e}"),
+        }]
+    })
+}
+
+/// Validates `instance`, collecting every violation (capped at 20).
+pub fn check(validator: &jsonschema::Validator, instance: &Value) -> Result<(), Vec<Violation>> {
+    let errors: Vec<Violation> = validator
+        .iter_errors(instance)
+        .take(20)
+        .map(|e| Violation {
+            path: e.instance_path().to_string(),
+            rule: e.kind().keyword().to_string(),
+            message: e.to_string(),
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+/// Compiled validators by (workspace, collection, collection version).
+#[derive(Default)]
+pub struct Cache {
+    inner: RwLock<HashMap<(String, String), (u64, Arc<jsonschema::Validator>)>>,
+}
+
+impl Cache {
+    /// The validator for this version of the collection's schema, compiled on
+    /// first use.
+    pub fn get(
+        &self,
+        workspace: &str,
+        collection: &str,
+        version: u64,
+        schema: &Value,
+    ) -> Result<Arc<jsonschema::Validator>, Vec<Violation>> {
+        let key = (workspace.to_string(), collection.to_string());
+        if let Ok(map) = self.inner.read()
+            && let Some((v, validator)) = map.get(&key)
+            && *v == version
+        {
+            return Ok(validator.clone());
+        }
+        let validator = Arc::new(compile(schema)?);
+        if let Ok(mut map) = self.inner.write() {
+            map.insert(key, (version, validator.clone()));
+        }
+        Ok(validator)
+    }
+
+    pub fn forget_workspace(&self, workspace: &str) {
+        if let Ok(mut map) = self.inner.write() {
+            map.retain(|(ws, _), _| ws != workspace);
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! Atomic batches: up to 1,000 record, relationship and collection operations
+//! in one transaction. Every operation is checked (a failing one does not stop
+//! the checks of the others, so the error lists every failing index and why);
+//! if any fails, the transaction is aborted and nothing is written.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::collections::{self, UpsertCollection};
+use super::error::{Result, ServiceError};
+use super::records::{self, Mark, UpsertRecord};
+use super::relationships::{self, UpsertRelationship};
+use super::{Caller, Ctx, Service};
+use crate::store::WriteTransaction;
+
+/// Most operations in one batch.
+pub const MAX_OPERATIONS: usize = 1000;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Operation {
+    UpsertRecord {
+        collection: String,
+        data: Value,
+        #[serde(default)]
+        id: Option<String>,
+        #[serde(default)]
+        external_id: Option<String>,
+        #[serde(default)]
+        external_source: Option<String>,
+        #[serde(default)]
+        version: Option<u64>,
+    },
+    DeleteRecord {
+        collection: String,
+        id: String,
+    },
+    UpsertRelationship {
+        rel_type: String,
+        source_collection: String,
+        source_id: String,
+        target_collection: String,
+        target_id: String,
+        #[serde(default)]
+        metadata: Option<Value>,
+    },
+    DeleteRelationship {
+        #[serde(default)]
+        id: Option<String>,
+        #[serde(default)]
+        rel_type: Option<String>,
+        #[serde(default)]
+        source_collection: Option<String>,
+        #[serde(default)]
+        source_id: Option<String>,
+        #[serde(default)]
+        target_collection: Option<String>,
+        #[serde(default)]
+        target_id: Option<String>,
+    },
+    UpsertCollection {
+        collection: String,
+        schema: Value,
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default)]
+        description: Option<String>,
+    },
+    DeleteCollection {
+        collection: String,
+        #[serde(default)]
+        force: bool,
+    },
+}
+
+impl Operation {
+    fn kind(&self) -> &'static str {
+        match self {
+            Operation::UpsertRecord { .. } => "upsert_record",
+            Operation::DeleteRecord { .. } => "delete_record",
+            Operation::UpsertRelationship { .. } => "upsert_relationship",
+            Operation::DeleteRelationship { .. } => "delete_relationship",
+            Operation::UpsertCollection { .. } => "upsert_collection",
+            Operation::DeleteCollection { .. } => "delete_collection",
+        }
+    }
+
+    fn run(self, txn: &WriteTransaction, ctx: &Ctx, ws: &str) -> Result<Value> {
+        let v = match self {
+            Operation::UpsertRecord { collection, data, id, external_id, external_source, version } => {
+                let req = UpsertRecord { data, id, external_id, external_source, version };
+                to_value(records::upsert_in(txn, ctx, ws, &collection, req)?)
+            }
+            Operation::DeleteRecord { collection, id } => {
+                to_value(records::mark_in(txn, ctx, ws, &collection, &id, Mark::Delete)?)
+            }
+            Operation::UpsertRelationship { rel_type, source_collection, source_id, target_collection, target_id, metadata } => {
+                let req = UpsertRelationship { rel_type, source_collection, source_id, target_collection, target_id, metadata };
+                to_value(relationships::upsert_in(txn, ctx, ws, req)?)
+            }
+            Operation::DeleteRelationship { id, rel_type, source_collection, source_id, target_collection, target_id } => {
+                let id = match (id, rel_type, source_collection, source_id, target_collection, target_id) {
+                    (Some(id), ..) => id,
+                    (None, Some(rel_type), Some(source_collection), Some(source_id), Some(target_collection), Some(target_id)) => {
+                        let req = UpsertRelationship { rel_type, source_collection, source_id, target_collection, target_id, metadata: None };
+                        relationships::find_in(txn, ws, &req)?
+                    }
+                    _ => {
+                        return Err(ServiceError::invalid(
+                            "delete_relationship needs 'id', or 'rel_type' with source_collection/source_id/target_collection/target_id",
+                        ));
+                    }
+                };
+                to_value(relationships::delete_in(txn, ctx, ws, &id)?)
+            }
+            Operation::UpsertCollection { collection, schema, name, description } => {
+                to_value(collections::upsert_in(txn, ctx, ws, &collection, UpsertCollection { name, description, schema })?)
+            }
+            Operation::DeleteCollection { collection, force } => {
+                to_value(collections::delete_in(txn, ctx, ws, &collection, force)?)
+            }
+        };
+        Ok(v)
+    }
+}
+
+fn to_value<T: serde::Serialize>(v: T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+/// Parses raw operations, reporting every malformed one by index.
+pub fn parse(raw: &[Value]) -> Result<Vec<Operation>> {
+    if raw.is_empty() {
+        return Err(ServiceError::invalid("a batch needs at least one operation"));
+    }
+    if raw.len() > MAX_OPERATIONS {
+        return Err(ServiceError::Validation {
+            message: format!(
+                "a batch holds at most {MAX_OPERATIONS} operations; got {}. Split it into several batches",
+                raw.len()
+            ),
+            details: json!({"max_operations": MAX_OPERATIONS, "operations": raw.len()}),
+        });
+    }
+    let mut ops = Vec::with_capacity(raw.len());
+    let mut failed = Vec::new();
+    for (index, v) in raw.iter().enumerate() {
+        match serde_json::from_value::<Operation>(v.clone()) {
+            Ok(op) => ops.push(op),
+            Err(e) => failed.push(json!({
+                "index": index,
+                "type": v.get("type").cloned().unwrap_or(Value::Null),
+                "code": "VALIDATION_ERROR",
+                "message": format!("malformed operation: {e}"),
+            })),
+        }
+    }
+    if failed.is_empty() {
+        Ok(ops)
+    } else {
+        Err(batch_error(failed, raw.len()))
+    }
+}
+
+fn batch_error(failed: Vec<Value>, total: usize) -> ServiceError {
+    let first = failed
+        .first()
+        .map(|f| format!("operation {}: {}", f["index"], f["message"].as_str().unwrap_or("")))
+        .unwrap_or_default();
+    ServiceError::Validation {
+        message: format!(
+            "batch rejected, nothing was written: {} of {total} operations failed (first: {first})",
+            failed.len()
+        ),
+        details: json!({ "failed": failed }),
+    }
+}
+
+impl Service {
+    /// Runs `raw` atomically in `ws`; returns one result per operation.
+    pub async fn batch(&self, caller: &Caller, ws: &str, raw: Vec<Value>) -> Result<Value> {
+        let ops = parse(&raw)?;
+        let ws = ws.to_string();
+        self.write_exclusive(caller, move |txn, ctx| {
+            let total = ops.len();
+            let mut results = Vec::with_capacity(total);
+            let mut failed = Vec::new();
+            for (index, op) in ops.into_iter().enumerate() {
+                let kind = op.kind();
+                match op.run(txn, ctx, &ws) {
+                    Ok(v) => results.push(json!({"index": index, "type": kind, "result": v})),
+                    Err(e @ ServiceError::Store(_)) => return Err(e),
+                    Err(e) => {
+                        let mut f = json!({"index": index, "type": kind, "code": e.code(), "message": e.to_string()});
+                        if let Some(d) = e.details() {
+                            f["details"] = d.clone();
+                        }
+                        failed.push(f);
+                    }
+                }
+            }
+            if failed.is_empty() {
+                Ok(json!({"results": results, "meta": {"operations": total}}))
+            } else {
+                Err(batch_error(failed, total))
+            }
+        })
+        .await
+    }
+}

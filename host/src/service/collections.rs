@@ -1,0 +1,244 @@
+//! Collections: a name, a display name, a description and a JSON Schema that
+//! every record of the collection is validated against. The schema is checked
+//! against its meta-schema on write and compiled once (see [`crate::schema`]).
+//! Collections are config: they change only in previews.
+
+use redb::ReadableTable;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::error::{Result, ServiceError};
+use super::workspaces::{self, Workspace};
+use super::{Caller, Ctx, Service, decode, encode, now, oplog};
+use crate::schema;
+use crate::store::{
+    self, COLLECTIONS, RECORDS, RECORDS_BY_EXTERNAL, RELATIONSHIPS, RELS_IN, RELS_OUT,
+    WORKSPACES, WriteTransaction,
+};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Collection {
+    /// The collection's identifier (`invoices`).
+    pub id: String,
+    /// Display name (`Invoices`).
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub schema: Value,
+    pub version: u64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl Collection {
+    /// Same user-visible config (ignores version and timestamps).
+    pub fn same_config(&self, other: &Collection) -> bool {
+        self.name == other.name && self.description == other.description && self.schema == other.schema
+    }
+}
+
+/// Body of an upsert.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpsertCollection {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub schema: Value,
+}
+
+pub(crate) fn list_in(
+    table: &impl ReadableTable<(&'static str, &'static str), &'static [u8]>,
+    ws: &str,
+) -> Result<Vec<Collection>> {
+    let end = store::succ(ws);
+    let mut out = Vec::new();
+    for row in table.range((ws, "")..(end.as_str(), ""))? {
+        let (_, v) = row?;
+        out.push(decode(v.value(), "collection")?);
+    }
+    Ok(out)
+}
+
+pub(crate) fn load_in(
+    table: &impl ReadableTable<(&'static str, &'static str), &'static [u8]>,
+    ws: &str,
+    id: &str,
+) -> Result<Collection> {
+    match table.get((ws, id))? {
+        Some(v) => decode(v.value(), "collection"),
+        None => Err(ServiceError::NotFound(format!(
+            "collection '{id}' not found in workspace '{ws}'; list them with `mcp-factory collections list --workspace {ws}`"
+        ))),
+    }
+}
+
+pub(crate) fn has_records(txn: &WriteTransaction, ws: &str, coll: &str) -> Result<bool> {
+    let end = store::succ(coll);
+    let table = txn.open_table(RECORDS)?;
+    let mut range = table.range((ws, coll, "")..(ws, end.as_str(), ""))?;
+    Ok(range.next().transpose()?.is_some())
+}
+
+pub(crate) fn upsert_in(
+    txn: &WriteTransaction,
+    ctx: &Ctx,
+    ws_id: &str,
+    id: &str,
+    req: UpsertCollection,
+) -> Result<Collection> {
+    super::check_ident("collection name", id, 64)?;
+    let ws = workspaces::load_for(txn, &ctx.caller, ws_id, Some(id), "write:collections")?;
+    workspaces::require_preview(&ws, "collections")?;
+    schema::compile(&req.schema)
+        .map_err(|v| ServiceError::schema(format!("the schema of collection '{id}' is not a valid JSON Schema"), &v))?;
+    let mut table = txn.open_table(COLLECTIONS)?;
+    let old = match load_in(&table, ws_id, id) {
+        Ok(c) => Some(c),
+        Err(ServiceError::NotFound(_)) => None,
+        Err(e) => return Err(e),
+    };
+    let stamp = now();
+    let next = Collection {
+        id: id.to_string(),
+        name: req.name.or_else(|| old.as_ref().map(|o| o.name.clone())).unwrap_or_else(|| id.to_string()),
+        description: req.description.or_else(|| old.as_ref().and_then(|o| o.description.clone())),
+        schema: req.schema,
+        version: 1,
+        created_at: stamp.clone(),
+        updated_at: stamp,
+    };
+    let next = match old {
+        Some(o) if o.same_config(&next) => return Ok(o),
+        Some(o) => Collection {
+            version: o.version + 1,
+            created_at: o.created_at,
+            ..next
+        },
+        None => next,
+    };
+    table.insert((ws_id, id), encode(&next)?.as_slice())?;
+    drop(table);
+    oplog::append(txn, ws_id, &ctx.caller, "upsert_collection", json!({"collection": id, "version": next.version}))?;
+    Ok(next)
+}
+
+pub(crate) fn delete_in(
+    txn: &WriteTransaction,
+    ctx: &Ctx,
+    ws_id: &str,
+    id: &str,
+    force: bool,
+) -> Result<Collection> {
+    let ws = workspaces::load_for(txn, &ctx.caller, ws_id, Some(id), "write:collections")?;
+    workspaces::require_preview(&ws, "collections")?;
+    let coll = load_in(&txn.open_table(COLLECTIONS)?, ws_id, id)?;
+    if has_records(txn, ws_id, id)? {
+        if !force {
+            return Err(ServiceError::conflict(format!(
+                "collection '{id}' still holds records; delete them first or pass --force (force=true) to delete the records too"
+            )));
+        }
+        delete_collection_rows(txn, ws_id, id)?;
+    }
+    txn.open_table(COLLECTIONS)?.remove((ws_id, id))?;
+    oplog::append(txn, ws_id, &ctx.caller, "delete_collection", json!({"collection": id, "force": force}))?;
+    Ok(coll)
+}
+
+/// Removes a collection's records, their external keys and every
+/// relationship that touches them.
+fn delete_collection_rows(txn: &WriteTransaction, ws: &str, coll: &str) -> Result<()> {
+    let end = store::succ(coll);
+    let end = end.as_str();
+    txn.open_table(RECORDS)?
+        .retain_in((ws, coll, "")..(ws, end, ""), |_, _| false)?;
+    txn.open_table(RECORDS_BY_EXTERNAL)?
+        .retain_in((ws, coll, "", "")..(ws, end, "", ""), |_, _| false)?;
+    let mut rel_ids = Vec::new();
+    let mut pairs = Vec::new();
+    {
+        let out = txn.open_table(RELS_OUT)?;
+        for row in out.range((ws, coll, "", "", "", "")..(ws, end, "", "", "", ""))? {
+            let (k, v) = row?;
+            let (_, sc, si, t, tc, ti) = k.value();
+            pairs.push((sc.to_string(), si.to_string(), t.to_string(), tc.to_string(), ti.to_string()));
+            rel_ids.push(v.value().to_string());
+        }
+        let inc = txn.open_table(RELS_IN)?;
+        for row in inc.range((ws, coll, "", "", "", "")..(ws, end, "", "", "", ""))? {
+            let (k, v) = row?;
+            let (_, tc, ti, t, sc, si) = k.value();
+            pairs.push((sc.to_string(), si.to_string(), t.to_string(), tc.to_string(), ti.to_string()));
+            rel_ids.push(v.value().to_string());
+        }
+    }
+    let mut out = txn.open_table(RELS_OUT)?;
+    let mut inc = txn.open_table(RELS_IN)?;
+    let mut rels = txn.open_table(RELATIONSHIPS)?;
+    for (sc, si, t, tc, ti) in &pairs {
+        out.remove((ws, sc.as_str(), si.as_str(), t.as_str(), tc.as_str(), ti.as_str()))?;
+        inc.remove((ws, tc.as_str(), ti.as_str(), t.as_str(), sc.as_str(), si.as_str()))?;
+    }
+    for id in &rel_ids {
+        rels.remove((ws, id.as_str()))?;
+    }
+    Ok(())
+}
+
+impl Service {
+    pub async fn upsert_collection(
+        &self,
+        caller: &Caller,
+        ws: &str,
+        id: &str,
+        req: UpsertCollection,
+    ) -> Result<Collection> {
+        let (ws, id) = (ws.to_string(), id.to_string());
+        self.write_shared(caller, move |txn, ctx| upsert_in(txn, ctx, &ws, &id, req))
+            .await
+    }
+
+    pub async fn delete_collection(
+        &self,
+        caller: &Caller,
+        ws: &str,
+        id: &str,
+        force: bool,
+    ) -> Result<Collection> {
+        let (ws, id) = (ws.to_string(), id.to_string());
+        self.write_exclusive(caller, move |txn, ctx| delete_in(txn, ctx, &ws, &id, force))
+            .await
+    }
+
+    /// Loads the workspace from a read snapshot and checks a permission.
+    pub(crate) fn read_workspace(
+        &self,
+        txn: &redb::ReadTransaction,
+        caller: &Caller,
+        ws: &str,
+        collection: Option<&str>,
+        perm: &str,
+    ) -> Result<Workspace> {
+        let ws = workspaces::load(&txn.open_table(WORKSPACES)?, ws)?;
+        caller.require(&ws, collection, perm)?;
+        Ok(ws)
+    }
+
+    pub fn get_collection(&self, caller: &Caller, ws: &str, id: &str) -> Result<Collection> {
+        let txn = self.store.read()?;
+        self.read_workspace(&txn, caller, ws, Some(id), "read:collections")?;
+        load_in(&txn.open_table(COLLECTIONS)?, ws, id)
+    }
+
+    /// The collections of `ws` the caller may read.
+    pub fn list_collections(&self, caller: &Caller, ws_id: &str) -> Result<Vec<Collection>> {
+        let txn = self.store.read()?;
+        let ws = self.read_workspace(&txn, caller, ws_id, None, "read:collections")?;
+        Ok(list_in(&txn.open_table(COLLECTIONS)?, ws_id)?
+            .into_iter()
+            .filter(|c| caller.can(&ws, Some(&c.id), "read:collections"))
+            .collect())
+    }
+}

@@ -1,0 +1,98 @@
+//! The service error: one enum for every rule the service enforces. Doors
+//! (REST, MCP, guest imports) map it to their own wire format.
+
+use serde_json::Value;
+
+use crate::schema::Violation;
+use crate::store::{JobError, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Bad input: names the field at fault; `details` carries structure
+    /// (schema violations, failing batch operations).
+    #[error("{message}")]
+    Validation { message: String, details: Value },
+    /// No, malformed, unknown, revoked or expired token.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Authenticated, but the token's grants or the environment forbid it.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// Version conflict or a uniqueness rule.
+    #[error("{message}")]
+    Conflict { message: String, details: Value },
+    #[error("{0}")]
+    Internal(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ServiceError {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        ServiceError::Validation {
+            message: message.into(),
+            details: Value::Null,
+        }
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        ServiceError::Conflict {
+            message: message.into(),
+            details: Value::Null,
+        }
+    }
+
+    pub fn schema(message: impl Into<String>, violations: &[Violation]) -> Self {
+        ServiceError::Validation {
+            message: message.into(),
+            details: Violation::to_json(violations),
+        }
+    }
+
+    /// The REKOR-SURFACE error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ServiceError::Validation { .. } => "VALIDATION_ERROR",
+            ServiceError::Unauthorized(_) => "UNAUTHORIZED",
+            ServiceError::Forbidden(_) => "FORBIDDEN",
+            ServiceError::NotFound(_) => "NOT_FOUND",
+            ServiceError::Conflict { .. } => "CONFLICT",
+            ServiceError::Internal(_) | ServiceError::Store(_) => "INTERNAL_ERROR",
+        }
+    }
+
+    pub fn details(&self) -> Option<&Value> {
+        match self {
+            ServiceError::Validation { details, .. } | ServiceError::Conflict { details, .. }
+                if !details.is_null() =>
+            {
+                Some(details)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl JobError for ServiceError {
+    fn is_storage(&self) -> bool {
+        matches!(self, ServiceError::Store(_))
+    }
+}
+
+macro_rules! from_redb_for_service {
+    ($($t:ty),*) => {$(
+        impl From<$t> for ServiceError {
+            fn from(e: $t) -> Self { ServiceError::Store(StoreError::from(e)) }
+        }
+    )*};
+}
+from_redb_for_service!(
+    redb::StorageError,
+    redb::TableError,
+    redb::TransactionError,
+    redb::CommitError
+);
+
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;

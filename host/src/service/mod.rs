@@ -1,0 +1,174 @@
+//! Domain operations: workspaces and previews, promotion, collections,
+//! records, relationships, batch, the operations log and tokens. Every rule
+//! (validation, permission, environment, limit) lives here, once; REST, the
+//! Admin MCP, the CLI (through REST) and guest host imports all call these
+//! functions. Knows the store, never HTTP.
+//!
+//! Each write is a function over a redb write transaction (`*_in`) that checks
+//! everything before its first write, so the same function serves a single
+//! request (group-committed with others) and one operation of a batch.
+
+pub mod auth;
+pub mod batch;
+pub mod collections;
+pub mod error;
+pub mod oplog;
+pub mod query;
+pub mod records;
+pub mod relationships;
+pub mod tokens;
+pub mod workspaces;
+
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+
+pub use auth::{Caller, Grant, Scope};
+pub use error::{Result, ServiceError};
+
+use crate::schema;
+use crate::store::{Store, WriteMode, WriteTransaction};
+
+/// Largest page a list or query returns.
+pub const MAX_LIMIT: usize = 1000;
+/// Default page size.
+pub const DEFAULT_LIMIT: usize = 50;
+
+/// The service: the store plus the caches that sit in front of it.
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct Service {
+    store: Store,
+    schemas: Arc<schema::Cache>,
+    tokens: Arc<tokens::TokenCache>,
+}
+
+/// What a write function needs besides the transaction.
+#[derive(Clone)]
+pub(crate) struct Ctx {
+    pub caller: Caller,
+    pub schemas: Arc<schema::Cache>,
+}
+
+impl Service {
+    pub fn new(store: Store) -> Result<Service> {
+        let tokens = Arc::new(tokens::TokenCache::load(&store)?);
+        Ok(Service {
+            store,
+            schemas: Arc::new(schema::Cache::default()),
+            tokens,
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn ctx(&self, caller: &Caller) -> Ctx {
+        Ctx {
+            caller: caller.clone(),
+            schemas: self.schemas.clone(),
+        }
+    }
+
+    /// Runs a write function in a shared (group-committed) transaction.
+    async fn write_shared<T, F>(&self, caller: &Caller, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&WriteTransaction, &Ctx) -> Result<T> + Send + 'static,
+    {
+        let ctx = self.ctx(caller);
+        self.store
+            .write(WriteMode::Shared, move |txn| f(txn, &ctx))
+            .await
+    }
+
+    /// Runs a write function in a transaction of its own, aborted on error.
+    async fn write_exclusive<T, F>(&self, caller: &Caller, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&WriteTransaction, &Ctx) -> Result<T> + Send + 'static,
+    {
+        let ctx = self.ctx(caller);
+        self.store
+            .write(WriteMode::Exclusive, move |txn| f(txn, &ctx))
+            .await
+    }
+}
+
+/// Now, as RFC 3339 with milliseconds (UTC).
+pub(crate) fn now() -> String {
+    let ts = jiff::Timestamp::now();
+    format!("{ts:.3}")
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| ServiceError::Internal(format!("corrupt {what} in store: {e}")))
+}
+
+pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| ServiceError::Internal(format!("encoding: {e}")))
+}
+
+/// Checks an identifier (workspace, collection, relationship type):
+/// lowercase letters, digits, `_` and `-`, starting with a letter or digit.
+pub(crate) fn check_ident(kind: &str, id: &str, max: usize) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= max
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        && id
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(ServiceError::invalid(format!(
+            "invalid {kind} '{id}': use 1-{max} lowercase letters, digits, '_' or '-', starting with a letter or digit"
+        )))
+    }
+}
+
+/// Clamps a requested page size.
+pub(crate) fn page(limit: Option<usize>, offset: Option<usize>) -> Result<(usize, usize)> {
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(ServiceError::invalid(format!(
+            "limit must be between 1 and {MAX_LIMIT}, got {limit}"
+        )));
+    }
+    Ok((limit, offset.unwrap_or(0)))
+}
+
+/// A list page: `{"data": [...], "meta": {"total", "limit", "offset"}}`.
+#[derive(Debug, serde::Serialize)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    pub meta: PageMeta,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct PageMeta {
+    pub total: usize,
+    pub limit: usize,
+    pub offset: usize,
+}
+
+impl<T> Page<T> {
+    /// Pages an already complete list.
+    pub fn of(all: Vec<T>, limit: usize, offset: usize) -> Page<T> {
+        let total = all.len();
+        let data = all.into_iter().skip(offset).take(limit).collect();
+        Page {
+            data,
+            meta: PageMeta {
+                total,
+                limit,
+                offset,
+            },
+        }
+    }
+}

@@ -1,0 +1,386 @@
+//! Records: JSON documents validated against their collection's schema.
+//!
+//! Upsert is idempotent on (`external_id`, `external_source`): the same key
+//! twice is one record, also under concurrency, because every write goes
+//! through the single writer and the key index is read in the same
+//! transaction. `version` gives optimistic concurrency; archived records are
+//! read-only (cancel and delete still work); delete is a soft delete.
+
+use redb::ReadableTable;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::collections;
+use super::error::{Result, ServiceError};
+use super::query::{Filter, Sort};
+use super::{Caller, Ctx, Page, Service, decode, encode, now, oplog, workspaces};
+use crate::store::{self, COLLECTIONS, RECORDS, RECORDS_BY_EXTERNAL, WriteTransaction};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub id: String,
+    pub workspace_id: String,
+    pub collection: String,
+    pub data: Value,
+    pub external_id: Option<String>,
+    pub external_source: Option<String>,
+    pub version: u64,
+    pub archived: bool,
+    pub cancelled: bool,
+    pub deleted: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// Body of an upsert (`PUT /v1/{ws}/records/{collection}`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpsertRecord {
+    pub data: Value,
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub external_id: Option<String>,
+    #[serde(default)]
+    pub external_source: Option<String>,
+    /// Expected current version; a mismatch is a 409.
+    #[serde(default)]
+    pub version: Option<u64>,
+}
+
+/// Body of a partial update: `data` is a JSON merge patch (RFC 7386).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchRecord {
+    pub data: Value,
+    #[serde(default)]
+    pub version: Option<u64>,
+}
+
+/// A query (`POST /v1/{ws}/records/{collection}/query`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Query {
+    #[serde(default)]
+    pub filter: Option<Value>,
+    #[serde(default)]
+    pub sort: Option<Value>,
+    #[serde(default)]
+    pub limit: Option<usize>,
+    #[serde(default)]
+    pub offset: Option<usize>,
+    #[serde(default)]
+    pub include_deleted: bool,
+}
+
+/// A status change that leaves `data` alone.
+#[derive(Debug, Clone, Copy)]
+pub enum Mark {
+    Delete,
+    Cancel,
+    Archive,
+}
+
+impl Mark {
+    fn op(self) -> &'static str {
+        match self {
+            Mark::Delete => "delete_record",
+            Mark::Cancel => "cancel_record",
+            Mark::Archive => "archive_record",
+        }
+    }
+}
+
+fn not_found(ws: &str, coll: &str, id: &str) -> ServiceError {
+    ServiceError::NotFound(format!("record '{id}' not found in collection '{coll}' of workspace '{ws}'"))
+}
+
+pub(crate) fn load_in(
+    table: &impl ReadableTable<(&'static str, &'static str, &'static str), &'static [u8]>,
+    ws: &str,
+    coll: &str,
+    id: &str,
+) -> Result<Option<Record>> {
+    table.get((ws, coll, id))?.map(|v| decode(v.value(), "record")).transpose()
+}
+
+/// Finds a live record by internal id or, failing that, by external id (from
+/// any source; ambiguous external ids are refused).
+pub(crate) fn resolve_in(txn: &WriteTransaction, ws: &str, coll: &str, id: &str) -> Result<Record> {
+    if let Some(r) = load_in(&txn.open_table(RECORDS)?, ws, coll, id)?
+        && !r.deleted
+    {
+        return Ok(r);
+    }
+    let ids: Vec<String> = {
+        let ext = txn.open_table(RECORDS_BY_EXTERNAL)?;
+        let end = store::succ(id);
+        let mut ids = Vec::new();
+        for row in ext.range((ws, coll, id, "")..(ws, coll, end.as_str(), ""))? {
+            ids.push(row?.1.value().to_string());
+        }
+        ids
+    };
+    match ids.as_slice() {
+        [one] => match load_in(&txn.open_table(RECORDS)?, ws, coll, one)? {
+            Some(r) if !r.deleted => Ok(r),
+            _ => Err(not_found(ws, coll, id)),
+        },
+        [] => Err(not_found(ws, coll, id)),
+        _ => Err(ServiceError::invalid(format!(
+            "external id '{id}' in '{coll}' comes from several sources; use the record's internal id"
+        ))),
+    }
+}
+
+fn validate_data(txn: &WriteTransaction, ctx: &Ctx, ws: &str, coll: &str, data: &Value) -> Result<()> {
+    let c = collections::load_in(&txn.open_table(COLLECTIONS)?, ws, coll)?;
+    let validator = ctx
+        .schemas
+        .get(ws, coll, c.version, &c.schema)
+        .map_err(|v| ServiceError::schema(format!("the schema of collection '{coll}' does not compile"), &v))?;
+    crate::schema::check(&validator, data).map_err(|v| {
+        let first = &v[0];
+        let at = if first.path.is_empty() { "the record".to_string() } else { format!("'{}'", first.path) };
+        ServiceError::schema(
+            format!("data does not match the schema of '{coll}': {at} fails '{}': {}", first.rule, first.message),
+            &v,
+        )
+    })
+}
+
+fn check_version(r: &Record, expected: Option<u64>) -> Result<()> {
+    match expected {
+        Some(v) if v != r.version => Err(ServiceError::Conflict {
+            message: format!(
+                "version conflict on record '{}': you sent version {v}, the current version is {}; re-read it and retry",
+                r.id, r.version
+            ),
+            details: json!({"current_version": r.version, "expected_version": v}),
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn refuse_archived(r: &Record) -> Result<()> {
+    if r.archived {
+        return Err(ServiceError::conflict(format!(
+            "record '{}' is archived and read-only; it can still be cancelled or deleted",
+            r.id
+        )));
+    }
+    Ok(())
+}
+
+fn write_record(txn: &WriteTransaction, r: &Record) -> Result<()> {
+    txn.open_table(RECORDS)?
+        .insert((r.workspace_id.as_str(), r.collection.as_str(), r.id.as_str()), encode(r)?.as_slice())?;
+    Ok(())
+}
+
+pub(crate) fn upsert_in(txn: &WriteTransaction, ctx: &Ctx, ws: &str, coll: &str, req: UpsertRecord) -> Result<Record> {
+    workspaces::load_for(txn, &ctx.caller, ws, Some(coll), "write:records")?;
+    if !req.data.is_object() {
+        return Err(ServiceError::invalid("'data' must be a JSON object"));
+    }
+    if req.external_source.is_some() && req.external_id.is_none() {
+        return Err(ServiceError::invalid("'external_source' needs an 'external_id'"));
+    }
+    if req.external_id.as_deref() == Some("") {
+        return Err(ServiceError::invalid("'external_id' cannot be empty"));
+    }
+    validate_data(txn, ctx, ws, coll, &req.data)?;
+    let source = req.external_source.clone().unwrap_or_default();
+    let by_external: Option<String> = match &req.external_id {
+        Some(ext) => txn
+            .open_table(RECORDS_BY_EXTERNAL)?
+            .get((ws, coll, ext.as_str(), source.as_str()))?
+            .map(|v| v.value().to_string()),
+        None => None,
+    };
+    let existing = match (&req.id, &by_external) {
+        (Some(id), Some(other)) if id != other => {
+            return Err(ServiceError::conflict(format!(
+                "external id '{}' (source '{source}') already belongs to record '{other}', not '{id}'",
+                req.external_id.as_deref().unwrap_or_default()
+            )));
+        }
+        (Some(id), _) => match load_in(&txn.open_table(RECORDS)?, ws, coll, id)? {
+            Some(r) => Some(r),
+            None => return Err(not_found(ws, coll, id)),
+        },
+        (None, Some(id)) => load_in(&txn.open_table(RECORDS)?, ws, coll, id)?,
+        (None, None) => None,
+    };
+    let stamp = now();
+    let record = match existing {
+        Some(old) => {
+            refuse_archived(&old)?;
+            check_version(&old, req.version)?;
+            if let (Some(ext), Some(old_ext)) = (&req.external_id, &old.external_id)
+                && (ext != old_ext || req.external_source != old.external_source)
+            {
+                let old_source = old.external_source.clone().unwrap_or_default();
+                txn.open_table(RECORDS_BY_EXTERNAL)?
+                    .remove((ws, coll, old_ext.as_str(), old_source.as_str()))?;
+            }
+            Record {
+                data: req.data,
+                external_id: req.external_id.or(old.external_id),
+                external_source: req.external_source.or(old.external_source),
+                version: old.version + 1,
+                deleted: false,
+                updated_at: stamp,
+                ..old
+            }
+        }
+        None => Record {
+            id: uuid::Uuid::now_v7().to_string(),
+            workspace_id: ws.to_string(),
+            collection: coll.to_string(),
+            data: req.data,
+            external_id: req.external_id,
+            external_source: req.external_source,
+            version: 1,
+            archived: false,
+            cancelled: false,
+            deleted: false,
+            created_at: stamp.clone(),
+            updated_at: stamp,
+        },
+    };
+    if let Some(ext) = &record.external_id {
+        let source = record.external_source.clone().unwrap_or_default();
+        txn.open_table(RECORDS_BY_EXTERNAL)?
+            .insert((ws, coll, ext.as_str(), source.as_str()), record.id.as_str())?;
+    }
+    write_record(txn, &record)?;
+    let op = if record.version == 1 { "create_record" } else { "update_record" };
+    oplog::append(txn, ws, &ctx.caller, op, json!({"collection": coll, "id": record.id}))?;
+    Ok(record)
+}
+
+pub(crate) fn patch_in(txn: &WriteTransaction, ctx: &Ctx, ws: &str, coll: &str, id: &str, req: PatchRecord) -> Result<Record> {
+    workspaces::load_for(txn, &ctx.caller, ws, Some(coll), "write:records")?;
+    if !req.data.is_object() {
+        return Err(ServiceError::invalid("'data' must be a JSON object (a JSON merge patch)"));
+    }
+    let old = resolve_in(txn, ws, coll, id)?;
+    refuse_archived(&old)?;
+    check_version(&old, req.version)?;
+    let mut data = old.data.clone();
+    json_patch::merge(&mut data, &req.data);
+    validate_data(txn, ctx, ws, coll, &data)?;
+    let record = Record {
+        data,
+        version: old.version + 1,
+        updated_at: now(),
+        ..old
+    };
+    write_record(txn, &record)?;
+    oplog::append(txn, ws, &ctx.caller, "update_record", json!({"collection": coll, "id": record.id}))?;
+    Ok(record)
+}
+
+pub(crate) fn mark_in(txn: &WriteTransaction, ctx: &Ctx, ws: &str, coll: &str, id: &str, mark: Mark) -> Result<Record> {
+    workspaces::load_for(txn, &ctx.caller, ws, Some(coll), "write:records")?;
+    let old = resolve_in(txn, ws, coll, id)?;
+    let mut record = Record {
+        version: old.version + 1,
+        updated_at: now(),
+        ..old
+    };
+    match mark {
+        Mark::Delete => record.deleted = true,
+        Mark::Cancel => record.cancelled = true,
+        Mark::Archive => record.archived = true,
+    }
+    write_record(txn, &record)?;
+    oplog::append(txn, ws, &ctx.caller, mark.op(), json!({"collection": coll, "id": record.id}))?;
+    Ok(record)
+}
+
+impl Service {
+    pub async fn upsert_record(&self, caller: &Caller, ws: &str, coll: &str, req: UpsertRecord) -> Result<Record> {
+        let (ws, coll) = (ws.to_string(), coll.to_string());
+        self.write_shared(caller, move |txn, ctx| upsert_in(txn, ctx, &ws, &coll, req)).await
+    }
+
+    pub async fn patch_record(&self, caller: &Caller, ws: &str, coll: &str, id: &str, req: PatchRecord) -> Result<Record> {
+        let (ws, coll, id) = (ws.to_string(), coll.to_string(), id.to_string());
+        self.write_shared(caller, move |txn, ctx| patch_in(txn, ctx, &ws, &coll, &id, req)).await
+    }
+
+    pub async fn mark_record(&self, caller: &Caller, ws: &str, coll: &str, id: &str, mark: Mark) -> Result<Record> {
+        let (ws, coll, id) = (ws.to_string(), coll.to_string(), id.to_string());
+        self.write_shared(caller, move |txn, ctx| mark_in(txn, ctx, &ws, &coll, &id, mark)).await
+    }
+
+    /// The stored JSON of a live record, as bytes (not re-serialised).
+    pub fn get_record_json(&self, caller: &Caller, ws: &str, coll: &str, id: &str) -> Result<Vec<u8>> {
+        let txn = self.store.read()?;
+        self.read_workspace(&txn, caller, ws, Some(coll), "read:records")?;
+        let table = txn.open_table(RECORDS)?;
+        if let Some(v) = table.get((ws, coll, id))? {
+            let bytes = v.value().to_vec();
+            // Cheap check of the soft-delete flag without a full parse.
+            let r: DeletedFlag = decode(&bytes, "record")?;
+            if !r.deleted {
+                return Ok(bytes);
+            }
+            return Err(ServiceError::NotFound(format!("record '{id}' in '{coll}' was deleted")));
+        }
+        // Not an internal id: try the external id.
+        let ext = txn.open_table(RECORDS_BY_EXTERNAL)?;
+        let end = store::succ(id);
+        let mut hits = ext.range((ws, coll, id, "")..(ws, coll, end.as_str(), ""))?;
+        if let Some(row) = hits.next().transpose()? {
+            let rid = row.1.value().to_string();
+            drop(hits);
+            if let Some(v) = table.get((ws, coll, rid.as_str()))? {
+                let r: DeletedFlag = decode(v.value(), "record")?;
+                if !r.deleted {
+                    return Ok(v.value().to_vec());
+                }
+            }
+        }
+        collections::load_in(&txn.open_table(COLLECTIONS)?, ws, coll)?;
+        Err(not_found(ws, coll, id))
+    }
+
+    pub fn get_record(&self, caller: &Caller, ws: &str, coll: &str, id: &str) -> Result<Record> {
+        decode(&self.get_record_json(caller, ws, coll, id)?, "record")
+    }
+
+    /// Filters, sorts and pages a collection's records.
+    pub fn query_records(&self, caller: &Caller, ws: &str, coll: &str, q: &Query) -> Result<Page<Value>> {
+        let (limit, offset) = super::page(q.limit, q.offset)?;
+        let filter = q.filter.as_ref().filter(|f| !f.is_null()).map(Filter::parse).transpose()?;
+        let sorts = q.sort.as_ref().map(Sort::parse).transpose()?.unwrap_or_default();
+        let txn = self.store.read()?;
+        self.read_workspace(&txn, caller, ws, Some(coll), "read:records")?;
+        collections::load_in(&txn.open_table(COLLECTIONS)?, ws, coll)?;
+        let table = txn.open_table(RECORDS)?;
+        let end = store::succ(coll);
+        let mut rows = Vec::new();
+        for row in table.range((ws, coll, "")..(ws, end.as_str(), ""))? {
+            let (_, v) = row?;
+            let rec: Value = decode(v.value(), "record")?;
+            if !q.include_deleted && rec["deleted"] == Value::Bool(true) {
+                continue;
+            }
+            if filter.as_ref().is_none_or(|f| f.matches(&rec)) {
+                rows.push(rec);
+            }
+        }
+        if !sorts.is_empty() {
+            rows.sort_by(|a, b| Sort::compare(&sorts, a, b));
+        }
+        Ok(Page::of(rows, limit, offset))
+    }
+}
+
+#[derive(Deserialize)]
+struct DeletedFlag {
+    deleted: bool,
+}

@@ -1,0 +1,445 @@
+//! Workspaces, previews, promotion and rollback.
+//!
+//! A production workspace holds config (collections; later endpoints, hooks,
+//! triggers) that changes only through promotion from one of its previews. A
+//! preview (`<production>--<name>`) starts with a copy of that config and
+//! none of the data. Promotion copies config, never data, in one
+//! transaction; each promotion is recorded with the config before and after,
+//! so it can be rolled back.
+
+use redb::ReadableTable;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::collections::{self, Collection};
+use super::error::{Result, ServiceError};
+use super::{Caller, Ctx, Service, decode, encode, now, oplog};
+use crate::store::{self, COLLECTIONS, PROMOTIONS, WORKSPACES, WriteTransaction};
+
+/// Workspace ids that would shadow REST routes.
+const RESERVED: &[&str] = &["workspaces", "tokens", "health"];
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Production,
+    Preview,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Production => "production",
+            Kind::Preview => "preview",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Workspace {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub kind: Kind,
+    /// The production workspace of a preview.
+    #[serde(default)]
+    pub parent: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWorkspace {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePreview {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// A recorded promotion or rollback.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Promotion {
+    pub id: String,
+    pub workspace_id: String,
+    /// "promotion" or "rollback".
+    pub kind: String,
+    /// The preview promoted from, or the promotion rolled back.
+    pub from: String,
+    pub token_id: String,
+    pub created_at: String,
+    pub diff: Value,
+    /// Production config before and after.
+    pub before: Vec<Collection>,
+    pub after: Vec<Collection>,
+}
+
+/// Reads a workspace inside any transaction.
+pub(crate) fn load(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    id: &str,
+) -> Result<Workspace> {
+    match table.get(id)? {
+        Some(v) => decode(v.value(), "workspace"),
+        None => Err(ServiceError::NotFound(format!(
+            "workspace '{id}' not found; list workspaces with `mcp-factory workspaces list`"
+        ))),
+    }
+}
+
+/// Loads a workspace in a write transaction and checks the caller's grant.
+pub(crate) fn load_for(
+    txn: &WriteTransaction,
+    caller: &Caller,
+    id: &str,
+    collection: Option<&str>,
+    perm: &str,
+) -> Result<Workspace> {
+    let ws = load(&txn.open_table(WORKSPACES)?, id)?;
+    caller.require(&ws, collection, perm)?;
+    Ok(ws)
+}
+
+/// Refuses config changes outside previews.
+pub(crate) fn require_preview(ws: &Workspace, what: &str) -> Result<()> {
+    if ws.kind == Kind::Preview {
+        return Ok(());
+    }
+    Err(ServiceError::Forbidden(format!(
+        "workspace '{id}' is production: {what} can only be changed in a preview workspace. \
+         Create one with `mcp-factory workspaces create-preview {id} --name <name>`, make the \
+         change there, then `mcp-factory workspaces promote {id} --from {id}--<name>`",
+        id = ws.id
+    )))
+}
+
+fn read_config(txn: &WriteTransaction, ws: &str) -> Result<Vec<Collection>> {
+    collections::list_in(&txn.open_table(COLLECTIONS)?, ws)
+}
+
+/// Collections added, changed and removed going from `from` to `to`.
+fn diff(from: &[Collection], to: &[Collection]) -> Value {
+    let find = |list: &[Collection], id: &str| list.iter().find(|c| c.id == id).cloned();
+    let mut added = Vec::new();
+    let mut changed = Vec::new();
+    let mut removed = Vec::new();
+    for c in to {
+        match find(from, &c.id) {
+            None => added.push(c.id.clone()),
+            Some(old) if !old.same_config(c) => changed.push(c.id.clone()),
+            Some(_) => {}
+        }
+    }
+    for c in from {
+        if find(to, &c.id).is_none() {
+            removed.push(c.id.clone());
+        }
+    }
+    let has_changes = !(added.is_empty() && changed.is_empty() && removed.is_empty());
+    json!({
+        "collections": {"added": added, "changed": changed, "removed": removed},
+        "has_changes": has_changes,
+    })
+}
+
+/// Makes `ws`'s config equal to `target`, keeping versions increasing.
+/// Refuses to remove a collection that still holds records.
+fn apply_config(txn: &WriteTransaction, ws: &str, target: &[Collection]) -> Result<()> {
+    let current = read_config(txn, ws)?;
+    for c in &current {
+        if !target.iter().any(|t| t.id == c.id) && collections::has_records(txn, ws, &c.id)? {
+            return Err(ServiceError::conflict(format!(
+                "collection '{}' would be removed from '{ws}' but still holds records; \
+                 delete them (or the collection, with --force) first",
+                c.id
+            )));
+        }
+    }
+    let mut table = txn.open_table(COLLECTIONS)?;
+    let stamp = now();
+    for c in &current {
+        if !target.iter().any(|t| t.id == c.id) {
+            table.remove((ws, c.id.as_str()))?;
+        }
+    }
+    for t in target {
+        let old = current.iter().find(|c| c.id == t.id);
+        if old.is_some_and(|o| o.same_config(t)) {
+            continue;
+        }
+        let mut next = t.clone();
+        next.version = old.map_or(1, |o| o.version + 1).max(t.version);
+        next.created_at = old.map_or_else(|| stamp.clone(), |o| o.created_at.clone());
+        next.updated_at = stamp.clone();
+        table.insert((ws, t.id.as_str()), encode(&next)?.as_slice())?;
+    }
+    Ok(())
+}
+
+fn create_in(txn: &WriteTransaction, ctx: &Ctx, ws: Workspace) -> Result<Workspace> {
+    if !ctx.caller.can(&ws, None, "write:workspaces") {
+        return Err(ServiceError::Forbidden(format!(
+            "token '{}' may not create workspace '{}' (needs 'write:workspaces' on it)",
+            ctx.caller.token_name, ws.id
+        )));
+    }
+    let mut table = txn.open_table(WORKSPACES)?;
+    if table.get(ws.id.as_str())?.is_some() {
+        return Err(ServiceError::conflict(format!(
+            "workspace '{}' already exists",
+            ws.id
+        )));
+    }
+    table.insert(ws.id.as_str(), encode(&ws)?.as_slice())?;
+    drop(table);
+    oplog::append(txn, &ws.id, &ctx.caller, "create_workspace", json!({"workspace_id": ws.id}))?;
+    Ok(ws)
+}
+
+impl Service {
+    pub async fn create_workspace(&self, caller: &Caller, req: CreateWorkspace) -> Result<Workspace> {
+        super::check_ident("workspace id", &req.id, 48)?;
+        if req.id.contains("--") {
+            return Err(ServiceError::invalid(format!(
+                "invalid workspace id '{}': '--' is reserved for previews (create one with `workspaces create-preview`)",
+                req.id
+            )));
+        }
+        if RESERVED.contains(&req.id.as_str()) {
+            return Err(ServiceError::invalid(format!(
+                "workspace id '{}' is reserved; choose another",
+                req.id
+            )));
+        }
+        let ws = Workspace {
+            name: req.name.unwrap_or_else(|| req.id.clone()),
+            id: req.id,
+            description: req.description,
+            kind: Kind::Production,
+            parent: None,
+            created_at: now(),
+        };
+        self.write_shared(caller, move |txn, ctx| create_in(txn, ctx, ws))
+            .await
+    }
+
+    pub fn get_workspace(&self, caller: &Caller, id: &str) -> Result<Workspace> {
+        let txn = self.store.read()?;
+        let ws = load(&txn.open_table(WORKSPACES)?, id)?;
+        if !caller.sees(&ws) {
+            return Err(ServiceError::Forbidden(format!(
+                "token '{}' has no grant for workspace '{id}'",
+                caller.token_name
+            )));
+        }
+        Ok(ws)
+    }
+
+    /// The workspaces the caller has any grant on.
+    pub fn list_workspaces(&self, caller: &Caller, kind: Option<Kind>) -> Result<Vec<Workspace>> {
+        let txn = self.store.read()?;
+        let table = txn.open_table(WORKSPACES)?;
+        let mut out = Vec::new();
+        for row in table.iter()? {
+            let (_, v) = row?;
+            let ws: Workspace = decode(v.value(), "workspace")?;
+            if caller.sees(&ws) && kind.is_none_or(|k| k == ws.kind) {
+                out.push(ws);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn list_previews(&self, caller: &Caller, id: &str) -> Result<Vec<Workspace>> {
+        let parent = self.get_workspace(caller, id)?;
+        Ok(self
+            .list_workspaces(caller, Some(Kind::Preview))?
+            .into_iter()
+            .filter(|w| w.parent.as_deref() == Some(parent.id.as_str()))
+            .collect())
+    }
+
+    /// Deletes a workspace and all its data. A production workspace with
+    /// previews is refused: delete the previews first.
+    pub async fn delete_workspace(&self, caller: &Caller, id: &str) -> Result<Workspace> {
+        let id = id.to_string();
+        let out = self
+            .write_exclusive(caller, move |txn, ctx| {
+                let ws = load_for(txn, &ctx.caller, &id, None, "write:workspaces")?;
+                let previews: Vec<String> = {
+                    let table = txn.open_table(WORKSPACES)?;
+                    let mut v = Vec::new();
+                    for row in table.iter()? {
+                        let (_, val) = row?;
+                        let w: Workspace = decode(val.value(), "workspace")?;
+                        if w.parent.as_deref() == Some(id.as_str()) {
+                            v.push(w.id);
+                        }
+                    }
+                    v
+                };
+                if !previews.is_empty() {
+                    return Err(ServiceError::conflict(format!(
+                        "workspace '{id}' has previews ({}); delete them first",
+                        previews.join(", ")
+                    )));
+                }
+                store::delete_workspace_rows(txn, &id)?;
+                Ok(ws)
+            })
+            .await?;
+        self.schemas.forget_workspace(&out.id);
+        Ok(out)
+    }
+
+    /// Creates `<ws>--<name>` with a copy of `ws`'s config and no data.
+    pub async fn create_preview(
+        &self,
+        caller: &Caller,
+        parent: &str,
+        req: CreatePreview,
+    ) -> Result<Workspace> {
+        super::check_ident("preview name", &req.name, 32)?;
+        if req.name.contains("--") {
+            return Err(ServiceError::invalid("a preview name cannot contain '--'"));
+        }
+        let parent = parent.to_string();
+        self.write_shared(caller, move |txn, ctx| {
+            let prod = load_for(txn, &ctx.caller, &parent, None, "write:workspaces")?;
+            if prod.kind != Kind::Production {
+                return Err(ServiceError::invalid(format!(
+                    "'{parent}' is a preview; previews are created from a production workspace (here '{}')",
+                    prod.parent.as_deref().unwrap_or("?")
+                )));
+            }
+            let ws = Workspace {
+                id: format!("{parent}--{}", req.name),
+                name: req.name,
+                description: req.description,
+                kind: Kind::Preview,
+                parent: Some(parent.clone()),
+                created_at: now(),
+            };
+            let config = read_config(txn, &parent)?;
+            let ws = create_in(txn, ctx, ws)?;
+            apply_config(txn, &ws.id, &config)?;
+            Ok(ws)
+        })
+        .await
+    }
+
+    /// Promotes `from`'s config onto production `id`; with `dry_run`, only
+    /// returns the diff.
+    pub async fn promote(
+        &self,
+        caller: &Caller,
+        id: &str,
+        from: &str,
+        dry_run: bool,
+    ) -> Result<Value> {
+        let (id, from) = (id.to_string(), from.to_string());
+        self.write_exclusive(caller, move |txn, ctx| {
+            let prod = load_for(txn, &ctx.caller, &id, None, "write:workspaces")?;
+            let preview = load_for(txn, &ctx.caller, &from, None, "read:collections")?;
+            if prod.kind != Kind::Production {
+                return Err(ServiceError::invalid(format!(
+                    "'{id}' is a preview; promote onto its production workspace"
+                )));
+            }
+            if preview.parent.as_deref() != Some(id.as_str()) {
+                return Err(ServiceError::invalid(format!(
+                    "'{from}' is not a preview of '{id}'; list them with `mcp-factory workspaces get {id}`"
+                )));
+            }
+            let before = read_config(txn, &id)?;
+            let after = read_config(txn, &from)?;
+            let diff = diff(&before, &after);
+            if dry_run {
+                return Ok(json!({"dry_run": true, "workspace_id": id, "from": from, "diff": diff}));
+            }
+            apply_config(txn, &id, &after)?;
+            let promotion = Promotion {
+                id: uuid::Uuid::now_v7().to_string(),
+                workspace_id: id.clone(),
+                kind: "promotion".into(),
+                from,
+                token_id: ctx.caller.token_id.clone(),
+                created_at: now(),
+                diff,
+                before,
+                after: read_config(txn, &id)?,
+            };
+            record_promotion(txn, ctx, &promotion)?;
+            Ok(serde_json::to_value(&promotion).unwrap_or(Value::Null))
+        })
+        .await
+    }
+
+    pub fn list_promotions(&self, caller: &Caller, id: &str) -> Result<Vec<Promotion>> {
+        let ws = self.get_workspace(caller, id)?;
+        caller.require(&ws, None, "read:workspaces")?;
+        let txn = self.store.read()?;
+        let table = txn.open_table(PROMOTIONS)?;
+        let mut out = Vec::new();
+        let end = store::succ(id);
+        for row in table.range((id, "")..(end.as_str(), ""))? {
+            let (_, v) = row?;
+            out.push(decode(v.value(), "promotion")?);
+        }
+        Ok(out)
+    }
+
+    /// Restores production config to what it was before `promotion`.
+    pub async fn rollback(&self, caller: &Caller, id: &str, promotion: &str) -> Result<Promotion> {
+        let (id, pid) = (id.to_string(), promotion.to_string());
+        self.write_exclusive(caller, move |txn, ctx| {
+            load_for(txn, &ctx.caller, &id, None, "write:workspaces")?;
+            let target: Promotion = match txn.open_table(PROMOTIONS)?.get((id.as_str(), pid.as_str()))? {
+                Some(v) => decode(v.value(), "promotion")?,
+                None => {
+                    return Err(ServiceError::NotFound(format!(
+                        "promotion '{pid}' not found in '{id}'; list them with `mcp-factory workspaces promotions {id}`"
+                    )));
+                }
+            };
+            let before = read_config(txn, &id)?;
+            apply_config(txn, &id, &target.before)?;
+            let after = read_config(txn, &id)?;
+            let rollback = Promotion {
+                id: uuid::Uuid::now_v7().to_string(),
+                workspace_id: id.clone(),
+                kind: "rollback".into(),
+                from: pid,
+                token_id: ctx.caller.token_id.clone(),
+                created_at: now(),
+                diff: diff(&before, &after),
+                before,
+                after,
+            };
+            record_promotion(txn, ctx, &rollback)?;
+            Ok(rollback)
+        })
+        .await
+    }
+}
+
+fn record_promotion(txn: &WriteTransaction, ctx: &Ctx, p: &Promotion) -> Result<()> {
+    txn.open_table(PROMOTIONS)?
+        .insert((p.workspace_id.as_str(), p.id.as_str()), encode(p)?.as_slice())?;
+    oplog::append(
+        txn,
+        &p.workspace_id,
+        &ctx.caller,
+        &p.kind,
+        json!({"promotion_id": p.id, "from": p.from}),
+    )
+}

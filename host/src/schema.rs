@@ -70,10 +70,13 @@ pub fn check(validator: &jsonschema::Validator, instance: &Value) -> Result<(), 
     }
 }
 
-/// Compiled validators by (workspace, collection, collection version).
+/// A compiled validator and the collection version it was compiled for.
+type Versioned = (u64, Arc<jsonschema::Validator>);
+
+/// Compiled validators by (workspace, collection), tagged with the version.
 #[derive(Default)]
 pub struct Cache {
-    inner: RwLock<HashMap<(String, String), (u64, Arc<jsonschema::Validator>)>>,
+    inner: RwLock<HashMap<(String, String), Versioned>>,
 }
 
 impl Cache {

@@ -1,1 +1,18 @@
-fn main() {}
+//! Black-box integration tests: each test starts the real `mcp-factory`
+//! binary on an ephemeral port with a temporary data directory and talks to
+//! it over HTTP (reqwest) or through the CLI. One test binary with a module
+//! per area keeps link times down.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+mod auth;
+mod batch;
+mod cli;
+mod collections;
+mod durability;
+mod http_errors;
+mod records;
+mod relationships;
+mod workspaces;

@@ -40,7 +40,9 @@ pub async fn batch(a: BatchArgs, c: &Client, json_out: bool) -> anyhow::Result<(
         _ => bail!("--operations must be a JSON list of operations"),
     };
     let path = format!("/v1/{}/batch", seg(&a.workspace));
-    let out = c.call(Method::POST, &path, Some(json!({"operations": ops}))).await?;
+    let out = c
+        .call(Method::POST, &path, Some(json!({"operations": ops})))
+        .await?;
     if json_out {
         print(&out, true, &[]);
     } else {
@@ -55,6 +57,10 @@ pub async fn operations(a: OpsArgs, c: &Client, json_out: bool) -> anyhow::Resul
     if let Some(l) = a.limit {
         path.push_str(&format!("&limit={l}"));
     }
-    print(&c.get(&path).await?, json_out, &["/seq", "/operation", "/target", "/token_id", "/at"]);
+    print(
+        &c.get(&path).await?,
+        json_out,
+        &["/seq", "/operation", "/target", "/token_id", "/at"],
+    );
     Ok(())
 }

@@ -70,7 +70,12 @@ impl Client {
 
     /// Sends a request; returns the JSON body of a 2xx, or an error carrying
     /// the server's message.
-    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
         let url = format!("{}{path}", self.base);
         let mut req = self.http.request(method, &url);
         if let Some(t) = &self.token {
@@ -101,7 +106,10 @@ impl Client {
         let message = body["error"]["message"].as_str().unwrap_or("(no message)");
         let mut out = format!("{code} ({}): {message}", status.as_u16());
         if let Some(d) = body["error"].get("details") {
-            out.push_str(&format!("\ndetails: {}", serde_json::to_string_pretty(d).unwrap_or_default()));
+            out.push_str(&format!(
+                "\ndetails: {}",
+                serde_json::to_string_pretty(d).unwrap_or_default()
+            ));
         }
         if status == reqwest::StatusCode::UNAUTHORIZED && self.token.is_none() {
             out.push_str("\nNo token: pass --token, set MCP_FACTORY_TOKEN, or run `mcp-factory serve` once to create the admin credentials.");
@@ -130,7 +138,9 @@ pub fn seg(s: &str) -> String {
 /// A JSON argument: inline JSON, or `@file` to read it from a file.
 pub fn json_arg(what: &str, s: &str) -> anyhow::Result<Value> {
     let text = match s.strip_prefix('@') {
-        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {what} from {path}"))?,
+        Some(path) => {
+            std::fs::read_to_string(path).with_context(|| format!("reading {what} from {path}"))?
+        }
         None => s.to_string(),
     };
     serde_json::from_str(&text).with_context(|| format!("{what} is not valid JSON"))

@@ -50,15 +50,35 @@ pub enum Cmd {
 
 pub async fn run(cmd: Cmd, c: &Client, json_out: bool) -> anyhow::Result<()> {
     let out = match cmd {
-        Cmd::Upsert { id, workspace, name, description, schema } => {
+        Cmd::Upsert {
+            id,
+            workspace,
+            name,
+            description,
+            schema,
+        } => {
             let body = json!({"name": name, "description": description, "schema": json_arg("--schema", &schema)?});
             let path = format!("/v1/{}/collections/{}", seg(&workspace), seg(&id));
             c.call(Method::PUT, &path, Some(body)).await?
         }
-        Cmd::List { workspace } => c.get(&format!("/v1/{}/collections", seg(&workspace))).await?,
-        Cmd::Get { id, workspace } => c.get(&format!("/v1/{}/collections/{}", seg(&workspace), seg(&id))).await?,
-        Cmd::Delete { id, workspace, force } => {
-            let path = format!("/v1/{}/collections/{}?force={force}", seg(&workspace), seg(&id));
+        Cmd::List { workspace } => {
+            c.get(&format!("/v1/{}/collections", seg(&workspace)))
+                .await?
+        }
+        Cmd::Get { id, workspace } => {
+            c.get(&format!("/v1/{}/collections/{}", seg(&workspace), seg(&id)))
+                .await?
+        }
+        Cmd::Delete {
+            id,
+            workspace,
+            force,
+        } => {
+            let path = format!(
+                "/v1/{}/collections/{}?force={force}",
+                seg(&workspace),
+                seg(&id)
+            );
             c.call(Method::DELETE, &path, None).await?
         }
     };

@@ -11,7 +11,14 @@ fn cell(v: Option<&Value>) -> String {
         Some(Value::String(s)) => s.clone(),
         Some(other) => {
             let s = other.to_string();
-            if s.len() > 80 { format!("{}…", &s[..s.char_indices().nth(79).map_or(s.len(), |(i, _)| i)]) } else { s }
+            if s.len() > 80 {
+                format!(
+                    "{}…",
+                    &s[..s.char_indices().nth(79).map_or(s.len(), |(i, _)| i)]
+                )
+            } else {
+                s
+            }
         }
     }
 }
@@ -25,7 +32,11 @@ pub fn print(body: &Value, json: bool, columns: &[&str]) {
     if let Some(rows) = body.get("data").and_then(Value::as_array) {
         let mut t = Table::new();
         t.load_preset(UTF8_BORDERS_ONLY);
-        t.set_header(columns.iter().map(|c| c.trim_start_matches('/').replace('/', ".")));
+        t.set_header(
+            columns
+                .iter()
+                .map(|c| c.trim_start_matches('/').replace('/', ".")),
+        );
         for r in rows {
             t.add_row(columns.iter().map(|c| cell(r.pointer(c))));
         }
@@ -41,7 +52,9 @@ pub fn print(body: &Value, json: bool, columns: &[&str]) {
             t.load_preset(UTF8_BORDERS_ONLY);
             for (k, v) in obj {
                 let text = match v {
-                    Value::Object(_) | Value::Array(_) => serde_json::to_string_pretty(v).unwrap_or_default(),
+                    Value::Object(_) | Value::Array(_) => {
+                        serde_json::to_string_pretty(v).unwrap_or_default()
+                    }
                     other => cell(Some(other)),
                 };
                 t.add_row(vec![k.clone(), text]);

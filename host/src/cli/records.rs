@@ -90,9 +90,19 @@ pub struct QueryArgs {
 }
 
 pub async fn run(cmd: Cmd, c: &Client, json_out: bool) -> anyhow::Result<()> {
-    let rec = |ws: &str, coll: &str, id: &str| format!("/v1/{}/records/{}/{}", seg(ws), seg(coll), seg(id));
+    let rec = |ws: &str, coll: &str, id: &str| {
+        format!("/v1/{}/records/{}/{}", seg(ws), seg(coll), seg(id))
+    };
     let out = match cmd {
-        Cmd::Upsert { collection, workspace, data, external_id, external_source, id, version } => {
+        Cmd::Upsert {
+            collection,
+            workspace,
+            data,
+            external_id,
+            external_source,
+            id,
+            version,
+        } => {
             let body = json!({
                 "data": json_arg("--data", &data)?, "external_id": external_id,
                 "external_source": external_source, "id": id, "version": version,
@@ -100,19 +110,57 @@ pub async fn run(cmd: Cmd, c: &Client, json_out: bool) -> anyhow::Result<()> {
             let path = format!("/v1/{}/records/{}", seg(&workspace), seg(&collection));
             c.call(Method::PUT, &path, Some(body)).await?
         }
-        Cmd::Get { collection, id, workspace } => c.get(&rec(&workspace, &collection, &id)).await?,
-        Cmd::Update { collection, id, workspace, data, version } => {
+        Cmd::Get {
+            collection,
+            id,
+            workspace,
+        } => c.get(&rec(&workspace, &collection, &id)).await?,
+        Cmd::Update {
+            collection,
+            id,
+            workspace,
+            data,
+            version,
+        } => {
             let body = json!({"data": json_arg("--data", &data)?, "version": version});
-            c.call(Method::PATCH, &rec(&workspace, &collection, &id), Some(body)).await?
+            c.call(
+                Method::PATCH,
+                &rec(&workspace, &collection, &id),
+                Some(body),
+            )
+            .await?
         }
-        Cmd::Delete { collection, id, workspace } => {
-            c.call(Method::DELETE, &rec(&workspace, &collection, &id), None).await?
+        Cmd::Delete {
+            collection,
+            id,
+            workspace,
+        } => {
+            c.call(Method::DELETE, &rec(&workspace, &collection, &id), None)
+                .await?
         }
-        Cmd::Cancel { collection, id, workspace } => {
-            c.call(Method::POST, &format!("{}/cancel", rec(&workspace, &collection, &id)), None).await?
+        Cmd::Cancel {
+            collection,
+            id,
+            workspace,
+        } => {
+            c.call(
+                Method::POST,
+                &format!("{}/cancel", rec(&workspace, &collection, &id)),
+                None,
+            )
+            .await?
         }
-        Cmd::Archive { collection, id, workspace } => {
-            c.call(Method::POST, &format!("{}/archive", rec(&workspace, &collection, &id)), None).await?
+        Cmd::Archive {
+            collection,
+            id,
+            workspace,
+        } => {
+            c.call(
+                Method::POST,
+                &format!("{}/archive", rec(&workspace, &collection, &id)),
+                None,
+            )
+            .await?
         }
     };
     print(&out, json_out, COLUMNS);
@@ -126,7 +174,15 @@ pub async fn query(a: QueryArgs, c: &Client, json_out: bool) -> anyhow::Result<(
         "sort": opt("--sort", &a.sort)?,
         "limit": a.limit, "offset": a.offset,
     });
-    let path = format!("/v1/{}/records/{}/query", seg(&a.workspace), seg(&a.collection));
-    print(&c.call(Method::POST, &path, Some(body)).await?, json_out, COLUMNS);
+    let path = format!(
+        "/v1/{}/records/{}/query",
+        seg(&a.workspace),
+        seg(&a.collection)
+    );
+    print(
+        &c.call(Method::POST, &path, Some(body)).await?,
+        json_out,
+        COLUMNS,
+    );
     Ok(())
 }

@@ -8,7 +8,14 @@ use serde_json::json;
 use super::client::{Client, json_arg, seg};
 use super::output::print;
 
-const COLUMNS: &[&str] = &["/id", "/rel_type", "/source_collection", "/source_id", "/target_collection", "/target_id"];
+const COLUMNS: &[&str] = &[
+    "/id",
+    "/rel_type",
+    "/source_collection",
+    "/source_id",
+    "/target_collection",
+    "/target_id",
+];
 
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
@@ -65,7 +72,13 @@ fn split_ref(flag: &str, s: &str) -> anyhow::Result<(String, String)> {
 
 pub async fn run(cmd: Cmd, c: &Client, json_out: bool) -> anyhow::Result<()> {
     let out = match cmd {
-        Cmd::Upsert { workspace, source, target, rel_type, metadata } => {
+        Cmd::Upsert {
+            workspace,
+            source,
+            target,
+            rel_type,
+            metadata,
+        } => {
             let (sc, si) = split_ref("--source", &source)?;
             let (tc, ti) = split_ref("--target", &target)?;
             let metadata = metadata.map(|m| json_arg("--metadata", &m)).transpose()?;
@@ -73,11 +86,28 @@ pub async fn run(cmd: Cmd, c: &Client, json_out: bool) -> anyhow::Result<()> {
                 "rel_type": rel_type, "source_collection": sc, "source_id": si,
                 "target_collection": tc, "target_id": ti, "metadata": metadata,
             });
-            c.call(Method::PUT, &format!("/v1/{}/relationships", seg(&workspace)), Some(body)).await?
+            c.call(
+                Method::PUT,
+                &format!("/v1/{}/relationships", seg(&workspace)),
+                Some(body),
+            )
+            .await?
         }
-        Cmd::Get { id, workspace } => c.get(&format!("/v1/{}/relationships/{}", seg(&workspace), seg(&id))).await?,
+        Cmd::Get { id, workspace } => {
+            c.get(&format!(
+                "/v1/{}/relationships/{}",
+                seg(&workspace),
+                seg(&id)
+            ))
+            .await?
+        }
         Cmd::Delete { id, workspace } => {
-            c.call(Method::DELETE, &format!("/v1/{}/relationships/{}", seg(&workspace), seg(&id)), None).await?
+            c.call(
+                Method::DELETE,
+                &format!("/v1/{}/relationships/{}", seg(&workspace), seg(&id)),
+                None,
+            )
+            .await?
         }
     };
     print(&out, json_out, COLUMNS);

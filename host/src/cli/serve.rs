@@ -25,7 +25,8 @@ pub struct ServeArgs {
 }
 
 pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
-    let store = Store::open(&a.data).with_context(|| format!("opening the store in {}", a.data.display()))?;
+    let store = Store::open(&a.data)
+        .with_context(|| format!("opening the store in {}", a.data.display()))?;
     let service = Service::new(store)?;
     let listener = tokio::net::TcpListener::bind(&a.listen)
         .await
@@ -34,16 +35,33 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     let url = format!("http://{addr}");
     if let Some(admin) = service.bootstrap_admin().await? {
         // Shown once, on purpose on stdout and never through the logger.
-        let saved = write_credentials(&Credentials { url: url.clone(), token: admin.token.clone() });
-        println!("Created the admin token (shown only now):\n\n    {}\n", admin.token);
+        let saved = write_credentials(&Credentials {
+            url: url.clone(),
+            token: admin.token.clone(),
+        });
+        println!(
+            "Created the admin token (shown only now):\n\n    {}\n",
+            admin.token
+        );
         match saved {
-            Ok(path) => println!("Saved it to {} (mode 0600); the CLI uses it by default.", path.display()),
-            Err(e) => println!("Could not save it ({e:#}); pass it with --token or MCP_FACTORY_TOKEN."),
+            Ok(path) => println!(
+                "Saved it to {} (mode 0600); the CLI uses it by default.",
+                path.display()
+            ),
+            Err(e) => {
+                println!("Could not save it ({e:#}); pass it with --token or MCP_FACTORY_TOKEN.")
+            }
         }
     }
-    println!("mcp-factory listening on {url} (data in {})", a.data.display());
+    println!(
+        "mcp-factory listening on {url} (data in {})",
+        a.data.display()
+    );
     tracing::info!(%addr, "listening");
-    let state = AppState { service, max_body: a.max_body };
+    let state = AppState {
+        service,
+        max_body: a.max_body,
+    };
     http::serve(listener, state, shutdown_signal()).await?;
     Ok(())
 }
@@ -53,7 +71,8 @@ async fn shutdown_signal() {
         let _ = tokio::signal::ctrl_c().await;
     };
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

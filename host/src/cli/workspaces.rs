@@ -58,34 +58,75 @@ pub enum Cmd {
 pub async fn run(cmd: Cmd, c: &Client, json_out: bool) -> anyhow::Result<()> {
     match cmd {
         Cmd::List => print(&c.get("/v1/workspaces").await?, json_out, COLUMNS),
-        Cmd::Get { id } => print(&c.get(&format!("/v1/workspaces/{}", seg(&id))).await?, json_out, COLUMNS),
-        Cmd::Create { id, name, description } => {
-            let body = json!({"id": id, "name": name, "description": description});
-            print(&c.call(Method::POST, "/v1/workspaces", Some(body)).await?, json_out, COLUMNS)
-        }
-        Cmd::Delete { id } => print(
-            &c.call(Method::DELETE, &format!("/v1/workspaces/{}", seg(&id)), None).await?,
+        Cmd::Get { id } => print(
+            &c.get(&format!("/v1/workspaces/{}", seg(&id))).await?,
             json_out,
             COLUMNS,
         ),
-        Cmd::CreatePreview { ws, name, description } => {
+        Cmd::Create {
+            id,
+            name,
+            description,
+        } => {
+            let body = json!({"id": id, "name": name, "description": description});
+            print(
+                &c.call(Method::POST, "/v1/workspaces", Some(body)).await?,
+                json_out,
+                COLUMNS,
+            )
+        }
+        Cmd::Delete { id } => print(
+            &c.call(
+                Method::DELETE,
+                &format!("/v1/workspaces/{}", seg(&id)),
+                None,
+            )
+            .await?,
+            json_out,
+            COLUMNS,
+        ),
+        Cmd::CreatePreview {
+            ws,
+            name,
+            description,
+        } => {
             let body = json!({"name": name, "description": description});
             let path = format!("/v1/workspaces/{}/previews", seg(&ws));
-            print(&c.call(Method::POST, &path, Some(body)).await?, json_out, COLUMNS)
+            print(
+                &c.call(Method::POST, &path, Some(body)).await?,
+                json_out,
+                COLUMNS,
+            )
         }
-        Cmd::Previews { ws } => print(&c.get(&format!("/v1/workspaces/{}/previews", seg(&ws))).await?, json_out, COLUMNS),
+        Cmd::Previews { ws } => print(
+            &c.get(&format!("/v1/workspaces/{}/previews", seg(&ws)))
+                .await?,
+            json_out,
+            COLUMNS,
+        ),
         Cmd::Promote { ws, from, dry_run } => {
             let path = format!("/v1/workspaces/{}/promote", seg(&ws));
-            let out = c.call(Method::POST, &path, Some(json!({"from": from, "dry_run": dry_run}))).await?;
+            let out = c
+                .call(
+                    Method::POST,
+                    &path,
+                    Some(json!({"from": from, "dry_run": dry_run})),
+                )
+                .await?;
             print(&out, json_out, COLUMNS)
         }
         Cmd::Promotions { ws } => print(
-            &c.get(&format!("/v1/workspaces/{}/promotions", seg(&ws))).await?,
+            &c.get(&format!("/v1/workspaces/{}/promotions", seg(&ws)))
+                .await?,
             json_out,
             &["/id", "/kind", "/from", "/created_at", "/diff/collections"],
         ),
         Cmd::Rollback { ws, promotion } => {
-            let path = format!("/v1/workspaces/{}/promotions/{}/rollback", seg(&ws), seg(&promotion));
+            let path = format!(
+                "/v1/workspaces/{}/promotions/{}/rollback",
+                seg(&ws),
+                seg(&promotion)
+            );
             print(&c.call(Method::POST, &path, None).await?, json_out, COLUMNS)
         }
     }

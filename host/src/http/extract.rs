@@ -23,7 +23,11 @@ impl FromRequestParts<AppState> for Auth {
             None => None,
             Some(v) => {
                 let v = v.to_str().map_err(|_| {
-                    ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "malformed Authorization header")
+                    ApiError::new(
+                        StatusCode::UNAUTHORIZED,
+                        "UNAUTHORIZED",
+                        "malformed Authorization header",
+                    )
                 })?;
                 let token = v
                     .strip_prefix("Bearer ")
@@ -54,7 +58,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
                 ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "PAYLOAD_TOO_LARGE",
-                    format!("request body is larger than the {} byte limit", state.max_body),
+                    format!(
+                        "request body is larger than the {} byte limit",
+                        state.max_body
+                    ),
                 )
             } else {
                 ApiError::bad_request(format!("cannot read request body: {e}"))
@@ -66,10 +73,16 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.is_empty() {
-        return Err(ApiError::bad_request("request body is empty; send a JSON object"));
+        return Err(ApiError::bad_request(
+            "request body is empty; send a JSON object",
+        ));
     }
     serde_json::from_slice(bytes).map_err(|e| {
-        let what = if e.is_syntax() || e.is_eof() { "malformed JSON" } else { "invalid request body" };
+        let what = if e.is_syntax() || e.is_eof() {
+            "malformed JSON"
+        } else {
+            "invalid request body"
+        };
         ApiError::bad_request(format!("{what}: {e}"))
     })
 }

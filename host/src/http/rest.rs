@@ -12,12 +12,12 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{Auth, Body};
+use crate::service::Page;
 use crate::service::collections::UpsertCollection;
 use crate::service::records::{Mark, PatchRecord, Query as RecordQuery, UpsertRecord};
 use crate::service::relationships::{Direction, UpsertRelationship};
 use crate::service::tokens::CreateToken;
 use crate::service::workspaces::{CreatePreview, CreateWorkspace};
-use crate::service::Page;
 
 type Res = Result<Response, ApiError>;
 
@@ -36,20 +36,37 @@ fn list<T: serde::Serialize>(all: Vec<T>) -> Res {
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/v1/workspaces", get(list_workspaces).post(create_workspace))
-        .route("/v1/workspaces/{id}", get(get_workspace).delete(delete_workspace))
-        .route("/v1/workspaces/{id}/previews", get(list_previews).post(create_preview))
+        .route(
+            "/v1/workspaces",
+            get(list_workspaces).post(create_workspace),
+        )
+        .route(
+            "/v1/workspaces/{id}",
+            get(get_workspace).delete(delete_workspace),
+        )
+        .route(
+            "/v1/workspaces/{id}/previews",
+            get(list_previews).post(create_preview),
+        )
         .route("/v1/workspaces/{id}/promote", post(promote))
         .route("/v1/workspaces/{id}/promotions", get(list_promotions))
-        .route("/v1/workspaces/{id}/promotions/{pid}/rollback", post(rollback))
+        .route(
+            "/v1/workspaces/{id}/promotions/{pid}/rollback",
+            post(rollback),
+        )
         .route("/v1/tokens", get(list_tokens).post(create_token))
         .route("/v1/tokens/{id}", axum::routing::delete(revoke_token))
         .route("/v1/{ws}/collections", get(list_collections))
         .route(
             "/v1/{ws}/collections/{name}",
-            get(get_collection).put(upsert_collection).delete(delete_collection),
+            get(get_collection)
+                .put(upsert_collection)
+                .delete(delete_collection),
         )
-        .route("/v1/{ws}/records/{coll}", get(list_records).put(upsert_record).post(upsert_record))
+        .route(
+            "/v1/{ws}/records/{coll}",
+            get(list_records).put(upsert_record).post(upsert_record),
+        )
         .route("/v1/{ws}/records/{coll}/query", post(query_records))
         .route(
             "/v1/{ws}/records/{coll}/{id}",
@@ -57,9 +74,18 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/v1/{ws}/records/{coll}/{id}/cancel", post(cancel_record))
         .route("/v1/{ws}/records/{coll}/{id}/archive", post(archive_record))
-        .route("/v1/{ws}/records/{coll}/{id}/relationships", get(record_relationships))
-        .route("/v1/{ws}/relationships", put(upsert_relationship).post(upsert_relationship))
-        .route("/v1/{ws}/relationships/{id}", get(get_relationship).delete(delete_relationship))
+        .route(
+            "/v1/{ws}/records/{coll}/{id}/relationships",
+            get(record_relationships),
+        )
+        .route(
+            "/v1/{ws}/relationships",
+            put(upsert_relationship).post(upsert_relationship),
+        )
+        .route(
+            "/v1/{ws}/relationships/{id}",
+            get(get_relationship).delete(delete_relationship),
+        )
         .route("/v1/{ws}/batch", post(batch))
         .route("/v1/{ws}/operations", get(list_operations))
 }
@@ -70,7 +96,11 @@ async fn list_workspaces(State(s): State<AppState>, Auth(c): Auth) -> Res {
     list(s.service.list_workspaces(&c, None)?)
 }
 
-async fn create_workspace(State(s): State<AppState>, Auth(c): Auth, Body(req): Body<CreateWorkspace>) -> Res {
+async fn create_workspace(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Body(req): Body<CreateWorkspace>,
+) -> Res {
     created(s.service.create_workspace(&c, req).await?)
 }
 
@@ -103,7 +133,12 @@ struct PromoteBody {
     dry_run: bool,
 }
 
-async fn promote(State(s): State<AppState>, Auth(c): Auth, Path(id): Path<String>, Body(b): Body<PromoteBody>) -> Res {
+async fn promote(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(id): Path<String>,
+    Body(b): Body<PromoteBody>,
+) -> Res {
     ok(s.service.promote(&c, &id, &b.from, b.dry_run).await?)
 }
 
@@ -111,7 +146,11 @@ async fn list_promotions(State(s): State<AppState>, Auth(c): Auth, Path(id): Pat
     list(s.service.list_promotions(&c, &id)?)
 }
 
-async fn rollback(State(s): State<AppState>, Auth(c): Auth, Path((id, pid)): Path<(String, String)>) -> Res {
+async fn rollback(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((id, pid)): Path<(String, String)>,
+) -> Res {
     ok(s.service.rollback(&c, &id, &pid).await?)
 }
 
@@ -121,7 +160,11 @@ async fn list_tokens(State(s): State<AppState>, Auth(c): Auth) -> Res {
     list(s.service.list_tokens(&c))
 }
 
-async fn create_token(State(s): State<AppState>, Auth(c): Auth, Body(req): Body<CreateToken>) -> Res {
+async fn create_token(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Body(req): Body<CreateToken>,
+) -> Res {
     created(s.service.create_token(&c, req).await?)
 }
 
@@ -135,7 +178,11 @@ async fn list_collections(State(s): State<AppState>, Auth(c): Auth, Path(ws): Pa
     list(s.service.list_collections(&c, &ws)?)
 }
 
-async fn get_collection(State(s): State<AppState>, Auth(c): Auth, Path((ws, name)): Path<(String, String)>) -> Res {
+async fn get_collection(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((ws, name)): Path<(String, String)>,
+) -> Res {
     ok(s.service.get_collection(&c, &ws, &name)?)
 }
 
@@ -177,7 +224,11 @@ async fn list_records(
     Path((ws, coll)): Path<(String, String)>,
     Query(p): Query<ListParams>,
 ) -> Res {
-    let q = RecordQuery { limit: p.limit, offset: p.offset, ..Default::default() };
+    let q = RecordQuery {
+        limit: p.limit,
+        offset: p.offset,
+        ..Default::default()
+    };
     ok(s.service.query_records(&c, &ws, &coll, &q)?)
 }
 
@@ -199,7 +250,11 @@ async fn upsert_record(
     ok(s.service.upsert_record(&c, &ws, &coll, req).await?)
 }
 
-async fn get_record(State(s): State<AppState>, Auth(c): Auth, Path((ws, coll, id)): Path<(String, String, String)>) -> Res {
+async fn get_record(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((ws, coll, id)): Path<(String, String, String)>,
+) -> Res {
     let bytes = s.service.get_record_json(&c, &ws, &coll, &id)?;
     Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
 }
@@ -217,15 +272,27 @@ async fn mark(s: AppState, c: Auth, (ws, coll, id): (String, String, String), m:
     ok(s.service.mark_record(&c.0, &ws, &coll, &id, m).await?)
 }
 
-async fn delete_record(State(s): State<AppState>, c: Auth, Path(p): Path<(String, String, String)>) -> Res {
+async fn delete_record(
+    State(s): State<AppState>,
+    c: Auth,
+    Path(p): Path<(String, String, String)>,
+) -> Res {
     mark(s, c, p, Mark::Delete).await
 }
 
-async fn cancel_record(State(s): State<AppState>, c: Auth, Path(p): Path<(String, String, String)>) -> Res {
+async fn cancel_record(
+    State(s): State<AppState>,
+    c: Auth,
+    Path(p): Path<(String, String, String)>,
+) -> Res {
     mark(s, c, p, Mark::Cancel).await
 }
 
-async fn archive_record(State(s): State<AppState>, c: Auth, Path(p): Path<(String, String, String)>) -> Res {
+async fn archive_record(
+    State(s): State<AppState>,
+    c: Auth,
+    Path(p): Path<(String, String, String)>,
+) -> Res {
     mark(s, c, p, Mark::Archive).await
 }
 
@@ -243,7 +310,10 @@ async fn record_relationships(
     Query(p): Query<RelParams>,
 ) -> Res {
     let direction: Direction = p.direction.as_deref().unwrap_or("both").parse()?;
-    list(s.service.query_relationships(&c, &ws, &coll, &id, p.rel_type.as_deref(), direction)?)
+    list(
+        s.service
+            .query_relationships(&c, &ws, &coll, &id, p.rel_type.as_deref(), direction)?,
+    )
 }
 
 // ---- relationships ----
@@ -257,11 +327,19 @@ async fn upsert_relationship(
     ok(s.service.upsert_relationship(&c, &ws, req).await?)
 }
 
-async fn get_relationship(State(s): State<AppState>, Auth(c): Auth, Path((ws, id)): Path<(String, String)>) -> Res {
+async fn get_relationship(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((ws, id)): Path<(String, String)>,
+) -> Res {
     ok(s.service.get_relationship(&c, &ws, &id)?)
 }
 
-async fn delete_relationship(State(s): State<AppState>, Auth(c): Auth, Path((ws, id)): Path<(String, String)>) -> Res {
+async fn delete_relationship(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((ws, id)): Path<(String, String)>,
+) -> Res {
     ok(s.service.delete_relationship(&c, &ws, &id).await?)
 }
 
@@ -273,7 +351,12 @@ struct BatchBody {
     operations: Vec<Value>,
 }
 
-async fn batch(State(s): State<AppState>, Auth(c): Auth, Path(ws): Path<String>, Body(b): Body<BatchBody>) -> Res {
+async fn batch(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(ws): Path<String>,
+    Body(b): Body<BatchBody>,
+) -> Res {
     ok(s.service.batch(&c, &ws, b.operations).await?)
 }
 
@@ -289,7 +372,8 @@ async fn list_operations(
     Path(ws): Path<String>,
     Query(p): Query<OpsParams>,
 ) -> Res {
-    ok(s.service.list_operations(&c, &ws, p.after.unwrap_or(0), p.limit)?)
+    ok(s.service
+        .list_operations(&c, &ws, p.after.unwrap_or(0), p.limit)?)
 }
 
 pub async fn health() -> Res {

@@ -76,9 +76,11 @@ impl Grant {
     }
 
     fn matches_workspace(&self, ws: &Workspace) -> bool {
-        let named = self.scope.workspaces.iter().any(|w| {
-            w == "*" || *w == ws.id || ws.parent.as_deref().is_some_and(|p| p == w)
-        });
+        let named = self
+            .scope
+            .workspaces
+            .iter()
+            .any(|w| w == "*" || *w == ws.id || ws.parent.as_deref().is_some_and(|p| p == w));
         let env_ok = self
             .scope
             .environments
@@ -121,7 +123,10 @@ impl Grant {
         };
         let perms = self.permissions.iter().any(|p| p == "*")
             || (!child.permissions.iter().any(|p| p == "*")
-                && child.permissions.iter().all(|c| self.permissions.contains(c)));
+                && child
+                    .permissions
+                    .iter()
+                    .all(|c| self.permissions.contains(c)));
         ws && colls && envs && perms
     }
 }

@@ -87,22 +87,82 @@ impl Operation {
 
     fn run(self, txn: &WriteTransaction, ctx: &Ctx, ws: &str) -> Result<Value> {
         let v = match self {
-            Operation::UpsertRecord { collection, data, id, external_id, external_source, version } => {
-                let req = UpsertRecord { data, id, external_id, external_source, version };
+            Operation::UpsertRecord {
+                collection,
+                data,
+                id,
+                external_id,
+                external_source,
+                version,
+            } => {
+                let req = UpsertRecord {
+                    data,
+                    id,
+                    external_id,
+                    external_source,
+                    version,
+                };
                 to_value(records::upsert_in(txn, ctx, ws, &collection, req)?)
             }
-            Operation::DeleteRecord { collection, id } => {
-                to_value(records::mark_in(txn, ctx, ws, &collection, &id, Mark::Delete)?)
-            }
-            Operation::UpsertRelationship { rel_type, source_collection, source_id, target_collection, target_id, metadata } => {
-                let req = UpsertRelationship { rel_type, source_collection, source_id, target_collection, target_id, metadata };
+            Operation::DeleteRecord { collection, id } => to_value(records::mark_in(
+                txn,
+                ctx,
+                ws,
+                &collection,
+                &id,
+                Mark::Delete,
+            )?),
+            Operation::UpsertRelationship {
+                rel_type,
+                source_collection,
+                source_id,
+                target_collection,
+                target_id,
+                metadata,
+            } => {
+                let req = UpsertRelationship {
+                    rel_type,
+                    source_collection,
+                    source_id,
+                    target_collection,
+                    target_id,
+                    metadata,
+                };
                 to_value(relationships::upsert_in(txn, ctx, ws, req)?)
             }
-            Operation::DeleteRelationship { id, rel_type, source_collection, source_id, target_collection, target_id } => {
-                let id = match (id, rel_type, source_collection, source_id, target_collection, target_id) {
+            Operation::DeleteRelationship {
+                id,
+                rel_type,
+                source_collection,
+                source_id,
+                target_collection,
+                target_id,
+            } => {
+                let id = match (
+                    id,
+                    rel_type,
+                    source_collection,
+                    source_id,
+                    target_collection,
+                    target_id,
+                ) {
                     (Some(id), ..) => id,
-                    (None, Some(rel_type), Some(source_collection), Some(source_id), Some(target_collection), Some(target_id)) => {
-                        let req = UpsertRelationship { rel_type, source_collection, source_id, target_collection, target_id, metadata: None };
+                    (
+                        None,
+                        Some(rel_type),
+                        Some(source_collection),
+                        Some(source_id),
+                        Some(target_collection),
+                        Some(target_id),
+                    ) => {
+                        let req = UpsertRelationship {
+                            rel_type,
+                            source_collection,
+                            source_id,
+                            target_collection,
+                            target_id,
+                            metadata: None,
+                        };
                         relationships::find_in(txn, ws, &req)?
                     }
                     _ => {
@@ -113,9 +173,22 @@ impl Operation {
                 };
                 to_value(relationships::delete_in(txn, ctx, ws, &id)?)
             }
-            Operation::UpsertCollection { collection, schema, name, description } => {
-                to_value(collections::upsert_in(txn, ctx, ws, &collection, UpsertCollection { name, description, schema })?)
-            }
+            Operation::UpsertCollection {
+                collection,
+                schema,
+                name,
+                description,
+            } => to_value(collections::upsert_in(
+                txn,
+                ctx,
+                ws,
+                &collection,
+                UpsertCollection {
+                    name,
+                    description,
+                    schema,
+                },
+            )?),
             Operation::DeleteCollection { collection, force } => {
                 to_value(collections::delete_in(txn, ctx, ws, &collection, force)?)
             }
@@ -131,7 +204,9 @@ fn to_value<T: serde::Serialize>(v: T) -> Value {
 /// Parses raw operations, reporting every malformed one by index.
 pub fn parse(raw: &[Value]) -> Result<Vec<Operation>> {
     if raw.is_empty() {
-        return Err(ServiceError::invalid("a batch needs at least one operation"));
+        return Err(ServiceError::invalid(
+            "a batch needs at least one operation",
+        ));
     }
     if raw.len() > MAX_OPERATIONS {
         return Err(ServiceError::Validation {
@@ -165,7 +240,13 @@ pub fn parse(raw: &[Value]) -> Result<Vec<Operation>> {
 fn batch_error(failed: Vec<Value>, total: usize) -> ServiceError {
     let first = failed
         .first()
-        .map(|f| format!("operation {}: {}", f["index"], f["message"].as_str().unwrap_or("")))
+        .map(|f| {
+            format!(
+                "operation {}: {}",
+                f["index"],
+                f["message"].as_str().unwrap_or("")
+            )
+        })
         .unwrap_or_default();
     ServiceError::Validation {
         message: format!(

@@ -12,8 +12,8 @@ use super::workspaces::{self, Workspace};
 use super::{Caller, Ctx, Service, decode, encode, now, oplog};
 use crate::schema;
 use crate::store::{
-    self, COLLECTIONS, RECORDS, RECORDS_BY_EXTERNAL, RELATIONSHIPS, RELS_IN, RELS_OUT,
-    WORKSPACES, WriteTransaction,
+    self, COLLECTIONS, RECORDS, RECORDS_BY_EXTERNAL, RELATIONSHIPS, RELS_IN, RELS_OUT, WORKSPACES,
+    WriteTransaction,
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -33,7 +33,9 @@ pub struct Collection {
 impl Collection {
     /// Same user-visible config (ignores version and timestamps).
     pub fn same_config(&self, other: &Collection) -> bool {
-        self.name == other.name && self.description == other.description && self.schema == other.schema
+        self.name == other.name
+            && self.description == other.description
+            && self.schema == other.schema
     }
 }
 
@@ -91,8 +93,12 @@ pub(crate) fn upsert_in(
     super::check_ident("collection name", id, 64)?;
     let ws = workspaces::load_for(txn, &ctx.caller, ws_id, Some(id), "write:collections")?;
     workspaces::require_preview(&ws, "collections")?;
-    schema::compile(&req.schema)
-        .map_err(|v| ServiceError::schema(format!("the schema of collection '{id}' is not a valid JSON Schema"), &v))?;
+    schema::compile(&req.schema).map_err(|v| {
+        ServiceError::schema(
+            format!("the schema of collection '{id}' is not a valid JSON Schema"),
+            &v,
+        )
+    })?;
     let mut table = txn.open_table(COLLECTIONS)?;
     let old = match load_in(&table, ws_id, id) {
         Ok(c) => Some(c),
@@ -102,8 +108,13 @@ pub(crate) fn upsert_in(
     let stamp = now();
     let next = Collection {
         id: id.to_string(),
-        name: req.name.or_else(|| old.as_ref().map(|o| o.name.clone())).unwrap_or_else(|| id.to_string()),
-        description: req.description.or_else(|| old.as_ref().and_then(|o| o.description.clone())),
+        name: req
+            .name
+            .or_else(|| old.as_ref().map(|o| o.name.clone()))
+            .unwrap_or_else(|| id.to_string()),
+        description: req
+            .description
+            .or_else(|| old.as_ref().and_then(|o| o.description.clone())),
         schema: req.schema,
         version: 1,
         created_at: stamp.clone(),
@@ -120,7 +131,13 @@ pub(crate) fn upsert_in(
     };
     table.insert((ws_id, id), encode(&next)?.as_slice())?;
     drop(table);
-    oplog::append(txn, ws_id, &ctx.caller, "upsert_collection", json!({"collection": id, "version": next.version}))?;
+    oplog::append(
+        txn,
+        ws_id,
+        &ctx.caller,
+        "upsert_collection",
+        json!({"collection": id, "version": next.version}),
+    )?;
     Ok(next)
 }
 
@@ -143,7 +160,13 @@ pub(crate) fn delete_in(
         delete_collection_rows(txn, ws_id, id)?;
     }
     txn.open_table(COLLECTIONS)?.remove((ws_id, id))?;
-    oplog::append(txn, ws_id, &ctx.caller, "delete_collection", json!({"collection": id, "force": force}))?;
+    oplog::append(
+        txn,
+        ws_id,
+        &ctx.caller,
+        "delete_collection",
+        json!({"collection": id, "force": force}),
+    )?;
     Ok(coll)
 }
 
@@ -163,14 +186,26 @@ fn delete_collection_rows(txn: &WriteTransaction, ws: &str, coll: &str) -> Resul
         for row in out.range((ws, coll, "", "", "", "")..(ws, end, "", "", "", ""))? {
             let (k, v) = row?;
             let (_, sc, si, t, tc, ti) = k.value();
-            pairs.push((sc.to_string(), si.to_string(), t.to_string(), tc.to_string(), ti.to_string()));
+            pairs.push((
+                sc.to_string(),
+                si.to_string(),
+                t.to_string(),
+                tc.to_string(),
+                ti.to_string(),
+            ));
             rel_ids.push(v.value().to_string());
         }
         let inc = txn.open_table(RELS_IN)?;
         for row in inc.range((ws, coll, "", "", "", "")..(ws, end, "", "", "", ""))? {
             let (k, v) = row?;
             let (_, tc, ti, t, sc, si) = k.value();
-            pairs.push((sc.to_string(), si.to_string(), t.to_string(), tc.to_string(), ti.to_string()));
+            pairs.push((
+                sc.to_string(),
+                si.to_string(),
+                t.to_string(),
+                tc.to_string(),
+                ti.to_string(),
+            ));
             rel_ids.push(v.value().to_string());
         }
     }
@@ -178,8 +213,22 @@ fn delete_collection_rows(txn: &WriteTransaction, ws: &str, coll: &str) -> Resul
     let mut inc = txn.open_table(RELS_IN)?;
     let mut rels = txn.open_table(RELATIONSHIPS)?;
     for (sc, si, t, tc, ti) in &pairs {
-        out.remove((ws, sc.as_str(), si.as_str(), t.as_str(), tc.as_str(), ti.as_str()))?;
-        inc.remove((ws, tc.as_str(), ti.as_str(), t.as_str(), sc.as_str(), si.as_str()))?;
+        out.remove((
+            ws,
+            sc.as_str(),
+            si.as_str(),
+            t.as_str(),
+            tc.as_str(),
+            ti.as_str(),
+        ))?;
+        inc.remove((
+            ws,
+            tc.as_str(),
+            ti.as_str(),
+            t.as_str(),
+            sc.as_str(),
+            si.as_str(),
+        ))?;
     }
     for id in &rel_ids {
         rels.remove((ws, id.as_str()))?;

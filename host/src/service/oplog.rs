@@ -59,9 +59,14 @@ impl Service {
         self.read_workspace(&txn, caller, ws, None, "read:records")?;
         let table = txn.open_table(OPLOG)?;
         let end = store::succ(ws);
-        let total = table.range((ws, after.saturating_add(1))..(end.as_str(), 0))?.count();
+        let total = table
+            .range((ws, after.saturating_add(1))..(end.as_str(), 0))?
+            .count();
         let mut data = Vec::new();
-        for row in table.range((ws, after.saturating_add(1))..(end.as_str(), 0))?.take(limit) {
+        for row in table
+            .range((ws, after.saturating_add(1))..(end.as_str(), 0))?
+            .take(limit)
+        {
             let (_, v) = row?;
             data.push(decode(v.value(), "operations-log entry")?);
         }

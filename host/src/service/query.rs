@@ -38,7 +38,11 @@ pub enum Op {
 
 #[derive(Debug, Clone)]
 pub enum Filter {
-    Cond { path: Vec<String>, op: Op, value: Value },
+    Cond {
+        path: Vec<String>,
+        op: Op,
+        value: Value,
+    },
     And(Vec<Filter>),
     Or(Vec<Filter>),
     Not(Box<Filter>),
@@ -64,14 +68,25 @@ fn field_path(field: &str) -> Result<Vec<String>> {
 impl Filter {
     pub fn parse(v: &Value) -> Result<Filter> {
         match v {
-            Value::Array(items) => Ok(Filter::And(items.iter().map(Filter::parse).collect::<Result<_>>()?)),
+            Value::Array(items) => Ok(Filter::And(
+                items.iter().map(Filter::parse).collect::<Result<_>>()?,
+            )),
             Value::Object(o) if o.len() == 1 && (o.contains_key("and") || o.contains_key("or")) => {
-                let (key, items) = o.iter().next().ok_or_else(|| ServiceError::invalid("empty filter"))?;
+                let (key, items) = o
+                    .iter()
+                    .next()
+                    .ok_or_else(|| ServiceError::invalid("empty filter"))?;
                 let Value::Array(items) = items else {
-                    return Err(ServiceError::invalid(format!("filter '{key}' takes a list of filters")));
+                    return Err(ServiceError::invalid(format!(
+                        "filter '{key}' takes a list of filters"
+                    )));
                 };
                 let parts = items.iter().map(Filter::parse).collect::<Result<_>>()?;
-                Ok(if key == "and" { Filter::And(parts) } else { Filter::Or(parts) })
+                Ok(if key == "and" {
+                    Filter::And(parts)
+                } else {
+                    Filter::Or(parts)
+                })
             }
             Value::Object(o) if o.len() == 1 && o.contains_key("not") => {
                 Ok(Filter::Not(Box::new(Filter::parse(&o["not"])?)))
@@ -82,8 +97,13 @@ impl Filter {
                         "a filter needs \"field\" and \"op\" (e.g. {\"field\":\"data.status\",\"op\":\"eq\",\"value\":\"draft\"}), or \"and\"/\"or\"/\"not\"",
                     )
                 })?;
-                if let Some(k) = o.keys().find(|k| !["field", "op", "value"].contains(&k.as_str())) {
-                    return Err(ServiceError::invalid(format!("unknown filter key '{k}'; expected field, op, value")));
+                if let Some(k) = o
+                    .keys()
+                    .find(|k| !["field", "op", "value"].contains(&k.as_str()))
+                {
+                    return Err(ServiceError::invalid(format!(
+                        "unknown filter key '{k}'; expected field, op, value"
+                    )));
                 }
                 let op = match o.get("op").and_then(Value::as_str).unwrap_or("") {
                     "eq" => Op::Eq,
@@ -104,19 +124,31 @@ impl Filter {
                 let value = o.get("value").cloned().unwrap_or(Value::Null);
                 match op {
                     Op::In if !value.is_array() => {
-                        return Err(ServiceError::invalid(format!("op 'in' on '{field}' needs a list value")));
+                        return Err(ServiceError::invalid(format!(
+                            "op 'in' on '{field}' needs a list value"
+                        )));
                     }
                     Op::Exists if !(value.is_boolean() || value.is_null()) => {
-                        return Err(ServiceError::invalid(format!("op 'exists' on '{field}' takes true or false")));
+                        return Err(ServiceError::invalid(format!(
+                            "op 'exists' on '{field}' takes true or false"
+                        )));
                     }
                     _ if !o.contains_key("value") && op != Op::Exists => {
-                        return Err(ServiceError::invalid(format!("filter on '{field}' needs a \"value\"")));
+                        return Err(ServiceError::invalid(format!(
+                            "filter on '{field}' needs a \"value\""
+                        )));
                     }
                     _ => {}
                 }
-                Ok(Filter::Cond { path: field_path(field)?, op, value })
+                Ok(Filter::Cond {
+                    path: field_path(field)?,
+                    op,
+                    value,
+                })
             }
-            _ => Err(ServiceError::invalid("a filter must be an object or a list of filters")),
+            _ => Err(ServiceError::invalid(
+                "a filter must be an object or a list of filters",
+            )),
         }
     }
 
@@ -128,14 +160,26 @@ impl Filter {
             Filter::Cond { path, op, value } => {
                 let got = lookup(record, path);
                 match op {
-                    Op::Exists => got.is_some_and(|v| !v.is_null()) == value.as_bool().unwrap_or(true),
+                    Op::Exists => {
+                        got.is_some_and(|v| !v.is_null()) == value.as_bool().unwrap_or(true)
+                    }
                     Op::Eq => got.is_some_and(|g| json_eq(g, value)),
                     Op::Ne => !got.is_some_and(|g| json_eq(g, value)),
                     Op::Gt => cmp_same_kind(got, value) == Some(Ordering::Greater),
-                    Op::Gte => matches!(cmp_same_kind(got, value), Some(Ordering::Greater | Ordering::Equal)),
+                    Op::Gte => matches!(
+                        cmp_same_kind(got, value),
+                        Some(Ordering::Greater | Ordering::Equal)
+                    ),
                     Op::Lt => cmp_same_kind(got, value) == Some(Ordering::Less),
-                    Op::Lte => matches!(cmp_same_kind(got, value), Some(Ordering::Less | Ordering::Equal)),
-                    Op::In => got.is_some_and(|g| value.as_array().is_some_and(|vs| vs.iter().any(|v| json_eq(g, v)))),
+                    Op::Lte => matches!(
+                        cmp_same_kind(got, value),
+                        Some(Ordering::Less | Ordering::Equal)
+                    ),
+                    Op::In => got.is_some_and(|g| {
+                        value
+                            .as_array()
+                            .is_some_and(|vs| vs.iter().any(|v| json_eq(g, v)))
+                    }),
                     Op::Contains => match (got, value) {
                         (Some(Value::String(s)), Value::String(sub)) => s.contains(sub.as_str()),
                         (Some(Value::Array(items)), v) => items.iter().any(|i| json_eq(i, v)),
@@ -155,7 +199,11 @@ impl Sort {
             Value::Array(items) => items.clone(),
             Value::Object(_) => vec![v.clone()],
             Value::Null => vec![],
-            _ => return Err(ServiceError::invalid("sort must be {\"field\":…,\"order\":\"asc\"|\"desc\"} or a list of them")),
+            _ => {
+                return Err(ServiceError::invalid(
+                    "sort must be {\"field\":…,\"order\":\"asc\"|\"desc\"} or a list of them",
+                ));
+            }
         };
         items
             .iter()
@@ -224,7 +272,9 @@ fn rank(v: Option<&Value>) -> u8 {
 /// < string < array < object.
 fn total_cmp(a: Option<&Value>, b: Option<&Value>) -> Ordering {
     match (a, b) {
-        (Some(x), Some(y)) if rank(a) == rank(b) => cmp_same_kind(Some(x), y).unwrap_or(Ordering::Equal),
+        (Some(x), Some(y)) if rank(a) == rank(b) => {
+            cmp_same_kind(Some(x), y).unwrap_or(Ordering::Equal)
+        }
         _ => rank(a).cmp(&rank(b)),
     }
 }
@@ -240,21 +290,47 @@ mod tests {
 
     #[test]
     fn ops_match_like_users_expect() {
-        let r = rec(json!({"stage": "negotiation", "value": 1200, "tags": ["vip"], "name": "Acme Corp"}));
+        let r = rec(
+            json!({"stage": "negotiation", "value": 1200, "tags": ["vip"], "name": "Acme Corp"}),
+        );
         let t = |f: Value| Filter::parse(&f).expect("valid filter").matches(&r);
-        assert!(t(json!({"field": "data.stage", "op": "eq", "value": "negotiation"})));
-        assert!(t(json!({"field": "data.value", "op": "eq", "value": 1200.0})));
-        assert!(!t(json!({"field": "data.stage", "op": "ne", "value": "negotiation"})));
+        assert!(t(
+            json!({"field": "data.stage", "op": "eq", "value": "negotiation"})
+        ));
+        assert!(t(
+            json!({"field": "data.value", "op": "eq", "value": 1200.0})
+        ));
+        assert!(!t(
+            json!({"field": "data.stage", "op": "ne", "value": "negotiation"})
+        ));
         assert!(t(json!({"field": "data.value", "op": "gt", "value": 1000})));
-        assert!(!t(json!({"field": "data.value", "op": "lt", "value": 1000})));
-        assert!(t(json!({"field": "data.value", "op": "lte", "value": 1200})));
-        assert!(t(json!({"field": "data.stage", "op": "in", "value": ["won", "negotiation"]})));
-        assert!(t(json!({"field": "data.name", "op": "contains", "value": "Acme"})));
-        assert!(t(json!({"field": "data.tags", "op": "contains", "value": "vip"})));
-        assert!(t(json!({"field": "data.missing", "op": "exists", "value": false})));
-        assert!(t(json!([{"field": "data.value", "op": "gte", "value": 1200}, {"field": "id", "op": "eq", "value": "r1"}])));
-        assert!(t(json!({"or": [{"field": "data.value", "op": "lt", "value": 0}, {"field": "data.stage", "op": "exists"}]})));
-        assert!(t(json!({"not": {"field": "data.stage", "op": "eq", "value": "won"}})));
+        assert!(!t(
+            json!({"field": "data.value", "op": "lt", "value": 1000})
+        ));
+        assert!(t(
+            json!({"field": "data.value", "op": "lte", "value": 1200})
+        ));
+        assert!(t(
+            json!({"field": "data.stage", "op": "in", "value": ["won", "negotiation"]})
+        ));
+        assert!(t(
+            json!({"field": "data.name", "op": "contains", "value": "Acme"})
+        ));
+        assert!(t(
+            json!({"field": "data.tags", "op": "contains", "value": "vip"})
+        ));
+        assert!(t(
+            json!({"field": "data.missing", "op": "exists", "value": false})
+        ));
+        assert!(t(
+            json!([{"field": "data.value", "op": "gte", "value": 1200}, {"field": "id", "op": "eq", "value": "r1"}])
+        ));
+        assert!(t(
+            json!({"or": [{"field": "data.value", "op": "lt", "value": 0}, {"field": "data.stage", "op": "exists"}]})
+        ));
+        assert!(t(
+            json!({"not": {"field": "data.stage", "op": "eq", "value": "won"}})
+        ));
         // A string never compares greater than a number.
         assert!(!t(json!({"field": "data.stage", "op": "gt", "value": 5})));
     }
@@ -262,18 +338,32 @@ mod tests {
     #[test]
     fn bad_filters_say_what_is_wrong() {
         let err = |f: Value| Filter::parse(&f).expect_err("invalid").to_string();
-        assert!(err(json!({"field": "data.x", "op": "like", "value": 1})).contains("unknown filter op 'like'"));
-        assert!(err(json!({"field": "stage", "op": "eq", "value": 1})).contains("unknown field 'stage'"));
+        assert!(
+            err(json!({"field": "data.x", "op": "like", "value": 1}))
+                .contains("unknown filter op 'like'")
+        );
+        assert!(
+            err(json!({"field": "stage", "op": "eq", "value": 1}))
+                .contains("unknown field 'stage'")
+        );
         assert!(err(json!({"field": "data.x", "op": "in", "value": 1})).contains("needs a list"));
         assert!(err(json!({"field": "data.x", "op": "eq"})).contains("needs a \"value\""));
     }
 
     #[test]
     fn sort_orders_numbers_numerically_and_missing_first() {
-        let sorts = Sort::parse(&json!({"field": "data.value", "order": "desc"})).expect("valid sort");
-        let mut rows = [rec(json!({"value": 9})), rec(json!({})), rec(json!({"value": 10}))];
+        let sorts =
+            Sort::parse(&json!({"field": "data.value", "order": "desc"})).expect("valid sort");
+        let mut rows = [
+            rec(json!({"value": 9})),
+            rec(json!({})),
+            rec(json!({"value": 10})),
+        ];
         rows.sort_by(|a, b| Sort::compare(&sorts, a, b));
-        let values: Vec<_> = rows.iter().map(|r| r["data"].get("value").cloned()).collect();
+        let values: Vec<_> = rows
+            .iter()
+            .map(|r| r["data"].get("value").cloned())
+            .collect();
         assert_eq!(values, vec![Some(json!(10)), Some(json!(9)), None]);
     }
 }

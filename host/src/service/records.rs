@@ -92,7 +92,9 @@ impl Mark {
 }
 
 fn not_found(ws: &str, coll: &str, id: &str) -> ServiceError {
-    ServiceError::NotFound(format!("record '{id}' not found in collection '{coll}' of workspace '{ws}'"))
+    ServiceError::NotFound(format!(
+        "record '{id}' not found in collection '{coll}' of workspace '{ws}'"
+    ))
 }
 
 pub(crate) fn load_in(
@@ -101,7 +103,10 @@ pub(crate) fn load_in(
     coll: &str,
     id: &str,
 ) -> Result<Option<Record>> {
-    table.get((ws, coll, id))?.map(|v| decode(v.value(), "record")).transpose()
+    table
+        .get((ws, coll, id))?
+        .map(|v| decode(v.value(), "record"))
+        .transpose()
 }
 
 /// Finds a live record by internal id or, failing that, by external id (from
@@ -133,17 +138,35 @@ pub(crate) fn resolve_in(txn: &WriteTransaction, ws: &str, coll: &str, id: &str)
     }
 }
 
-fn validate_data(txn: &WriteTransaction, ctx: &Ctx, ws: &str, coll: &str, data: &Value) -> Result<()> {
+fn validate_data(
+    txn: &WriteTransaction,
+    ctx: &Ctx,
+    ws: &str,
+    coll: &str,
+    data: &Value,
+) -> Result<()> {
     let c = collections::load_in(&txn.open_table(COLLECTIONS)?, ws, coll)?;
     let validator = ctx
         .schemas
         .get(ws, coll, c.version, &c.schema)
-        .map_err(|v| ServiceError::schema(format!("the schema of collection '{coll}' does not compile"), &v))?;
+        .map_err(|v| {
+            ServiceError::schema(
+                format!("the schema of collection '{coll}' does not compile"),
+                &v,
+            )
+        })?;
     crate::schema::check(&validator, data).map_err(|v| {
         let first = &v[0];
-        let at = if first.path.is_empty() { "the record".to_string() } else { format!("'{}'", first.path) };
+        let at = if first.path.is_empty() {
+            "the record".to_string()
+        } else {
+            format!("'{}'", first.path)
+        };
         ServiceError::schema(
-            format!("data does not match the schema of '{coll}': {at} fails '{}': {}", first.rule, first.message),
+            format!(
+                "data does not match the schema of '{coll}': {at} fails '{}': {}",
+                first.rule, first.message
+            ),
             &v,
         )
     })
@@ -173,18 +196,32 @@ fn refuse_archived(r: &Record) -> Result<()> {
 }
 
 fn write_record(txn: &WriteTransaction, r: &Record) -> Result<()> {
-    txn.open_table(RECORDS)?
-        .insert((r.workspace_id.as_str(), r.collection.as_str(), r.id.as_str()), encode(r)?.as_slice())?;
+    txn.open_table(RECORDS)?.insert(
+        (
+            r.workspace_id.as_str(),
+            r.collection.as_str(),
+            r.id.as_str(),
+        ),
+        encode(r)?.as_slice(),
+    )?;
     Ok(())
 }
 
-pub(crate) fn upsert_in(txn: &WriteTransaction, ctx: &Ctx, ws: &str, coll: &str, req: UpsertRecord) -> Result<Record> {
+pub(crate) fn upsert_in(
+    txn: &WriteTransaction,
+    ctx: &Ctx,
+    ws: &str,
+    coll: &str,
+    req: UpsertRecord,
+) -> Result<Record> {
     workspaces::load_for(txn, &ctx.caller, ws, Some(coll), "write:records")?;
     if !req.data.is_object() {
         return Err(ServiceError::invalid("'data' must be a JSON object"));
     }
     if req.external_source.is_some() && req.external_id.is_none() {
-        return Err(ServiceError::invalid("'external_source' needs an 'external_id'"));
+        return Err(ServiceError::invalid(
+            "'external_source' needs an 'external_id'",
+        ));
     }
     if req.external_id.as_deref() == Some("") {
         return Err(ServiceError::invalid("'external_id' cannot be empty"));
@@ -221,8 +258,12 @@ pub(crate) fn upsert_in(txn: &WriteTransaction, ctx: &Ctx, ws: &str, coll: &str,
                 && (ext != old_ext || req.external_source != old.external_source)
             {
                 let old_source = old.external_source.clone().unwrap_or_default();
-                txn.open_table(RECORDS_BY_EXTERNAL)?
-                    .remove((ws, coll, old_ext.as_str(), old_source.as_str()))?;
+                txn.open_table(RECORDS_BY_EXTERNAL)?.remove((
+                    ws,
+                    coll,
+                    old_ext.as_str(),
+                    old_source.as_str(),
+                ))?;
             }
             Record {
                 data: req.data,
@@ -251,19 +292,40 @@ pub(crate) fn upsert_in(txn: &WriteTransaction, ctx: &Ctx, ws: &str, coll: &str,
     };
     if let Some(ext) = &record.external_id {
         let source = record.external_source.clone().unwrap_or_default();
-        txn.open_table(RECORDS_BY_EXTERNAL)?
-            .insert((ws, coll, ext.as_str(), source.as_str()), record.id.as_str())?;
+        txn.open_table(RECORDS_BY_EXTERNAL)?.insert(
+            (ws, coll, ext.as_str(), source.as_str()),
+            record.id.as_str(),
+        )?;
     }
     write_record(txn, &record)?;
-    let op = if record.version == 1 { "create_record" } else { "update_record" };
-    oplog::append(txn, ws, &ctx.caller, op, json!({"collection": coll, "id": record.id}))?;
+    let op = if record.version == 1 {
+        "create_record"
+    } else {
+        "update_record"
+    };
+    oplog::append(
+        txn,
+        ws,
+        &ctx.caller,
+        op,
+        json!({"collection": coll, "id": record.id}),
+    )?;
     Ok(record)
 }
 
-pub(crate) fn patch_in(txn: &WriteTransaction, ctx: &Ctx, ws: &str, coll: &str, id: &str, req: PatchRecord) -> Result<Record> {
+pub(crate) fn patch_in(
+    txn: &WriteTransaction,
+    ctx: &Ctx,
+    ws: &str,
+    coll: &str,
+    id: &str,
+    req: PatchRecord,
+) -> Result<Record> {
     workspaces::load_for(txn, &ctx.caller, ws, Some(coll), "write:records")?;
     if !req.data.is_object() {
-        return Err(ServiceError::invalid("'data' must be a JSON object (a JSON merge patch)"));
+        return Err(ServiceError::invalid(
+            "'data' must be a JSON object (a JSON merge patch)",
+        ));
     }
     let old = resolve_in(txn, ws, coll, id)?;
     refuse_archived(&old)?;
@@ -278,11 +340,24 @@ pub(crate) fn patch_in(txn: &WriteTransaction, ctx: &Ctx, ws: &str, coll: &str, 
         ..old
     };
     write_record(txn, &record)?;
-    oplog::append(txn, ws, &ctx.caller, "update_record", json!({"collection": coll, "id": record.id}))?;
+    oplog::append(
+        txn,
+        ws,
+        &ctx.caller,
+        "update_record",
+        json!({"collection": coll, "id": record.id}),
+    )?;
     Ok(record)
 }
 
-pub(crate) fn mark_in(txn: &WriteTransaction, ctx: &Ctx, ws: &str, coll: &str, id: &str, mark: Mark) -> Result<Record> {
+pub(crate) fn mark_in(
+    txn: &WriteTransaction,
+    ctx: &Ctx,
+    ws: &str,
+    coll: &str,
+    id: &str,
+    mark: Mark,
+) -> Result<Record> {
     workspaces::load_for(txn, &ctx.caller, ws, Some(coll), "write:records")?;
     let old = resolve_in(txn, ws, coll, id)?;
     let mut record = Record {
@@ -296,28 +371,67 @@ pub(crate) fn mark_in(txn: &WriteTransaction, ctx: &Ctx, ws: &str, coll: &str, i
         Mark::Archive => record.archived = true,
     }
     write_record(txn, &record)?;
-    oplog::append(txn, ws, &ctx.caller, mark.op(), json!({"collection": coll, "id": record.id}))?;
+    oplog::append(
+        txn,
+        ws,
+        &ctx.caller,
+        mark.op(),
+        json!({"collection": coll, "id": record.id}),
+    )?;
     Ok(record)
 }
 
 impl Service {
-    pub async fn upsert_record(&self, caller: &Caller, ws: &str, coll: &str, req: UpsertRecord) -> Result<Record> {
+    pub async fn upsert_record(
+        &self,
+        caller: &Caller,
+        ws: &str,
+        coll: &str,
+        req: UpsertRecord,
+    ) -> Result<Record> {
         let (ws, coll) = (ws.to_string(), coll.to_string());
-        self.write_shared(caller, move |txn, ctx| upsert_in(txn, ctx, &ws, &coll, req)).await
+        self.write_shared(caller, move |txn, ctx| upsert_in(txn, ctx, &ws, &coll, req))
+            .await
     }
 
-    pub async fn patch_record(&self, caller: &Caller, ws: &str, coll: &str, id: &str, req: PatchRecord) -> Result<Record> {
+    pub async fn patch_record(
+        &self,
+        caller: &Caller,
+        ws: &str,
+        coll: &str,
+        id: &str,
+        req: PatchRecord,
+    ) -> Result<Record> {
         let (ws, coll, id) = (ws.to_string(), coll.to_string(), id.to_string());
-        self.write_shared(caller, move |txn, ctx| patch_in(txn, ctx, &ws, &coll, &id, req)).await
+        self.write_shared(caller, move |txn, ctx| {
+            patch_in(txn, ctx, &ws, &coll, &id, req)
+        })
+        .await
     }
 
-    pub async fn mark_record(&self, caller: &Caller, ws: &str, coll: &str, id: &str, mark: Mark) -> Result<Record> {
+    pub async fn mark_record(
+        &self,
+        caller: &Caller,
+        ws: &str,
+        coll: &str,
+        id: &str,
+        mark: Mark,
+    ) -> Result<Record> {
         let (ws, coll, id) = (ws.to_string(), coll.to_string(), id.to_string());
-        self.write_shared(caller, move |txn, ctx| mark_in(txn, ctx, &ws, &coll, &id, mark)).await
+        self.write_shared(caller, move |txn, ctx| {
+            mark_in(txn, ctx, &ws, &coll, &id, mark)
+        })
+        .await
     }
 
     /// The stored JSON of a live record, as bytes (not re-serialised).
-    pub fn get_record_json(&self, caller: &Caller, ws: &str, coll: &str, id: &str) -> Result<Vec<u8>> {
+    pub fn get_record_json(
+        &self,
+        caller: &Caller,
+        ws: &str,
+        coll: &str,
+        id: &str,
+    ) -> Result<Vec<u8>> {
         let txn = self.store.read()?;
         self.read_workspace(&txn, caller, ws, Some(coll), "read:records")?;
         let table = txn.open_table(RECORDS)?;
@@ -328,7 +442,9 @@ impl Service {
             if !r.deleted {
                 return Ok(bytes);
             }
-            return Err(ServiceError::NotFound(format!("record '{id}' in '{coll}' was deleted")));
+            return Err(ServiceError::NotFound(format!(
+                "record '{id}' in '{coll}' was deleted"
+            )));
         }
         // Not an internal id: try the external id.
         let ext = txn.open_table(RECORDS_BY_EXTERNAL)?;
@@ -353,10 +469,26 @@ impl Service {
     }
 
     /// Filters, sorts and pages a collection's records.
-    pub fn query_records(&self, caller: &Caller, ws: &str, coll: &str, q: &Query) -> Result<Page<Value>> {
+    pub fn query_records(
+        &self,
+        caller: &Caller,
+        ws: &str,
+        coll: &str,
+        q: &Query,
+    ) -> Result<Page<Value>> {
         let (limit, offset) = super::page(q.limit, q.offset)?;
-        let filter = q.filter.as_ref().filter(|f| !f.is_null()).map(Filter::parse).transpose()?;
-        let sorts = q.sort.as_ref().map(Sort::parse).transpose()?.unwrap_or_default();
+        let filter = q
+            .filter
+            .as_ref()
+            .filter(|f| !f.is_null())
+            .map(Filter::parse)
+            .transpose()?;
+        let sorts = q
+            .sort
+            .as_ref()
+            .map(Sort::parse)
+            .transpose()?
+            .unwrap_or_default();
         let txn = self.store.read()?;
         self.read_workspace(&txn, caller, ws, Some(coll), "read:records")?;
         collections::load_in(&txn.open_table(COLLECTIONS)?, ws, coll)?;

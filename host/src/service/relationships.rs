@@ -63,21 +63,44 @@ impl std::str::FromStr for Direction {
 fn load(txn: &WriteTransaction, ws: &str, id: &str) -> Result<Relationship> {
     match txn.open_table(RELATIONSHIPS)?.get((ws, id))? {
         Some(v) => decode(v.value(), "relationship"),
-        None => Err(ServiceError::NotFound(format!("relationship '{id}' not found in workspace '{ws}'"))),
+        None => Err(ServiceError::NotFound(format!(
+            "relationship '{id}' not found in workspace '{ws}'"
+        ))),
     }
 }
 
-fn perm_check(ctx: &Ctx, ws: &str, txn: &WriteTransaction, colls: [&str; 2], perm: &str) -> Result<()> {
+fn perm_check(
+    ctx: &Ctx,
+    ws: &str,
+    txn: &WriteTransaction,
+    colls: [&str; 2],
+    perm: &str,
+) -> Result<()> {
     for c in colls {
         workspaces::load_for(txn, &ctx.caller, ws, Some(c), perm)?;
     }
     Ok(())
 }
 
-pub(crate) fn upsert_in(txn: &WriteTransaction, ctx: &Ctx, ws: &str, req: UpsertRelationship) -> Result<Relationship> {
-    perm_check(ctx, ws, txn, [&req.source_collection, &req.target_collection], "write:relationships")?;
+pub(crate) fn upsert_in(
+    txn: &WriteTransaction,
+    ctx: &Ctx,
+    ws: &str,
+    req: UpsertRelationship,
+) -> Result<Relationship> {
+    perm_check(
+        ctx,
+        ws,
+        txn,
+        [&req.source_collection, &req.target_collection],
+        "write:relationships",
+    )?;
     super::check_ident("rel_type", &req.rel_type, 64)?;
-    if req.metadata.as_ref().is_some_and(|m| !m.is_object() && !m.is_null()) {
+    if req
+        .metadata
+        .as_ref()
+        .is_some_and(|m| !m.is_object() && !m.is_null())
+    {
         return Err(ServiceError::invalid("'metadata' must be a JSON object"));
     }
     let source = records::resolve_in(txn, ws, &req.source_collection, &req.source_id)?;
@@ -119,21 +142,41 @@ pub(crate) fn upsert_in(txn: &WriteTransaction, ctx: &Ctx, ws: &str, req: Upsert
                 created_at: stamp.clone(),
                 updated_at: stamp,
             };
-            txn.open_table(RELS_OUT)?.insert((ws, sc, si, t, tc, ti), rel.id.as_str())?;
-            txn.open_table(RELS_IN)?.insert((ws, tc, ti, t, sc, si), rel.id.as_str())?;
+            txn.open_table(RELS_OUT)?
+                .insert((ws, sc, si, t, tc, ti), rel.id.as_str())?;
+            txn.open_table(RELS_IN)?
+                .insert((ws, tc, ti, t, sc, si), rel.id.as_str())?;
             rel
         }
     };
-    txn.open_table(RELATIONSHIPS)?.insert((ws, rel.id.as_str()), encode(&rel)?.as_slice())?;
-    oplog::append(txn, ws, &ctx.caller, "upsert_relationship", json!({"id": rel.id, "rel_type": rel.rel_type}))?;
+    txn.open_table(RELATIONSHIPS)?
+        .insert((ws, rel.id.as_str()), encode(&rel)?.as_slice())?;
+    oplog::append(
+        txn,
+        ws,
+        &ctx.caller,
+        "upsert_relationship",
+        json!({"id": rel.id, "rel_type": rel.rel_type}),
+    )?;
     Ok(rel)
 }
 
 /// Deletes by id (hard delete: a link has no history of its own).
-pub(crate) fn delete_in(txn: &WriteTransaction, ctx: &Ctx, ws: &str, id: &str) -> Result<Relationship> {
+pub(crate) fn delete_in(
+    txn: &WriteTransaction,
+    ctx: &Ctx,
+    ws: &str,
+    id: &str,
+) -> Result<Relationship> {
     workspaces::load_for(txn, &ctx.caller, ws, None, "write:relationships")?;
     let rel = load(txn, ws, id)?;
-    perm_check(ctx, ws, txn, [&rel.source_collection, &rel.target_collection], "write:relationships")?;
+    perm_check(
+        ctx,
+        ws,
+        txn,
+        [&rel.source_collection, &rel.target_collection],
+        "write:relationships",
+    )?;
     let (sc, si, t, tc, ti) = (
         rel.source_collection.as_str(),
         rel.source_id.as_str(),
@@ -144,32 +187,67 @@ pub(crate) fn delete_in(txn: &WriteTransaction, ctx: &Ctx, ws: &str, id: &str) -
     txn.open_table(RELS_OUT)?.remove((ws, sc, si, t, tc, ti))?;
     txn.open_table(RELS_IN)?.remove((ws, tc, ti, t, sc, si))?;
     txn.open_table(RELATIONSHIPS)?.remove((ws, id))?;
-    oplog::append(txn, ws, &ctx.caller, "delete_relationship", json!({"id": id, "rel_type": rel.rel_type}))?;
+    oplog::append(
+        txn,
+        ws,
+        &ctx.caller,
+        "delete_relationship",
+        json!({"id": id, "rel_type": rel.rel_type}),
+    )?;
     Ok(rel)
 }
 
 /// Finds the id of the relationship (type, source, target), names resolved.
-pub(crate) fn find_in(txn: &WriteTransaction, ws: &str, req: &UpsertRelationship) -> Result<String> {
+pub(crate) fn find_in(
+    txn: &WriteTransaction,
+    ws: &str,
+    req: &UpsertRelationship,
+) -> Result<String> {
     let s = records::resolve_in(txn, ws, &req.source_collection, &req.source_id)?;
     let t = records::resolve_in(txn, ws, &req.target_collection, &req.target_id)?;
     txn.open_table(RELS_OUT)?
-        .get((ws, req.source_collection.as_str(), s.id.as_str(), req.rel_type.as_str(), req.target_collection.as_str(), t.id.as_str()))?
+        .get((
+            ws,
+            req.source_collection.as_str(),
+            s.id.as_str(),
+            req.rel_type.as_str(),
+            req.target_collection.as_str(),
+            t.id.as_str(),
+        ))?
         .map(|v| v.value().to_string())
-        .ok_or_else(|| ServiceError::NotFound(format!(
-            "no '{}' relationship from {}/{} to {}/{}",
-            req.rel_type, req.source_collection, req.source_id, req.target_collection, req.target_id
-        )))
+        .ok_or_else(|| {
+            ServiceError::NotFound(format!(
+                "no '{}' relationship from {}/{} to {}/{}",
+                req.rel_type,
+                req.source_collection,
+                req.source_id,
+                req.target_collection,
+                req.target_id
+            ))
+        })
 }
 
 impl Service {
-    pub async fn upsert_relationship(&self, caller: &Caller, ws: &str, req: UpsertRelationship) -> Result<Relationship> {
+    pub async fn upsert_relationship(
+        &self,
+        caller: &Caller,
+        ws: &str,
+        req: UpsertRelationship,
+    ) -> Result<Relationship> {
         let ws = ws.to_string();
-        self.write_shared(caller, move |txn, ctx| upsert_in(txn, ctx, &ws, req)).await
+        self.write_shared(caller, move |txn, ctx| upsert_in(txn, ctx, &ws, req))
+            .await
     }
 
-    pub async fn delete_relationship(&self, caller: &Caller, ws: &str, id: &str) -> Result<Relationship> {
+    pub async fn delete_relationship(
+        &self,
+        caller: &Caller,
+        ws: &str,
+        id: &str,
+    ) -> Result<Relationship> {
         let (ws, id) = (ws.to_string(), id.to_string());
-        self.write_shared(caller, move |txn, ctx| delete_in(txn, ctx, &ws, &id)).await
+        self.write_shared(caller, move |txn, ctx| delete_in(txn, ctx, &ws, &id))
+            .await
     }
 
     pub fn get_relationship(&self, caller: &Caller, ws: &str, id: &str) -> Result<Relationship> {
@@ -177,7 +255,11 @@ impl Service {
         let w = self.read_workspace(&txn, caller, ws, None, "read:relationships")?;
         let rel: Relationship = match txn.open_table(RELATIONSHIPS)?.get((ws, id))? {
             Some(v) => decode(v.value(), "relationship")?,
-            None => return Err(ServiceError::NotFound(format!("relationship '{id}' not found in workspace '{ws}'"))),
+            None => {
+                return Err(ServiceError::NotFound(format!(
+                    "relationship '{id}' not found in workspace '{ws}'"
+                )));
+            }
         };
         caller.require(&w, Some(&rel.source_collection), "read:relationships")?;
         caller.require(&w, Some(&rel.target_collection), "read:relationships")?;
@@ -215,11 +297,13 @@ impl Service {
             let range = match rel_type {
                 Some(t) => {
                     let end = store::succ(t);
-                    table.range((ws, coll, rid, t, "", "")..(ws, coll, rid, end.as_str(), "", ""))?
+                    table
+                        .range((ws, coll, rid, t, "", "")..(ws, coll, rid, end.as_str(), "", ""))?
                 }
                 None => {
                     let end = store::succ(rid);
-                    table.range((ws, coll, rid, "", "", "")..(ws, coll, end.as_str(), "", "", ""))?
+                    table
+                        .range((ws, coll, rid, "", "", "")..(ws, coll, end.as_str(), "", "", ""))?
                 }
             };
             for row in range {

@@ -94,7 +94,9 @@ fn hash(token: &str) -> String {
 
 fn parse_time(s: &str, field: &str) -> Result<jiff::Timestamp> {
     s.parse::<jiff::Timestamp>().map_err(|e| {
-        ServiceError::invalid(format!("{field} '{s}' is not an RFC 3339 time (e.g. 2027-01-31T00:00:00Z): {e}"))
+        ServiceError::invalid(format!(
+            "{field} '{s}' is not an RFC 3339 time (e.g. 2027-01-31T00:00:00Z): {e}"
+        ))
     })
 }
 
@@ -108,7 +110,9 @@ impl TokenCache {
             let t: StoredToken = decode(v.value(), "token")?;
             by_id.insert(t.id.clone(), (t, 0));
         }
-        Ok(TokenCache { by_id: RwLock::new(by_id) })
+        Ok(TokenCache {
+            by_id: RwLock::new(by_id),
+        })
     }
 
     fn put(&self, t: StoredToken) {
@@ -156,7 +160,8 @@ impl Service {
         let token = bearer.ok_or_else(|| {
             ServiceError::Unauthorized("missing token: send 'Authorization: Bearer mcpf_…'".into())
         })?;
-        let malformed = || ServiceError::Unauthorized("malformed token: expected 'mcpf_<id>_<secret>'".into());
+        let malformed =
+            || ServiceError::Unauthorized("malformed token: expected 'mcpf_<id>_<secret>'".into());
         let rest = token.strip_prefix(PREFIX).ok_or_else(malformed)?;
         let (id, _) = rest.split_once('_').ok_or_else(malformed)?;
         let stored = self
@@ -168,12 +173,18 @@ impl Service {
             return Err(ServiceError::Unauthorized("unknown token".into()));
         }
         if let Some(at) = &stored.revoked_at {
-            return Err(ServiceError::Unauthorized(format!("token '{}' was revoked at {at}", stored.name)));
+            return Err(ServiceError::Unauthorized(format!(
+                "token '{}' was revoked at {at}",
+                stored.name
+            )));
         }
         if let Some(exp) = &stored.expires_at
             && parse_time(exp, "expires_at").is_ok_and(|t| t <= jiff::Timestamp::now())
         {
-            return Err(ServiceError::Unauthorized(format!("token '{}' expired at {exp}", stored.name)));
+            return Err(ServiceError::Unauthorized(format!(
+                "token '{}' expired at {exp}",
+                stored.name
+            )));
         }
         if let Some(t) = self.tokens.touch(id) {
             // Best effort: a lost last_used_at update is not a lost write.
@@ -184,7 +195,9 @@ impl Service {
                         // Read-modify-write of this one field, so a revocation
                         // committed meanwhile is never overwritten.
                         let mut table = txn.open_table(TOKENS)?;
-                        let current = table.get(t.id.as_str())?.map(|v| decode::<StoredToken>(v.value(), "token"));
+                        let current = table
+                            .get(t.id.as_str())?
+                            .map(|v| decode::<StoredToken>(v.value(), "token"));
                         if let Some(mut cur) = current.transpose()? {
                             cur.last_used_at = t.last_used_at;
                             table.insert(t.id.as_str(), encode(&cur)?.as_slice())?;
@@ -221,7 +234,9 @@ impl Service {
         if let Some(exp) = &req.expires_at
             && parse_time(exp, "expires_at")? <= jiff::Timestamp::now()
         {
-            return Err(ServiceError::invalid(format!("expires_at '{exp}' is in the past")));
+            return Err(ServiceError::invalid(format!(
+                "expires_at '{exp}' is in the past"
+            )));
         }
         let mut id_bytes = [0u8; 8];
         let mut secret = [0u8; 32];
@@ -249,7 +264,8 @@ impl Service {
         let to_store = stored.clone();
         self.store
             .write(WriteMode::Shared, move |txn| -> Result<()> {
-                txn.open_table(TOKENS)?.insert(to_store.id.as_str(), encode(&to_store)?.as_slice())?;
+                txn.open_table(TOKENS)?
+                    .insert(to_store.id.as_str(), encode(&to_store)?.as_slice())?;
                 Ok(())
             })
             .await?;
@@ -272,7 +288,11 @@ impl Service {
         let admin = CreateToken {
             name: "admin".into(),
             grants: vec![Grant {
-                scope: Scope { workspaces: vec!["*".into()], collections: None, environments: None },
+                scope: Scope {
+                    workspaces: vec!["*".into()],
+                    collections: None,
+                    environments: None,
+                },
                 permissions: vec!["*".into()],
             }],
             expires_at: None,
@@ -285,17 +305,24 @@ impl Service {
         self.tokens
             .all()
             .iter()
-            .filter(|t| caller.is_admin() || t.created_by.as_deref() == Some(caller.token_id.as_str()) || t.id == caller.token_id)
+            .filter(|t| {
+                caller.is_admin()
+                    || t.created_by.as_deref() == Some(caller.token_id.as_str())
+                    || t.id == caller.token_id
+            })
             .map(TokenInfo::from)
             .collect()
     }
 
     pub async fn revoke_token(&self, caller: &Caller, id: &str) -> Result<TokenInfo> {
-        let mut t = self
-            .tokens
-            .get(id)
-            .ok_or_else(|| ServiceError::NotFound(format!("token '{id}' not found; list them with `mcp-factory tokens list`")))?;
-        let allowed = caller.is_admin() || t.created_by.as_deref() == Some(caller.token_id.as_str()) || t.id == caller.token_id;
+        let mut t = self.tokens.get(id).ok_or_else(|| {
+            ServiceError::NotFound(format!(
+                "token '{id}' not found; list them with `mcp-factory tokens list`"
+            ))
+        })?;
+        let allowed = caller.is_admin()
+            || t.created_by.as_deref() == Some(caller.token_id.as_str())
+            || t.id == caller.token_id;
         if !allowed {
             return Err(ServiceError::Forbidden(format!(
                 "token '{}' may only revoke tokens it created",
@@ -307,7 +334,8 @@ impl Service {
             let to_store = t.clone();
             self.store
                 .write(WriteMode::Shared, move |txn| -> Result<()> {
-                    txn.open_table(TOKENS)?.insert(to_store.id.as_str(), encode(&to_store)?.as_slice())?;
+                    txn.open_table(TOKENS)?
+                        .insert(to_store.id.as_str(), encode(&to_store)?.as_slice())?;
                     Ok(())
                 })
                 .await?;

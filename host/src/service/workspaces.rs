@@ -201,12 +201,22 @@ fn create_in(txn: &WriteTransaction, ctx: &Ctx, ws: Workspace) -> Result<Workspa
     }
     table.insert(ws.id.as_str(), encode(&ws)?.as_slice())?;
     drop(table);
-    oplog::append(txn, &ws.id, &ctx.caller, "create_workspace", json!({"workspace_id": ws.id}))?;
+    oplog::append(
+        txn,
+        &ws.id,
+        &ctx.caller,
+        "create_workspace",
+        json!({"workspace_id": ws.id}),
+    )?;
     Ok(ws)
 }
 
 impl Service {
-    pub async fn create_workspace(&self, caller: &Caller, req: CreateWorkspace) -> Result<Workspace> {
+    pub async fn create_workspace(
+        &self,
+        caller: &Caller,
+        req: CreateWorkspace,
+    ) -> Result<Workspace> {
         super::check_ident("workspace id", &req.id, 48)?;
         if req.id.contains("--") {
             return Err(ServiceError::invalid(format!(
@@ -433,8 +443,10 @@ impl Service {
 }
 
 fn record_promotion(txn: &WriteTransaction, ctx: &Ctx, p: &Promotion) -> Result<()> {
-    txn.open_table(PROMOTIONS)?
-        .insert((p.workspace_id.as_str(), p.id.as_str()), encode(p)?.as_slice())?;
+    txn.open_table(PROMOTIONS)?.insert(
+        (p.workspace_id.as_str(), p.id.as_str()),
+        encode(p)?.as_slice(),
+    )?;
     oplog::append(
         txn,
         &p.workspace_id,

@@ -114,10 +114,14 @@ pub fn delete_workspace_rows(txn: &WriteTransaction, ws: &str) -> Result<(), Sto
         .retain_in((ws, "", "", "")..(end, "", "", ""), |_, _| false)?;
     txn.open_table(RELATIONSHIPS)?
         .retain_in((ws, "")..(end, ""), |_, _| false)?;
-    txn.open_table(RELS_OUT)?
-        .retain_in((ws, "", "", "", "", "")..(end, "", "", "", "", ""), |_, _| false)?;
-    txn.open_table(RELS_IN)?
-        .retain_in((ws, "", "", "", "", "")..(end, "", "", "", "", ""), |_, _| false)?;
+    txn.open_table(RELS_OUT)?.retain_in(
+        (ws, "", "", "", "", "")..(end, "", "", "", "", ""),
+        |_, _| false,
+    )?;
+    txn.open_table(RELS_IN)?.retain_in(
+        (ws, "", "", "", "", "")..(end, "", "", "", "", ""),
+        |_, _| false,
+    )?;
     txn.open_table(OPLOG)?
         .retain_in((ws, 0)..(end, 0), |_, _| false)?;
     txn.open_table(PROMOTIONS)?

@@ -1,0 +1,233 @@
+//! The test harness: a real server process and helpers to call it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_mcp-factory");
+
+/// A running `mcp-factory serve` with its own data and config directories.
+pub struct Server {
+    pub url: String,
+    /// The admin token printed on first start.
+    pub admin: String,
+    pub dir: tempfile::TempDir,
+    child: Option<Child>,
+    pub http: reqwest::Client,
+    extra_args: Vec<String>,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    pub fn start_with(extra_args: &[&str]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Server {
+            url: String::new(),
+            admin: String::new(),
+            dir,
+            child: None,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+        };
+        let token = s.spawn();
+        s.admin = token.expect("first start prints the admin token");
+        s
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn config_dir(&self) -> PathBuf {
+        self.dir.path().join("config")
+    }
+
+    /// Starts the process; returns the admin token if it printed one.
+    fn spawn(&mut self) -> Option<String> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("serve.log"))
+            .unwrap();
+        let mut child = Command::new(BIN)
+            .arg("serve")
+            .arg("--data")
+            .arg(self.data_dir())
+            .args(["--listen", "127.0.0.1:0"])
+            .args(&self.extra_args)
+            .env("XDG_CONFIG_HOME", self.config_dir())
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut token = None;
+        loop {
+            let line = lines
+                .next()
+                .unwrap_or_else(|| {
+                    panic!(
+                        "server exited early; see {}",
+                        self.dir.path().join("serve.log").display()
+                    )
+                })
+                .unwrap();
+            if let Some(t) = line.trim().strip_prefix("mcpf_") {
+                token = Some(format!("mcpf_{t}"));
+            }
+            if let Some(rest) = line.strip_prefix("mcp-factory listening on ") {
+                self.url = rest.split_whitespace().next().unwrap().to_string();
+                break;
+            }
+        }
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        self.child = Some(child);
+        token
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the server again on the same data directory.
+    pub fn restart(&mut self) {
+        self.kill();
+        assert!(
+            self.spawn().is_none(),
+            "a restart must not create a second admin token"
+        );
+    }
+
+    /// One REST call; returns status and JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// Admin call that must succeed; returns the body.
+    pub async fn ok(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+        let (status, v) = self
+            .call(method.clone(), path, Some(&self.admin), body)
+            .await;
+        assert!(status.is_success(), "{method} {path} -> {status}: {v}");
+        v
+    }
+
+    /// Runs the CLI against this server; it finds the admin token in the
+    /// credentials file the server saved.
+    pub fn cli_in(&self, args: &[&str], cwd: Option<&Path>) -> std::process::Output {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .env("XDG_CONFIG_HOME", self.config_dir())
+            .env("MCP_FACTORY_URL", &self.url)
+            .env_remove("MCP_FACTORY_TOKEN")
+            .env_remove("MCP_FACTORY_WORKSPACE");
+        if let Some(d) = cwd {
+            cmd.current_dir(d);
+        }
+        cmd.output().unwrap()
+    }
+
+    /// Creates production `ws` and preview `ws--dev` with `collection` in
+    /// both (through a promotion), returns nothing.
+    pub async fn setup(&self, ws: &str, collection: &str, schema: Value) {
+        self.ok(
+            Method::POST,
+            "/v1/workspaces",
+            Some(json!({"id": ws, "name": ws.to_uppercase()})),
+        )
+        .await;
+        self.ok(
+            Method::POST,
+            &format!("/v1/workspaces/{ws}/previews"),
+            Some(json!({"name": "dev"})),
+        )
+        .await;
+        self.ok(
+            Method::PUT,
+            &format!("/v1/{ws}--dev/collections/{collection}"),
+            Some(json!({"schema": schema})),
+        )
+        .await;
+        self.ok(
+            Method::POST,
+            &format!("/v1/workspaces/{ws}/promote"),
+            Some(json!({"from": format!("{ws}--dev")})),
+        )
+        .await;
+    }
+
+    /// Creates a token with `grants`; returns the secret.
+    pub async fn token(&self, name: &str, grants: Value) -> String {
+        let v = self
+            .ok(
+                Method::POST,
+                "/v1/tokens",
+                Some(json!({"name": name, "grants": grants})),
+            )
+            .await;
+        v["token"].as_str().unwrap().to_string()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn contacts_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "email": {"type": "string"},
+            "stage": {"type": "string"},
+            "value": {"type": "number"}
+        },
+        "required": ["name"]
+    })
+}
+
+pub fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}

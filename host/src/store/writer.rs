@@ -4,6 +4,7 @@
 //! concurrent writers share one fsync, and nothing is acknowledged before it
 //! is durable.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::mpsc;
 
@@ -109,6 +110,19 @@ fn begin(db: &Database) -> Result<WriteTransaction, StoreError> {
     Ok(txn)
 }
 
+/// Runs one job, containing a panic: the writer thread must outlive any job.
+/// A panicking job is dropped unanswered (its caller sees an error) and
+/// counts as poisoned, since it may have written part of its work.
+fn run_job(job: Job, txn: &WriteTransaction) -> Option<Ran> {
+    match catch_unwind(AssertUnwindSafe(|| job(txn))) {
+        Ok(ran) => Some(ran),
+        Err(_) => {
+            tracing::error!("a write job panicked; its transaction is aborted");
+            None
+        }
+    }
+}
+
 fn fail_all(completions: Vec<Completion>, err: &StoreError) {
     for c in completions {
         c(Err(StoreError::new(&err.0)));
@@ -148,12 +162,15 @@ fn run_exclusive(db: &Database, job: Job) {
     let txn = match begin(db) {
         Ok(t) => t,
         Err(e) => {
-            // Run nothing; answer with the error through a throwaway txn-less path.
+            // The job is dropped unrun; its caller gets an error.
             tracing::error!(error = %e, "cannot begin write transaction");
             return;
         }
     };
-    let ran = job(&txn);
+    let Some(ran) = run_job(job, &txn) else {
+        let _ = txn.abort();
+        return;
+    };
     if ran.failed {
         let _ = txn.abort();
         (ran.completion)(Ok(()));
@@ -175,7 +192,10 @@ fn run_shared(db: &Database, group: Vec<Job>) {
     let mut failed = Vec::new();
     let mut poisoned = false;
     for job in group {
-        let ran = job(&txn);
+        let Some(ran) = run_job(job, &txn) else {
+            poisoned = true;
+            continue;
+        };
         poisoned |= ran.poisoned;
         if ran.failed {
             failed.push(ran.completion);
@@ -198,5 +218,107 @@ fn run_shared(db: &Database, group: Vec<Job>) {
     match txn.commit() {
         Ok(()) => completions.into_iter().for_each(|c| c(Ok(()))),
         Err(e) => fail_all(completions, &StoreError::from(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use redb::ReadableTable;
+
+    use super::super::{Store, StoreError, TOKENS};
+    use super::{JobError, WriteMode};
+
+    #[derive(Debug)]
+    enum TestError {
+        Refused,
+        Store,
+    }
+
+    impl From<StoreError> for TestError {
+        fn from(_: StoreError) -> Self {
+            TestError::Store
+        }
+    }
+
+    impl From<redb::TableError> for TestError {
+        fn from(_: redb::TableError) -> Self {
+            TestError::Store
+        }
+    }
+
+    impl JobError for TestError {
+        fn is_storage(&self) -> bool {
+            matches!(self, TestError::Store)
+        }
+    }
+
+    fn put(
+        store: &Store,
+        key: String,
+        refuse: bool,
+    ) -> impl Future<Output = Result<(), TestError>> + use<> {
+        let store = store.clone();
+        async move {
+            store
+                .write(WriteMode::Shared, move |txn| {
+                    if refuse {
+                        return Err(TestError::Refused);
+                    }
+                    txn.open_table(TOKENS)?
+                        .insert(key.as_str(), b"v".as_slice())
+                        .map_err(StoreError::from)?;
+                    Ok(())
+                })
+                .await
+        }
+    }
+
+    fn count(store: &Store) -> usize {
+        let txn = store.read().expect("read");
+        let table = txn.open_table(TOKENS).expect("table");
+        table.iter().expect("iter").count()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_commit_and_a_refused_job_writes_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let mut tasks = Vec::new();
+        for i in 0..200 {
+            tasks.push(tokio::spawn(put(&store, format!("k{i}"), i % 10 == 3)));
+        }
+        let mut refused = 0;
+        for t in tasks {
+            match t.await.expect("task") {
+                Ok(()) => {}
+                Err(TestError::Refused) => refused += 1,
+                Err(TestError::Store) => panic!("no storage error expected"),
+            }
+        }
+        assert_eq!(refused, 20);
+        assert_eq!(
+            count(&store),
+            180,
+            "every acknowledged write, no refused one"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_fails_alone_and_the_writer_keeps_going() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let r: Result<(), TestError> = store
+            .write(WriteMode::Exclusive, |txn| {
+                txn.open_table(TOKENS)?
+                    .insert("half", b"v".as_slice())
+                    .map_err(StoreError::from)?;
+                panic!("job bug");
+            })
+            .await;
+        assert!(r.is_err());
+        put(&store, "after".into(), false)
+            .await
+            .expect("writer still alive");
+        assert_eq!(count(&store), 1, "the panicking job's write was aborted");
     }
 }

@@ -48,6 +48,16 @@ async fn missing_malformed_unknown_revoked_and_expired_tokens_get_401() {
         .await;
     assert_eq!(st, StatusCode::OK);
     let list = s.ok(Method::GET, "/v1/tokens", None).await;
+    let reader_row = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "reader")
+        .unwrap();
+    assert!(
+        reader_row["last_used_at"].is_string(),
+        "last_used_at is tracked: {reader_row}"
+    );
     let tid = list["data"]
         .as_array()
         .unwrap()

@@ -58,6 +58,24 @@ async fn malformed_json_wrong_shapes_and_oversized_bodies() {
         .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     assert_eq!(v["error"]["code"], "NOT_FOUND");
+    let (st, v) = s
+        .call(
+            Method::GET,
+            "/v1/crm/records/contacts?limit=abc",
+            Some(&s.admin),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("limit"),
+        "{v}"
+    );
+    let (st, v) = s
+        .call(Method::PATCH, "/v1/workspaces", Some(&s.admin), None)
+        .await;
+    assert_eq!(st, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(v["error"]["code"], "METHOD_NOT_ALLOWED");
     // The server is still serving.
     let h = s.ok(Method::GET, "/health", None).await;
     assert_eq!(h["status"], "ok");

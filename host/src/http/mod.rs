@@ -38,6 +38,14 @@ pub fn app(state: AppState) -> Router {
             )
             .into_response()
         })
+        .method_not_allowed_fallback(|| async {
+            error::ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                "this route does not accept that HTTP method",
+            )
+            .into_response()
+        })
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
 }

@@ -2,7 +2,7 @@
 //! translate between HTTP and `service` calls.
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{Auth, Body};
+use super::extract::{Auth, Body, Params};
 use crate::service::Page;
 use crate::service::collections::UpsertCollection;
 use crate::service::records::{Mark, PatchRecord, Query as RecordQuery, UpsertRecord};
@@ -205,7 +205,7 @@ async fn delete_collection(
     State(s): State<AppState>,
     Auth(c): Auth,
     Path((ws, name)): Path<(String, String)>,
-    Query(q): Query<ForceParam>,
+    Params(q): Params<ForceParam>,
 ) -> Res {
     ok(s.service.delete_collection(&c, &ws, &name, q.force).await?)
 }
@@ -222,7 +222,7 @@ async fn list_records(
     State(s): State<AppState>,
     Auth(c): Auth,
     Path((ws, coll)): Path<(String, String)>,
-    Query(p): Query<ListParams>,
+    Params(p): Params<ListParams>,
 ) -> Res {
     let q = RecordQuery {
         limit: p.limit,
@@ -307,7 +307,7 @@ async fn record_relationships(
     State(s): State<AppState>,
     Auth(c): Auth,
     Path((ws, coll, id)): Path<(String, String, String)>,
-    Query(p): Query<RelParams>,
+    Params(p): Params<RelParams>,
 ) -> Res {
     let direction: Direction = p.direction.as_deref().unwrap_or("both").parse()?;
     list(
@@ -370,7 +370,7 @@ async fn list_operations(
     State(s): State<AppState>,
     Auth(c): Auth,
     Path(ws): Path<String>,
-    Query(p): Query<OpsParams>,
+    Params(p): Params<OpsParams>,
 ) -> Res {
     ok(s.service
         .list_operations(&c, &ws, p.after.unwrap_or(0), p.limit)?)

@@ -31,7 +31,7 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&a.listen)
         .await
         .with_context(|| format!("cannot listen on {}", a.listen))?;
-    let addr = http::local_addr(&listener)?;
+    let addr = listener.local_addr()?;
     let url = format!("http://{addr}");
     if let Some(admin) = service.bootstrap_admin().await? {
         // Shown once, on purpose on stdout and never through the logger.

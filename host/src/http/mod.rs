@@ -5,8 +5,6 @@ pub mod error;
 pub mod extract;
 pub mod rest;
 
-use std::net::SocketAddr;
-
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
@@ -62,9 +60,4 @@ pub async fn serve(
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await
-}
-
-/// The address actually bound (for `--listen 127.0.0.1:0`).
-pub fn local_addr(listener: &tokio::net::TcpListener) -> std::io::Result<SocketAddr> {
-    listener.local_addr()
 }

@@ -109,33 +109,49 @@ pub(crate) fn load_in(
         .transpose()
 }
 
-/// Finds a live record by internal id or, failing that, by external id (from
-/// any source; ambiguous external ids are refused).
-pub(crate) fn resolve_in(txn: &WriteTransaction, ws: &str, coll: &str, id: &str) -> Result<Record> {
-    if let Some(r) = load_in(&txn.open_table(RECORDS)?, ws, coll, id)?
-        && !r.deleted
-    {
-        return Ok(r);
-    }
-    let ids: Vec<String> = {
-        let ext = txn.open_table(RECORDS_BY_EXTERNAL)?;
-        let end = store::succ(id);
-        let mut ids = Vec::new();
-        for row in ext.range((ws, coll, id, "")..(ws, coll, end.as_str(), ""))? {
-            ids.push(row?.1.value().to_string());
-        }
-        ids
+/// The stored JSON of the live record named `id`: its internal id or, failing
+/// that, its external id (from any source; an ambiguous one is refused).
+/// Works in read and write transactions alike.
+pub(crate) fn find_bytes(
+    records: &impl ReadableTable<(&'static str, &'static str, &'static str), &'static [u8]>,
+    external: &impl ReadableTable<
+        (&'static str, &'static str, &'static str, &'static str),
+        &'static str,
+    >,
+    ws: &str,
+    coll: &str,
+    id: &str,
+) -> Result<Vec<u8>> {
+    let live = |rid: &str| -> Result<Option<Vec<u8>>> {
+        let Some(v) = records.get((ws, coll, rid))? else {
+            return Ok(None);
+        };
+        // Reads the soft-delete flag without decoding the whole record.
+        let flag: DeletedFlag = decode(v.value(), "record")?;
+        Ok((!flag.deleted).then(|| v.value().to_vec()))
     };
+    if let Some(bytes) = live(id)? {
+        return Ok(bytes);
+    }
+    let end = store::succ(id);
+    let mut ids = Vec::new();
+    for row in external.range((ws, coll, id, "")..(ws, coll, end.as_str(), ""))? {
+        ids.push(row?.1.value().to_string());
+    }
     match ids.as_slice() {
-        [one] => match load_in(&txn.open_table(RECORDS)?, ws, coll, one)? {
-            Some(r) if !r.deleted => Ok(r),
-            _ => Err(not_found(ws, coll, id)),
-        },
+        [one] => live(one)?.ok_or_else(|| not_found(ws, coll, id)),
         [] => Err(not_found(ws, coll, id)),
         _ => Err(ServiceError::invalid(format!(
             "external id '{id}' in '{coll}' comes from several sources; use the record's internal id"
         ))),
     }
+}
+
+/// [`find_bytes`] in a write transaction, decoded.
+pub(crate) fn resolve_in(txn: &WriteTransaction, ws: &str, coll: &str, id: &str) -> Result<Record> {
+    let records = txn.open_table(RECORDS)?;
+    let external = txn.open_table(RECORDS_BY_EXTERNAL)?;
+    decode(&find_bytes(&records, &external, ws, coll, id)?, "record")
 }
 
 fn validate_data(
@@ -434,34 +450,16 @@ impl Service {
     ) -> Result<Vec<u8>> {
         let txn = self.store.read()?;
         self.read_workspace(&txn, caller, ws, Some(coll), "read:records")?;
-        let table = txn.open_table(RECORDS)?;
-        if let Some(v) = table.get((ws, coll, id))? {
-            let bytes = v.value().to_vec();
-            // Cheap check of the soft-delete flag without a full parse.
-            let r: DeletedFlag = decode(&bytes, "record")?;
-            if !r.deleted {
-                return Ok(bytes);
+        let records = txn.open_table(RECORDS)?;
+        let external = txn.open_table(RECORDS_BY_EXTERNAL)?;
+        match find_bytes(&records, &external, ws, coll, id) {
+            // Say so when it is the collection that does not exist.
+            Err(ServiceError::NotFound(m)) => {
+                collections::load_in(&txn.open_table(COLLECTIONS)?, ws, coll)?;
+                Err(ServiceError::NotFound(m))
             }
-            return Err(ServiceError::NotFound(format!(
-                "record '{id}' in '{coll}' was deleted"
-            )));
+            other => other,
         }
-        // Not an internal id: try the external id.
-        let ext = txn.open_table(RECORDS_BY_EXTERNAL)?;
-        let end = store::succ(id);
-        let mut hits = ext.range((ws, coll, id, "")..(ws, coll, end.as_str(), ""))?;
-        if let Some(row) = hits.next().transpose()? {
-            let rid = row.1.value().to_string();
-            drop(hits);
-            if let Some(v) = table.get((ws, coll, rid.as_str()))? {
-                let r: DeletedFlag = decode(v.value(), "record")?;
-                if !r.deleted {
-                    return Ok(v.value().to_vec());
-                }
-            }
-        }
-        collections::load_in(&txn.open_table(COLLECTIONS)?, ws, coll)?;
-        Err(not_found(ws, coll, id))
     }
 
     pub fn get_record(&self, caller: &Caller, ws: &str, coll: &str, id: &str) -> Result<Record> {

@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 
 use super::error::{Result, ServiceError};
 use super::{Caller, Ctx, Service, decode, encode, now, oplog, records, workspaces};
-use crate::store::{self, RELATIONSHIPS, RELS_IN, RELS_OUT, WriteTransaction};
+use crate::store::{
+    self, RECORDS, RECORDS_BY_EXTERNAL, RELATIONSHIPS, RELS_IN, RELS_OUT, WriteTransaction,
+};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Relationship {
@@ -278,11 +280,18 @@ impl Service {
     ) -> Result<Vec<Relationship>> {
         let txn = self.store.read()?;
         let w = self.read_workspace(&txn, caller, ws, Some(coll), "read:relationships")?;
-        // Accept an external id as well as the internal one.
-        let rid = match self.get_record(caller, ws, coll, record) {
-            Ok(r) => r.id,
-            Err(ServiceError::Forbidden(m)) => return Err(ServiceError::Forbidden(m)),
-            Err(_) => record.to_string(),
+        // Accept an external id as well as the internal one; links to a
+        // record that is gone can still be listed by its internal id.
+        let rid = match records::find_bytes(
+            &txn.open_table(RECORDS)?,
+            &txn.open_table(RECORDS_BY_EXTERNAL)?,
+            ws,
+            coll,
+            record,
+        ) {
+            Ok(bytes) => decode::<records::Record>(&bytes, "record")?.id,
+            Err(ServiceError::NotFound(_)) => record.to_string(),
+            Err(e) => return Err(e),
         };
         let rid = rid.as_str();
         let mut ids = Vec::new();

@@ -143,24 +143,16 @@ pub async fn run(cmd: Cmd, c: &Client, json_out: bool) -> anyhow::Result<()> {
             id,
             workspace,
         } => {
-            c.call(
-                Method::POST,
-                &format!("{}/cancel", rec(&workspace, &collection, &id)),
-                None,
-            )
-            .await?
+            let path = format!("{}/cancel", rec(&workspace, &collection, &id));
+            c.call(Method::POST, &path, None).await?
         }
         Cmd::Archive {
             collection,
             id,
             workspace,
         } => {
-            c.call(
-                Method::POST,
-                &format!("{}/archive", rec(&workspace, &collection, &id)),
-                None,
-            )
-            .await?
+            let path = format!("{}/archive", rec(&workspace, &collection, &id));
+            c.call(Method::POST, &path, None).await?
         }
     };
     print(&out, json_out, COLUMNS);

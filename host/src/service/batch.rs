@@ -35,15 +35,7 @@ pub enum Operation {
         collection: String,
         id: String,
     },
-    UpsertRelationship {
-        rel_type: String,
-        source_collection: String,
-        source_id: String,
-        target_collection: String,
-        target_id: String,
-        #[serde(default)]
-        metadata: Option<Value>,
-    },
+    UpsertRelationship(UpsertRelationship),
     DeleteRelationship {
         #[serde(default)]
         id: Option<String>,
@@ -78,7 +70,7 @@ impl Operation {
         match self {
             Operation::UpsertRecord { .. } => "upsert_record",
             Operation::DeleteRecord { .. } => "delete_record",
-            Operation::UpsertRelationship { .. } => "upsert_relationship",
+            Operation::UpsertRelationship(_) => "upsert_relationship",
             Operation::DeleteRelationship { .. } => "delete_relationship",
             Operation::UpsertCollection { .. } => "upsert_collection",
             Operation::DeleteCollection { .. } => "delete_collection",
@@ -112,22 +104,7 @@ impl Operation {
                 &id,
                 Mark::Delete,
             )?),
-            Operation::UpsertRelationship {
-                rel_type,
-                source_collection,
-                source_id,
-                target_collection,
-                target_id,
-                metadata,
-            } => {
-                let req = UpsertRelationship {
-                    rel_type,
-                    source_collection,
-                    source_id,
-                    target_collection,
-                    target_id,
-                    metadata,
-                };
+            Operation::UpsertRelationship(req) => {
                 to_value(relationships::upsert_in(txn, ctx, ws, req)?)
             }
             Operation::DeleteRelationship {

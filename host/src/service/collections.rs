@@ -9,10 +9,10 @@ use serde_json::{Value, json};
 
 use super::error::{Result, ServiceError};
 use super::workspaces::{self, Workspace};
-use super::{Caller, Ctx, Service, decode, encode, now, oplog};
+use super::{Caller, Ctx, Service, decode, encode, now, oplog, relationships};
 use crate::schema;
 use crate::store::{
-    self, COLLECTIONS, RECORDS, RECORDS_BY_EXTERNAL, RELATIONSHIPS, RELS_IN, RELS_OUT, WORKSPACES,
+    self, COLLECTIONS, RECORDS, RECORDS_BY_EXTERNAL, RELS_IN, RELS_OUT, WORKSPACES,
     WriteTransaction,
 };
 
@@ -179,59 +179,17 @@ fn delete_collection_rows(txn: &WriteTransaction, ws: &str, coll: &str) -> Resul
         .retain_in((ws, coll, "")..(ws, end, ""), |_, _| false)?;
     txn.open_table(RECORDS_BY_EXTERNAL)?
         .retain_in((ws, coll, "", "")..(ws, end, "", ""), |_, _| false)?;
-    let mut rel_ids = Vec::new();
-    let mut pairs = Vec::new();
-    {
-        let out = txn.open_table(RELS_OUT)?;
-        for row in out.range((ws, coll, "", "", "", "")..(ws, end, "", "", "", ""))? {
-            let (k, v) = row?;
-            let (_, sc, si, t, tc, ti) = k.value();
-            pairs.push((
-                sc.to_string(),
-                si.to_string(),
-                t.to_string(),
-                tc.to_string(),
-                ti.to_string(),
-            ));
-            rel_ids.push(v.value().to_string());
+    // Every relationship with an end in this collection, through both indexes.
+    let mut rel_ids = std::collections::BTreeSet::new();
+    for index in [RELS_OUT, RELS_IN] {
+        let table = txn.open_table(index)?;
+        for row in table.range((ws, coll, "", "", "", "")..(ws, end, "", "", "", ""))? {
+            rel_ids.insert(row?.1.value().to_string());
         }
-        let inc = txn.open_table(RELS_IN)?;
-        for row in inc.range((ws, coll, "", "", "", "")..(ws, end, "", "", "", ""))? {
-            let (k, v) = row?;
-            let (_, tc, ti, t, sc, si) = k.value();
-            pairs.push((
-                sc.to_string(),
-                si.to_string(),
-                t.to_string(),
-                tc.to_string(),
-                ti.to_string(),
-            ));
-            rel_ids.push(v.value().to_string());
-        }
-    }
-    let mut out = txn.open_table(RELS_OUT)?;
-    let mut inc = txn.open_table(RELS_IN)?;
-    let mut rels = txn.open_table(RELATIONSHIPS)?;
-    for (sc, si, t, tc, ti) in &pairs {
-        out.remove((
-            ws,
-            sc.as_str(),
-            si.as_str(),
-            t.as_str(),
-            tc.as_str(),
-            ti.as_str(),
-        ))?;
-        inc.remove((
-            ws,
-            tc.as_str(),
-            ti.as_str(),
-            t.as_str(),
-            sc.as_str(),
-            si.as_str(),
-        ))?;
     }
     for id in &rel_ids {
-        rels.remove((ws, id.as_str()))?;
+        let rel = relationships::load(txn, ws, id)?;
+        relationships::remove_rows(txn, &rel)?;
     }
     Ok(())
 }

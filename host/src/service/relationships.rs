@@ -62,7 +62,7 @@ impl std::str::FromStr for Direction {
     }
 }
 
-fn load(txn: &WriteTransaction, ws: &str, id: &str) -> Result<Relationship> {
+pub(crate) fn load(txn: &WriteTransaction, ws: &str, id: &str) -> Result<Relationship> {
     match txn.open_table(RELATIONSHIPS)?.get((ws, id))? {
         Some(v) => decode(v.value(), "relationship"),
         None => Err(ServiceError::NotFound(format!(
@@ -179,6 +179,20 @@ pub(crate) fn delete_in(
         [&rel.source_collection, &rel.target_collection],
         "write:relationships",
     )?;
+    remove_rows(txn, &rel)?;
+    oplog::append(
+        txn,
+        ws,
+        &ctx.caller,
+        "delete_relationship",
+        json!({"id": id, "rel_type": rel.rel_type}),
+    )?;
+    Ok(rel)
+}
+
+/// Removes a relationship and both its index entries.
+pub(crate) fn remove_rows(txn: &WriteTransaction, rel: &Relationship) -> Result<()> {
+    let ws = rel.workspace_id.as_str();
     let (sc, si, t, tc, ti) = (
         rel.source_collection.as_str(),
         rel.source_id.as_str(),
@@ -188,15 +202,9 @@ pub(crate) fn delete_in(
     );
     txn.open_table(RELS_OUT)?.remove((ws, sc, si, t, tc, ti))?;
     txn.open_table(RELS_IN)?.remove((ws, tc, ti, t, sc, si))?;
-    txn.open_table(RELATIONSHIPS)?.remove((ws, id))?;
-    oplog::append(
-        txn,
-        ws,
-        &ctx.caller,
-        "delete_relationship",
-        json!({"id": id, "rel_type": rel.rel_type}),
-    )?;
-    Ok(rel)
+    txn.open_table(RELATIONSHIPS)?
+        .remove((ws, rel.id.as_str()))?;
+    Ok(())
 }
 
 /// Finds the id of the relationship (type, source, target), names resolved.

@@ -11,7 +11,7 @@ use super::error::{Result, ServiceError};
 use super::records::{self, Mark, UpsertRecord};
 use super::relationships::{self, UpsertRelationship};
 use super::{Caller, Ctx, Service};
-use crate::store::WriteTransaction;
+use crate::store::Txn;
 
 /// Most operations in one batch.
 pub const MAX_OPERATIONS: usize = 1000;
@@ -77,7 +77,7 @@ impl Operation {
         }
     }
 
-    fn run(self, txn: &WriteTransaction, ctx: &Ctx, ws: &str) -> Result<Value> {
+    fn run(self, txn: &Txn, ctx: &Ctx, ws: &str) -> Result<Value> {
         let v = match self {
             Operation::UpsertRecord {
                 collection,

@@ -3,7 +3,6 @@
 //! against its meta-schema on write and compiled once (see [`crate::schema`]).
 //! Collections are config: they change only in previews.
 
-use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -11,10 +10,7 @@ use super::error::{Result, ServiceError};
 use super::workspaces::{self, Workspace};
 use super::{Caller, Ctx, Service, decode, encode, now, oplog, relationships};
 use crate::schema;
-use crate::store::{
-    self, COLLECTIONS, RECORDS, RECORDS_BY_EXTERNAL, RELS_IN, RELS_OUT, WORKSPACES,
-    WriteTransaction,
-};
+use crate::store::{self, Snapshot, Txn, View};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Collection {
@@ -50,41 +46,28 @@ pub struct UpsertCollection {
     pub schema: Value,
 }
 
-pub(crate) fn list_in(
-    table: &impl ReadableTable<(&'static str, &'static str), &'static [u8]>,
-    ws: &str,
-) -> Result<Vec<Collection>> {
-    let end = store::succ(ws);
-    let mut out = Vec::new();
-    for row in table.range((ws, "")..(end.as_str(), ""))? {
-        let (_, v) = row?;
-        out.push(decode(v.value(), "collection")?);
-    }
-    Ok(out)
+pub(crate) fn list_in(v: &impl View, ws: &str) -> Result<Vec<Collection>> {
+    store::collections::list(v, ws)?
+        .iter()
+        .map(|b| decode(b, "collection"))
+        .collect()
 }
 
-pub(crate) fn load_in(
-    table: &impl ReadableTable<(&'static str, &'static str), &'static [u8]>,
-    ws: &str,
-    id: &str,
-) -> Result<Collection> {
-    match table.get((ws, id))? {
-        Some(v) => decode(v.value(), "collection"),
+pub(crate) fn load_in(v: &impl View, ws: &str, id: &str) -> Result<Collection> {
+    match store::collections::get(v, ws, id)? {
+        Some(bytes) => decode(&bytes, "collection"),
         None => Err(ServiceError::NotFound(format!(
             "collection '{id}' not found in workspace '{ws}'; list them with `mcp-factory collections list --workspace {ws}`"
         ))),
     }
 }
 
-pub(crate) fn has_records(txn: &WriteTransaction, ws: &str, coll: &str) -> Result<bool> {
-    let end = store::succ(coll);
-    let table = txn.open_table(RECORDS)?;
-    let mut range = table.range((ws, coll, "")..(ws, end.as_str(), ""))?;
-    Ok(range.next().transpose()?.is_some())
+pub(crate) fn has_records(v: &impl View, ws: &str, coll: &str) -> Result<bool> {
+    Ok(store::records::any(v, ws, coll)?)
 }
 
 pub(crate) fn upsert_in(
-    txn: &WriteTransaction,
+    txn: &Txn,
     ctx: &Ctx,
     ws_id: &str,
     id: &str,
@@ -99,8 +82,7 @@ pub(crate) fn upsert_in(
             &v,
         )
     })?;
-    let mut table = txn.open_table(COLLECTIONS)?;
-    let old = match load_in(&table, ws_id, id) {
+    let old = match load_in(txn, ws_id, id) {
         Ok(c) => Some(c),
         Err(ServiceError::NotFound(_)) => None,
         Err(e) => return Err(e),
@@ -129,8 +111,7 @@ pub(crate) fn upsert_in(
         },
         None => next,
     };
-    table.insert((ws_id, id), encode(&next)?.as_slice())?;
-    drop(table);
+    store::collections::put(txn, ws_id, id, &encode(&next)?)?;
     oplog::append(
         txn,
         ws_id,
@@ -142,7 +123,7 @@ pub(crate) fn upsert_in(
 }
 
 pub(crate) fn delete_in(
-    txn: &WriteTransaction,
+    txn: &Txn,
     ctx: &Ctx,
     ws_id: &str,
     id: &str,
@@ -150,7 +131,7 @@ pub(crate) fn delete_in(
 ) -> Result<Collection> {
     let ws = workspaces::load_for(txn, &ctx.caller, ws_id, Some(id), "write:collections")?;
     workspaces::require_preview(&ws, "collections")?;
-    let coll = load_in(&txn.open_table(COLLECTIONS)?, ws_id, id)?;
+    let coll = load_in(txn, ws_id, id)?;
     if has_records(txn, ws_id, id)? {
         if !force {
             return Err(ServiceError::conflict(format!(
@@ -159,7 +140,7 @@ pub(crate) fn delete_in(
         }
         delete_collection_rows(txn, ws_id, id)?;
     }
-    txn.open_table(COLLECTIONS)?.remove((ws_id, id))?;
+    store::collections::remove(txn, ws_id, id)?;
     oplog::append(
         txn,
         ws_id,
@@ -172,23 +153,10 @@ pub(crate) fn delete_in(
 
 /// Removes a collection's records, their external keys and every
 /// relationship that touches them.
-fn delete_collection_rows(txn: &WriteTransaction, ws: &str, coll: &str) -> Result<()> {
-    let end = store::succ(coll);
-    let end = end.as_str();
-    txn.open_table(RECORDS)?
-        .retain_in((ws, coll, "")..(ws, end, ""), |_, _| false)?;
-    txn.open_table(RECORDS_BY_EXTERNAL)?
-        .retain_in((ws, coll, "", "")..(ws, end, "", ""), |_, _| false)?;
-    // Every relationship with an end in this collection, through both indexes.
-    let mut rel_ids = std::collections::BTreeSet::new();
-    for index in [RELS_OUT, RELS_IN] {
-        let table = txn.open_table(index)?;
-        for row in table.range((ws, coll, "", "", "", "")..(ws, end, "", "", "", ""))? {
-            rel_ids.insert(row?.1.value().to_string());
-        }
-    }
-    for id in &rel_ids {
-        let rel = relationships::load(txn, ws, id)?;
+fn delete_collection_rows(txn: &Txn, ws: &str, coll: &str) -> Result<()> {
+    store::records::delete_collection(txn, ws, coll)?;
+    for id in store::relationships::of_collection(txn, ws, coll)? {
+        let rel = relationships::load(txn, ws, &id)?;
         relationships::remove_rows(txn, &rel)?;
     }
     Ok(())
@@ -222,13 +190,13 @@ impl Service {
     /// Loads the workspace from a read snapshot and checks a permission.
     pub(crate) fn read_workspace(
         &self,
-        txn: &redb::ReadTransaction,
+        txn: &Snapshot,
         caller: &Caller,
         ws: &str,
         collection: Option<&str>,
         perm: &str,
     ) -> Result<Workspace> {
-        let ws = workspaces::load(&txn.open_table(WORKSPACES)?, ws)?;
+        let ws = workspaces::load(txn, ws)?;
         caller.require(&ws, collection, perm)?;
         Ok(ws)
     }
@@ -236,14 +204,14 @@ impl Service {
     pub fn get_collection(&self, caller: &Caller, ws: &str, id: &str) -> Result<Collection> {
         let txn = self.store.read()?;
         self.read_workspace(&txn, caller, ws, Some(id), "read:collections")?;
-        load_in(&txn.open_table(COLLECTIONS)?, ws, id)
+        load_in(&txn, ws, id)
     }
 
     /// The collections of `ws` the caller may read.
     pub fn list_collections(&self, caller: &Caller, ws_id: &str) -> Result<Vec<Collection>> {
         let txn = self.store.read()?;
         let ws = self.read_workspace(&txn, caller, ws_id, None, "read:collections")?;
-        Ok(list_in(&txn.open_table(COLLECTIONS)?, ws_id)?
+        Ok(list_in(&txn, ws_id)?
             .into_iter()
             .filter(|c| caller.can(&ws, Some(&c.id), "read:collections"))
             .collect())

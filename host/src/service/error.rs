@@ -81,18 +81,4 @@ impl JobError for ServiceError {
     }
 }
 
-macro_rules! from_redb_for_service {
-    ($($t:ty),*) => {$(
-        impl From<$t> for ServiceError {
-            fn from(e: $t) -> Self { ServiceError::Store(StoreError::from(e)) }
-        }
-    )*};
-}
-from_redb_for_service!(
-    redb::StorageError,
-    redb::TableError,
-    redb::TransactionError,
-    redb::CommitError
-);
-
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;

@@ -4,7 +4,7 @@
 //! Admin MCP, the CLI (through REST) and guest host imports all call these
 //! functions. Knows the store, never HTTP.
 //!
-//! Each write is a function over a redb write transaction (`*_in`) that checks
+//! Each write is a function over a store write transaction (`*_in`) that checks
 //! everything before its first write, so the same function serves a single
 //! request (group-committed with others) and one operation of a batch.
 
@@ -27,7 +27,7 @@ pub use auth::{Caller, Grant, Scope};
 pub use error::{Result, ServiceError};
 
 use crate::schema;
-use crate::store::{Store, WriteMode, WriteTransaction};
+use crate::store::{Store, Txn, WriteMode};
 
 /// Largest page a list or query returns.
 pub const MAX_LIMIT: usize = 1000;
@@ -75,7 +75,7 @@ impl Service {
     async fn write_shared<T, F>(&self, caller: &Caller, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&WriteTransaction, &Ctx) -> Result<T> + Send + 'static,
+        F: FnOnce(&Txn, &Ctx) -> Result<T> + Send + 'static,
     {
         let ctx = self.ctx(caller);
         self.store
@@ -87,7 +87,7 @@ impl Service {
     async fn write_exclusive<T, F>(&self, caller: &Caller, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&WriteTransaction, &Ctx) -> Result<T> + Send + 'static,
+        F: FnOnce(&Txn, &Ctx) -> Result<T> + Send + 'static,
     {
         let ctx = self.ctx(caller);
         self.store

@@ -1,13 +1,12 @@
 //! The operations log: every write, appended in order per workspace with the
 //! token that made it, inside the write's own transaction.
 
-use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::error::Result;
 use super::{Caller, Page, Service, decode, encode, now};
-use crate::store::{self, OPLOG, OPLOG_SEQ, WriteTransaction};
+use crate::store::{self, Txn};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Entry {
@@ -20,18 +19,13 @@ pub struct Entry {
 }
 
 pub(crate) fn append(
-    txn: &WriteTransaction,
+    txn: &Txn,
     ws: &str,
     caller: &Caller,
     operation: &str,
     target: Value,
 ) -> Result<()> {
-    let seq = {
-        let mut seqs = txn.open_table(OPLOG_SEQ)?;
-        let next = seqs.get(ws)?.map_or(1, |v| v.value());
-        seqs.insert(ws, next + 1)?;
-        next
-    };
+    let seq = store::oplog::next_seq(txn, ws)?;
     let entry = Entry {
         workspace_id: ws.to_string(),
         seq,
@@ -40,8 +34,7 @@ pub(crate) fn append(
         target,
         at: now(),
     };
-    txn.open_table(OPLOG)?
-        .insert((ws, seq), encode(&entry)?.as_slice())?;
+    store::oplog::put(txn, ws, seq, &encode(&entry)?)?;
     Ok(())
 }
 
@@ -57,19 +50,11 @@ impl Service {
         let (limit, _) = super::page(limit, None)?;
         let txn = self.store.read()?;
         self.read_workspace(&txn, caller, ws, None, "read:records")?;
-        let table = txn.open_table(OPLOG)?;
-        let end = store::succ(ws);
-        let total = table
-            .range((ws, after.saturating_add(1))..(end.as_str(), 0))?
-            .count();
-        let mut data = Vec::new();
-        for row in table
-            .range((ws, after.saturating_add(1))..(end.as_str(), 0))?
-            .take(limit)
-        {
-            let (_, v) = row?;
-            data.push(decode(v.value(), "operations-log entry")?);
-        }
+        let (total, rows) = store::oplog::after(&txn, ws, after, limit)?;
+        let data = rows
+            .iter()
+            .map(|b| decode(b, "operations-log entry"))
+            .collect::<Result<Vec<Entry>>>()?;
         Ok(Page {
             data,
             meta: super::PageMeta {

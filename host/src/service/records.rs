@@ -6,7 +6,6 @@
 //! transaction. `version` gives optimistic concurrency; archived records are
 //! read-only (cancel and delete still work); delete is a soft delete.
 
-use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -14,7 +13,7 @@ use super::collections;
 use super::error::{Result, ServiceError};
 use super::query::{Filter, Sort};
 use super::{Caller, Ctx, Page, Service, decode, encode, now, oplog, workspaces};
-use crate::store::{self, COLLECTIONS, RECORDS, RECORDS_BY_EXTERNAL, WriteTransaction};
+use crate::store::{self, Txn, View};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
@@ -97,48 +96,27 @@ fn not_found(ws: &str, coll: &str, id: &str) -> ServiceError {
     ))
 }
 
-pub(crate) fn load_in(
-    table: &impl ReadableTable<(&'static str, &'static str, &'static str), &'static [u8]>,
-    ws: &str,
-    coll: &str,
-    id: &str,
-) -> Result<Option<Record>> {
-    table
-        .get((ws, coll, id))?
-        .map(|v| decode(v.value(), "record"))
+pub(crate) fn load_in(v: &impl View, ws: &str, coll: &str, id: &str) -> Result<Option<Record>> {
+    store::records::get(v, ws, coll, id)?
+        .map(|b| decode(&b, "record"))
         .transpose()
 }
 
 /// The stored JSON of the live record named `id`: its internal id or, failing
 /// that, its external id (from any source; an ambiguous one is refused).
-/// Works in read and write transactions alike.
-pub(crate) fn find_bytes(
-    records: &impl ReadableTable<(&'static str, &'static str, &'static str), &'static [u8]>,
-    external: &impl ReadableTable<
-        (&'static str, &'static str, &'static str, &'static str),
-        &'static str,
-    >,
-    ws: &str,
-    coll: &str,
-    id: &str,
-) -> Result<Vec<u8>> {
+pub(crate) fn find_bytes(v: &impl View, ws: &str, coll: &str, id: &str) -> Result<Vec<u8>> {
     let live = |rid: &str| -> Result<Option<Vec<u8>>> {
-        let Some(v) = records.get((ws, coll, rid))? else {
+        let Some(bytes) = store::records::get(v, ws, coll, rid)? else {
             return Ok(None);
         };
         // Reads the soft-delete flag without decoding the whole record.
-        let flag: DeletedFlag = decode(v.value(), "record")?;
-        Ok((!flag.deleted).then(|| v.value().to_vec()))
+        let flag: DeletedFlag = decode(&bytes, "record")?;
+        Ok((!flag.deleted).then_some(bytes))
     };
     if let Some(bytes) = live(id)? {
         return Ok(bytes);
     }
-    let end = store::succ(id);
-    let mut ids = Vec::new();
-    for row in external.range((ws, coll, id, "")..(ws, coll, end.as_str(), ""))? {
-        ids.push(row?.1.value().to_string());
-    }
-    match ids.as_slice() {
+    match store::records::external_any(v, ws, coll, id)?.as_slice() {
         [one] => live(one)?.ok_or_else(|| not_found(ws, coll, id)),
         [] => Err(not_found(ws, coll, id)),
         _ => Err(ServiceError::invalid(format!(
@@ -147,21 +125,13 @@ pub(crate) fn find_bytes(
     }
 }
 
-/// [`find_bytes`] in a write transaction, decoded.
-pub(crate) fn resolve_in(txn: &WriteTransaction, ws: &str, coll: &str, id: &str) -> Result<Record> {
-    let records = txn.open_table(RECORDS)?;
-    let external = txn.open_table(RECORDS_BY_EXTERNAL)?;
-    decode(&find_bytes(&records, &external, ws, coll, id)?, "record")
+/// [`find_bytes`], decoded.
+pub(crate) fn resolve_in(v: &impl View, ws: &str, coll: &str, id: &str) -> Result<Record> {
+    decode(&find_bytes(v, ws, coll, id)?, "record")
 }
 
-fn validate_data(
-    txn: &WriteTransaction,
-    ctx: &Ctx,
-    ws: &str,
-    coll: &str,
-    data: &Value,
-) -> Result<()> {
-    let c = collections::load_in(&txn.open_table(COLLECTIONS)?, ws, coll)?;
+fn validate_data(txn: &Txn, ctx: &Ctx, ws: &str, coll: &str, data: &Value) -> Result<()> {
+    let c = collections::load_in(txn, ws, coll)?;
     let validator = ctx
         .schemas
         .get(ws, coll, c.version, &c.schema)
@@ -211,20 +181,13 @@ fn refuse_archived(r: &Record) -> Result<()> {
     Ok(())
 }
 
-fn write_record(txn: &WriteTransaction, r: &Record) -> Result<()> {
-    txn.open_table(RECORDS)?.insert(
-        (
-            r.workspace_id.as_str(),
-            r.collection.as_str(),
-            r.id.as_str(),
-        ),
-        encode(r)?.as_slice(),
-    )?;
+fn write_record(txn: &Txn, r: &Record) -> Result<()> {
+    store::records::put(txn, &r.workspace_id, &r.collection, &r.id, &encode(r)?)?;
     Ok(())
 }
 
 pub(crate) fn upsert_in(
-    txn: &WriteTransaction,
+    txn: &Txn,
     ctx: &Ctx,
     ws: &str,
     coll: &str,
@@ -245,10 +208,7 @@ pub(crate) fn upsert_in(
     validate_data(txn, ctx, ws, coll, &req.data)?;
     let source = req.external_source.clone().unwrap_or_default();
     let by_external: Option<String> = match &req.external_id {
-        Some(ext) => txn
-            .open_table(RECORDS_BY_EXTERNAL)?
-            .get((ws, coll, ext.as_str(), source.as_str()))?
-            .map(|v| v.value().to_string()),
+        Some(ext) => store::records::external(txn, ws, coll, ext, &source)?,
         None => None,
     };
     let existing = match (&req.id, &by_external) {
@@ -258,11 +218,11 @@ pub(crate) fn upsert_in(
                 req.external_id.as_deref().unwrap_or_default()
             )));
         }
-        (Some(id), _) => match load_in(&txn.open_table(RECORDS)?, ws, coll, id)? {
+        (Some(id), _) => match load_in(txn, ws, coll, id)? {
             Some(r) => Some(r),
             None => return Err(not_found(ws, coll, id)),
         },
-        (None, Some(id)) => load_in(&txn.open_table(RECORDS)?, ws, coll, id)?,
+        (None, Some(id)) => load_in(txn, ws, coll, id)?,
         (None, None) => None,
     };
     let stamp = now();
@@ -274,12 +234,7 @@ pub(crate) fn upsert_in(
                 && (ext != old_ext || req.external_source != old.external_source)
             {
                 let old_source = old.external_source.clone().unwrap_or_default();
-                txn.open_table(RECORDS_BY_EXTERNAL)?.remove((
-                    ws,
-                    coll,
-                    old_ext.as_str(),
-                    old_source.as_str(),
-                ))?;
+                store::records::external_remove(txn, ws, coll, old_ext, &old_source)?;
             }
             Record {
                 data: req.data,
@@ -308,10 +263,7 @@ pub(crate) fn upsert_in(
     };
     if let Some(ext) = &record.external_id {
         let source = record.external_source.clone().unwrap_or_default();
-        txn.open_table(RECORDS_BY_EXTERNAL)?.insert(
-            (ws, coll, ext.as_str(), source.as_str()),
-            record.id.as_str(),
-        )?;
+        store::records::external_put(txn, ws, coll, ext, &source, &record.id)?;
     }
     write_record(txn, &record)?;
     let op = if record.version == 1 {
@@ -330,7 +282,7 @@ pub(crate) fn upsert_in(
 }
 
 pub(crate) fn patch_in(
-    txn: &WriteTransaction,
+    txn: &Txn,
     ctx: &Ctx,
     ws: &str,
     coll: &str,
@@ -367,7 +319,7 @@ pub(crate) fn patch_in(
 }
 
 pub(crate) fn mark_in(
-    txn: &WriteTransaction,
+    txn: &Txn,
     ctx: &Ctx,
     ws: &str,
     coll: &str,
@@ -450,12 +402,10 @@ impl Service {
     ) -> Result<Vec<u8>> {
         let txn = self.store.read()?;
         self.read_workspace(&txn, caller, ws, Some(coll), "read:records")?;
-        let records = txn.open_table(RECORDS)?;
-        let external = txn.open_table(RECORDS_BY_EXTERNAL)?;
-        match find_bytes(&records, &external, ws, coll, id) {
+        match find_bytes(&txn, ws, coll, id) {
             // Say so when it is the collection that does not exist.
             Err(ServiceError::NotFound(m)) => {
-                collections::load_in(&txn.open_table(COLLECTIONS)?, ws, coll)?;
+                collections::load_in(&txn, ws, coll)?;
                 Err(ServiceError::NotFound(m))
             }
             other => other,
@@ -489,20 +439,16 @@ impl Service {
             .unwrap_or_default();
         let txn = self.store.read()?;
         self.read_workspace(&txn, caller, ws, Some(coll), "read:records")?;
-        collections::load_in(&txn.open_table(COLLECTIONS)?, ws, coll)?;
-        let table = txn.open_table(RECORDS)?;
-        let end = store::succ(coll);
+        collections::load_in(&txn, ws, coll)?;
         let mut rows = Vec::new();
-        for row in table.range((ws, coll, "")..(ws, end.as_str(), ""))? {
-            let (_, v) = row?;
-            let rec: Value = decode(v.value(), "record")?;
-            if !q.include_deleted && rec["deleted"] == Value::Bool(true) {
-                continue;
-            }
-            if filter.as_ref().is_none_or(|f| f.matches(&rec)) {
+        store::records::scan(&txn, ws, coll, |bytes| -> Result<()> {
+            let rec: Value = decode(bytes, "record")?;
+            let visible = q.include_deleted || rec["deleted"] != Value::Bool(true);
+            if visible && filter.as_ref().is_none_or(|f| f.matches(&rec)) {
                 rows.push(rec);
             }
-        }
+            Ok(())
+        })?;
         if !sorts.is_empty() {
             rows.sort_by(|a, b| Sort::compare(&sorts, a, b));
         }

@@ -3,15 +3,13 @@
 //! so "what links out of / into this record" is one range scan.
 //! A record may be named by its internal id or its external id.
 
-use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::error::{Result, ServiceError};
 use super::{Caller, Ctx, Service, decode, encode, now, oplog, records, workspaces};
-use crate::store::{
-    self, RECORDS, RECORDS_BY_EXTERNAL, RELATIONSHIPS, RELS_IN, RELS_OUT, WriteTransaction,
-};
+use crate::store::relationships::{Link, Side};
+use crate::store::{self, Txn, View};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Relationship {
@@ -26,6 +24,18 @@ pub struct Relationship {
     pub metadata: Option<Value>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+impl Relationship {
+    fn link(&self) -> Link<'_> {
+        Link {
+            rel_type: &self.rel_type,
+            source_collection: &self.source_collection,
+            source_id: &self.source_id,
+            target_collection: &self.target_collection,
+            target_id: &self.target_id,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -62,41 +72,51 @@ impl std::str::FromStr for Direction {
     }
 }
 
-pub(crate) fn load(txn: &WriteTransaction, ws: &str, id: &str) -> Result<Relationship> {
-    match txn.open_table(RELATIONSHIPS)?.get((ws, id))? {
-        Some(v) => decode(v.value(), "relationship"),
+impl Direction {
+    fn sides(self) -> &'static [Side] {
+        match self {
+            Direction::Outgoing => &[Side::Outgoing],
+            Direction::Incoming => &[Side::Incoming],
+            Direction::Both => &[Side::Outgoing, Side::Incoming],
+        }
+    }
+}
+
+pub(crate) fn load(v: &impl View, ws: &str, id: &str) -> Result<Relationship> {
+    match store::relationships::get(v, ws, id)? {
+        Some(bytes) => decode(&bytes, "relationship"),
         None => Err(ServiceError::NotFound(format!(
             "relationship '{id}' not found in workspace '{ws}'"
         ))),
     }
 }
 
-fn perm_check(
-    ctx: &Ctx,
-    ws: &str,
-    txn: &WriteTransaction,
-    colls: [&str; 2],
-    perm: &str,
-) -> Result<()> {
+fn require_both_ends(txn: &Txn, ctx: &Ctx, ws: &str, colls: [&str; 2], perm: &str) -> Result<()> {
     for c in colls {
         workspaces::load_for(txn, &ctx.caller, ws, Some(c), perm)?;
     }
     Ok(())
 }
 
+/// Resolves both ends to live records (internal or external ids) and
+/// returns the link with internal ids.
+fn resolve(txn: &Txn, ws: &str, req: &UpsertRelationship) -> Result<(String, String)> {
+    let source = records::resolve_in(txn, ws, &req.source_collection, &req.source_id)?;
+    let target = records::resolve_in(txn, ws, &req.target_collection, &req.target_id)?;
+    Ok((source.id, target.id))
+}
+
 pub(crate) fn upsert_in(
-    txn: &WriteTransaction,
+    txn: &Txn,
     ctx: &Ctx,
     ws: &str,
     req: UpsertRelationship,
 ) -> Result<Relationship> {
-    perm_check(
-        ctx,
-        ws,
-        txn,
-        [&req.source_collection, &req.target_collection],
-        "write:relationships",
-    )?;
+    let ends = [
+        req.source_collection.as_str(),
+        req.target_collection.as_str(),
+    ];
+    require_both_ends(txn, ctx, ws, ends, "write:relationships")?;
     super::check_ident("rel_type", &req.rel_type, 64)?;
     if req
         .metadata
@@ -105,21 +125,16 @@ pub(crate) fn upsert_in(
     {
         return Err(ServiceError::invalid("'metadata' must be a JSON object"));
     }
-    let source = records::resolve_in(txn, ws, &req.source_collection, &req.source_id)?;
-    let target = records::resolve_in(txn, ws, &req.target_collection, &req.target_id)?;
-    let (sc, si, t, tc, ti) = (
-        req.source_collection.as_str(),
-        source.id.as_str(),
-        req.rel_type.as_str(),
-        req.target_collection.as_str(),
-        target.id.as_str(),
-    );
-    let existing = txn
-        .open_table(RELS_OUT)?
-        .get((ws, sc, si, t, tc, ti))?
-        .map(|v| v.value().to_string());
+    let (source_id, target_id) = resolve(txn, ws, &req)?;
+    let link = Link {
+        rel_type: &req.rel_type,
+        source_collection: &req.source_collection,
+        source_id: &source_id,
+        target_collection: &req.target_collection,
+        target_id: &target_id,
+    };
     let stamp = now();
-    let rel = match existing {
+    let rel = match store::relationships::find(txn, ws, link)? {
         Some(id) => {
             let old = load(txn, ws, &id)?;
             if old.metadata == req.metadata {
@@ -132,27 +147,23 @@ pub(crate) fn upsert_in(
             }
         }
         None => {
-            let rel = Relationship {
-                id: uuid::Uuid::now_v7().to_string(),
+            let id = uuid::Uuid::now_v7().to_string();
+            store::relationships::link(txn, ws, link, &id)?;
+            Relationship {
+                id,
                 workspace_id: ws.to_string(),
-                rel_type: t.to_string(),
-                source_collection: sc.to_string(),
-                source_id: si.to_string(),
-                target_collection: tc.to_string(),
-                target_id: ti.to_string(),
+                rel_type: req.rel_type.clone(),
+                source_collection: req.source_collection.clone(),
+                source_id: source_id.clone(),
+                target_collection: req.target_collection.clone(),
+                target_id: target_id.clone(),
                 metadata: req.metadata,
                 created_at: stamp.clone(),
                 updated_at: stamp,
-            };
-            txn.open_table(RELS_OUT)?
-                .insert((ws, sc, si, t, tc, ti), rel.id.as_str())?;
-            txn.open_table(RELS_IN)?
-                .insert((ws, tc, ti, t, sc, si), rel.id.as_str())?;
-            rel
+            }
         }
     };
-    txn.open_table(RELATIONSHIPS)?
-        .insert((ws, rel.id.as_str()), encode(&rel)?.as_slice())?;
+    store::relationships::put(txn, ws, &rel.id, &encode(&rel)?)?;
     oplog::append(
         txn,
         ws,
@@ -164,21 +175,14 @@ pub(crate) fn upsert_in(
 }
 
 /// Deletes by id (hard delete: a link has no history of its own).
-pub(crate) fn delete_in(
-    txn: &WriteTransaction,
-    ctx: &Ctx,
-    ws: &str,
-    id: &str,
-) -> Result<Relationship> {
+pub(crate) fn delete_in(txn: &Txn, ctx: &Ctx, ws: &str, id: &str) -> Result<Relationship> {
     workspaces::load_for(txn, &ctx.caller, ws, None, "write:relationships")?;
     let rel = load(txn, ws, id)?;
-    perm_check(
-        ctx,
-        ws,
-        txn,
-        [&rel.source_collection, &rel.target_collection],
-        "write:relationships",
-    )?;
+    let ends = [
+        rel.source_collection.as_str(),
+        rel.target_collection.as_str(),
+    ];
+    require_both_ends(txn, ctx, ws, ends, "write:relationships")?;
     remove_rows(txn, &rel)?;
     oplog::append(
         txn,
@@ -191,50 +195,31 @@ pub(crate) fn delete_in(
 }
 
 /// Removes a relationship and both its index entries.
-pub(crate) fn remove_rows(txn: &WriteTransaction, rel: &Relationship) -> Result<()> {
-    let ws = rel.workspace_id.as_str();
-    let (sc, si, t, tc, ti) = (
-        rel.source_collection.as_str(),
-        rel.source_id.as_str(),
-        rel.rel_type.as_str(),
-        rel.target_collection.as_str(),
-        rel.target_id.as_str(),
-    );
-    txn.open_table(RELS_OUT)?.remove((ws, sc, si, t, tc, ti))?;
-    txn.open_table(RELS_IN)?.remove((ws, tc, ti, t, sc, si))?;
-    txn.open_table(RELATIONSHIPS)?
-        .remove((ws, rel.id.as_str()))?;
+pub(crate) fn remove_rows(txn: &Txn, rel: &Relationship) -> Result<()> {
+    store::relationships::remove(txn, &rel.workspace_id, &rel.id, rel.link())?;
     Ok(())
 }
 
 /// Finds the id of the relationship (type, source, target), names resolved.
-pub(crate) fn find_in(
-    txn: &WriteTransaction,
-    ws: &str,
-    req: &UpsertRelationship,
-) -> Result<String> {
-    let s = records::resolve_in(txn, ws, &req.source_collection, &req.source_id)?;
-    let t = records::resolve_in(txn, ws, &req.target_collection, &req.target_id)?;
-    txn.open_table(RELS_OUT)?
-        .get((
-            ws,
-            req.source_collection.as_str(),
-            s.id.as_str(),
-            req.rel_type.as_str(),
-            req.target_collection.as_str(),
-            t.id.as_str(),
-        ))?
-        .map(|v| v.value().to_string())
-        .ok_or_else(|| {
-            ServiceError::NotFound(format!(
-                "no '{}' relationship from {}/{} to {}/{}",
-                req.rel_type,
-                req.source_collection,
-                req.source_id,
-                req.target_collection,
-                req.target_id
-            ))
-        })
+pub(crate) fn find_in(txn: &Txn, ws: &str, req: &UpsertRelationship) -> Result<String> {
+    let (source_id, target_id) = resolve(txn, ws, req)?;
+    let link = Link {
+        rel_type: &req.rel_type,
+        source_collection: &req.source_collection,
+        source_id: &source_id,
+        target_collection: &req.target_collection,
+        target_id: &target_id,
+    };
+    store::relationships::find(txn, ws, link)?.ok_or_else(|| {
+        ServiceError::NotFound(format!(
+            "no '{}' relationship from {}/{} to {}/{}",
+            req.rel_type,
+            req.source_collection,
+            req.source_id,
+            req.target_collection,
+            req.target_id
+        ))
+    })
 }
 
 impl Service {
@@ -263,14 +248,7 @@ impl Service {
     pub fn get_relationship(&self, caller: &Caller, ws: &str, id: &str) -> Result<Relationship> {
         let txn = self.store.read()?;
         let w = self.read_workspace(&txn, caller, ws, None, "read:relationships")?;
-        let rel: Relationship = match txn.open_table(RELATIONSHIPS)?.get((ws, id))? {
-            Some(v) => decode(v.value(), "relationship")?,
-            None => {
-                return Err(ServiceError::NotFound(format!(
-                    "relationship '{id}' not found in workspace '{ws}'"
-                )));
-            }
-        };
+        let rel = load(&txn, ws, id)?;
         caller.require(&w, Some(&rel.source_collection), "read:relationships")?;
         caller.require(&w, Some(&rel.target_collection), "read:relationships")?;
         Ok(rel)
@@ -288,54 +266,20 @@ impl Service {
     ) -> Result<Vec<Relationship>> {
         let txn = self.store.read()?;
         let w = self.read_workspace(&txn, caller, ws, Some(coll), "read:relationships")?;
-        // Accept an external id as well as the internal one; links to a
+        // Accept an external id as well as the internal one; links of a
         // record that is gone can still be listed by its internal id.
-        let rid = match records::find_bytes(
-            &txn.open_table(RECORDS)?,
-            &txn.open_table(RECORDS_BY_EXTERNAL)?,
-            ws,
-            coll,
-            record,
-        ) {
-            Ok(bytes) => decode::<records::Record>(&bytes, "record")?.id,
+        let rid = match records::resolve_in(&txn, ws, coll, record) {
+            Ok(r) => r.id,
             Err(ServiceError::NotFound(_)) => record.to_string(),
             Err(e) => return Err(e),
         };
-        let rid = rid.as_str();
-        let mut ids = Vec::new();
-        for table_def in [
-            (Direction::Outgoing, RELS_OUT),
-            (Direction::Incoming, RELS_IN),
-        ] {
-            if direction != Direction::Both && direction != table_def.0 {
-                continue;
-            }
-            let table = txn.open_table(table_def.1)?;
-            let range = match rel_type {
-                Some(t) => {
-                    let end = store::succ(t);
-                    table
-                        .range((ws, coll, rid, t, "", "")..(ws, coll, rid, end.as_str(), "", ""))?
-                }
-                None => {
-                    let end = store::succ(rid);
-                    table
-                        .range((ws, coll, rid, "", "", "")..(ws, coll, end.as_str(), "", "", ""))?
-                }
-            };
-            for row in range {
-                ids.push(row?.1.value().to_string());
-            }
-        }
-        let rels = txn.open_table(RELATIONSHIPS)?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(v) = rels.get((ws, id.as_str()))? {
-                let rel: Relationship = decode(v.value(), "relationship")?;
-                let other = if rel.source_collection == coll && rel.source_id == rid {
-                    &rel.target_collection
-                } else {
-                    &rel.source_collection
+        let mut out = Vec::new();
+        for side in direction.sides() {
+            for id in store::relationships::of_record(&txn, ws, coll, &rid, rel_type, *side)? {
+                let rel = load(&txn, ws, &id)?;
+                let other = match side {
+                    Side::Outgoing => &rel.target_collection,
+                    Side::Incoming => &rel.source_collection,
                 };
                 if caller.can(&w, Some(other), "read:relationships") {
                     out.push(rel);

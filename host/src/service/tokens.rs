@@ -10,7 +10,6 @@ use std::sync::RwLock;
 
 use base64::Engine;
 use rand::RngCore;
-use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -18,7 +17,7 @@ use subtle::ConstantTimeEq;
 use super::auth::{Grant, Scope};
 use super::error::{Result, ServiceError};
 use super::{Caller, Service, decode, encode, now};
-use crate::store::{Store, TOKENS, WriteMode};
+use crate::store::{self, Store, WriteMode};
 
 pub const PREFIX: &str = "mcpf_";
 /// How often `last_used_at` is written back at most, per token.
@@ -102,12 +101,9 @@ fn parse_time(s: &str, field: &str) -> Result<jiff::Timestamp> {
 
 impl TokenCache {
     pub fn load(store: &Store) -> Result<TokenCache> {
-        let txn = store.read()?;
-        let table = txn.open_table(TOKENS)?;
         let mut by_id = HashMap::new();
-        for row in table.iter()? {
-            let (_, v) = row?;
-            let t: StoredToken = decode(v.value(), "token")?;
+        for bytes in store::tokens::all(&store.read()?)? {
+            let t: StoredToken = decode(&bytes, "token")?;
             by_id.insert(t.id.clone(), (t, 0));
         }
         Ok(TokenCache {
@@ -194,13 +190,10 @@ impl Service {
                     .write(WriteMode::Shared, move |txn| -> Result<()> {
                         // Read-modify-write of this one field, so a revocation
                         // committed meanwhile is never overwritten.
-                        let mut table = txn.open_table(TOKENS)?;
-                        let current = table
-                            .get(t.id.as_str())?
-                            .map(|v| decode::<StoredToken>(v.value(), "token"));
-                        if let Some(mut cur) = current.transpose()? {
+                        if let Some(bytes) = store::tokens::get(txn, &t.id)? {
+                            let mut cur: StoredToken = decode(&bytes, "token")?;
                             cur.last_used_at = t.last_used_at;
-                            table.insert(t.id.as_str(), encode(&cur)?.as_slice())?;
+                            store::tokens::put(txn, &t.id, &encode(&cur)?)?;
                         }
                         Ok(())
                     })
@@ -264,8 +257,7 @@ impl Service {
         let to_store = stored.clone();
         self.store
             .write(WriteMode::Shared, move |txn| -> Result<()> {
-                txn.open_table(TOKENS)?
-                    .insert(to_store.id.as_str(), encode(&to_store)?.as_slice())?;
+                store::tokens::put(txn, &to_store.id, &encode(&to_store)?)?;
                 Ok(())
             })
             .await?;
@@ -334,8 +326,7 @@ impl Service {
             let to_store = t.clone();
             self.store
                 .write(WriteMode::Shared, move |txn| -> Result<()> {
-                    txn.open_table(TOKENS)?
-                        .insert(to_store.id.as_str(), encode(&to_store)?.as_slice())?;
+                    store::tokens::put(txn, &to_store.id, &encode(&to_store)?)?;
                     Ok(())
                 })
                 .await?;

@@ -7,14 +7,13 @@
 //! transaction; each promotion is recorded with the config before and after,
 //! so it can be rolled back.
 
-use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::collections::{self, Collection};
 use super::error::{Result, ServiceError};
 use super::{Caller, Ctx, Service, decode, encode, now, oplog};
-use crate::store::{self, COLLECTIONS, PROMOTIONS, WORKSPACES, WriteTransaction};
+use crate::store::{self, Txn, View};
 
 /// Workspace ids that would shadow REST routes.
 const RESERVED: &[&str] = &["workspaces", "tokens", "health"];
@@ -83,30 +82,34 @@ pub struct Promotion {
     pub after: Vec<Collection>,
 }
 
-/// Reads a workspace inside any transaction.
-pub(crate) fn load(
-    table: &impl ReadableTable<&'static str, &'static [u8]>,
-    id: &str,
-) -> Result<Workspace> {
-    match table.get(id)? {
-        Some(v) => decode(v.value(), "workspace"),
+/// Reads a workspace through any view.
+pub(crate) fn load(v: &impl View, id: &str) -> Result<Workspace> {
+    match store::workspaces::get(v, id)? {
+        Some(bytes) => decode(&bytes, "workspace"),
         None => Err(ServiceError::NotFound(format!(
             "workspace '{id}' not found; list workspaces with `mcp-factory workspaces list`"
         ))),
     }
 }
 
-/// Loads a workspace in a write transaction and checks the caller's grant.
+/// Loads a workspace and checks the caller's grant.
 pub(crate) fn load_for(
-    txn: &WriteTransaction,
+    v: &impl View,
     caller: &Caller,
     id: &str,
     collection: Option<&str>,
     perm: &str,
 ) -> Result<Workspace> {
-    let ws = load(&txn.open_table(WORKSPACES)?, id)?;
+    let ws = load(v, id)?;
     caller.require(&ws, collection, perm)?;
     Ok(ws)
+}
+
+fn all(v: &impl View) -> Result<Vec<Workspace>> {
+    store::workspaces::all(v)?
+        .iter()
+        .map(|b| decode(b, "workspace"))
+        .collect()
 }
 
 /// Refuses config changes outside previews.
@@ -122,8 +125,8 @@ pub(crate) fn require_preview(ws: &Workspace, what: &str) -> Result<()> {
     )))
 }
 
-fn read_config(txn: &WriteTransaction, ws: &str) -> Result<Vec<Collection>> {
-    collections::list_in(&txn.open_table(COLLECTIONS)?, ws)
+fn read_config(v: &impl View, ws: &str) -> Result<Vec<Collection>> {
+    collections::list_in(v, ws)
 }
 
 /// Collections added, changed and removed going from `from` to `to`.
@@ -153,7 +156,7 @@ fn diff(from: &[Collection], to: &[Collection]) -> Value {
 
 /// Makes `ws`'s config equal to `target`, keeping versions increasing.
 /// Refuses to remove a collection that still holds records.
-fn apply_config(txn: &WriteTransaction, ws: &str, target: &[Collection]) -> Result<()> {
+fn apply_config(txn: &Txn, ws: &str, target: &[Collection]) -> Result<()> {
     let current = read_config(txn, ws)?;
     for c in &current {
         if !target.iter().any(|t| t.id == c.id) && collections::has_records(txn, ws, &c.id)? {
@@ -164,11 +167,10 @@ fn apply_config(txn: &WriteTransaction, ws: &str, target: &[Collection]) -> Resu
             )));
         }
     }
-    let mut table = txn.open_table(COLLECTIONS)?;
     let stamp = now();
     for c in &current {
         if !target.iter().any(|t| t.id == c.id) {
-            table.remove((ws, c.id.as_str()))?;
+            store::collections::remove(txn, ws, &c.id)?;
         }
     }
     for t in target {
@@ -180,27 +182,25 @@ fn apply_config(txn: &WriteTransaction, ws: &str, target: &[Collection]) -> Resu
         next.version = old.map_or(1, |o| o.version + 1).max(t.version);
         next.created_at = old.map_or_else(|| stamp.clone(), |o| o.created_at.clone());
         next.updated_at = stamp.clone();
-        table.insert((ws, t.id.as_str()), encode(&next)?.as_slice())?;
+        store::collections::put(txn, ws, &t.id, &encode(&next)?)?;
     }
     Ok(())
 }
 
-fn create_in(txn: &WriteTransaction, ctx: &Ctx, ws: Workspace) -> Result<Workspace> {
+fn create_in(txn: &Txn, ctx: &Ctx, ws: Workspace) -> Result<Workspace> {
     if !ctx.caller.can(&ws, None, "write:workspaces") {
         return Err(ServiceError::Forbidden(format!(
             "token '{}' may not create workspace '{}' (needs 'write:workspaces' on it)",
             ctx.caller.token_name, ws.id
         )));
     }
-    let mut table = txn.open_table(WORKSPACES)?;
-    if table.get(ws.id.as_str())?.is_some() {
+    if store::workspaces::get(txn, &ws.id)?.is_some() {
         return Err(ServiceError::conflict(format!(
             "workspace '{}' already exists",
             ws.id
         )));
     }
-    table.insert(ws.id.as_str(), encode(&ws)?.as_slice())?;
-    drop(table);
+    store::workspaces::put(txn, &ws.id, &encode(&ws)?)?;
     oplog::append(
         txn,
         &ws.id,
@@ -243,8 +243,7 @@ impl Service {
     }
 
     pub fn get_workspace(&self, caller: &Caller, id: &str) -> Result<Workspace> {
-        let txn = self.store.read()?;
-        let ws = load(&txn.open_table(WORKSPACES)?, id)?;
+        let ws = load(&self.store.read()?, id)?;
         if !caller.sees(&ws) {
             return Err(ServiceError::Forbidden(format!(
                 "token '{}' has no grant for workspace '{id}'",
@@ -256,17 +255,10 @@ impl Service {
 
     /// The workspaces the caller has any grant on.
     pub fn list_workspaces(&self, caller: &Caller, kind: Option<Kind>) -> Result<Vec<Workspace>> {
-        let txn = self.store.read()?;
-        let table = txn.open_table(WORKSPACES)?;
-        let mut out = Vec::new();
-        for row in table.iter()? {
-            let (_, v) = row?;
-            let ws: Workspace = decode(v.value(), "workspace")?;
-            if caller.sees(&ws) && kind.is_none_or(|k| k == ws.kind) {
-                out.push(ws);
-            }
-        }
-        Ok(out)
+        Ok(all(&self.store.read()?)?
+            .into_iter()
+            .filter(|ws| caller.sees(ws) && kind.is_none_or(|k| k == ws.kind))
+            .collect())
     }
 
     pub fn list_previews(&self, caller: &Caller, id: &str) -> Result<Vec<Workspace>> {
@@ -285,25 +277,18 @@ impl Service {
         let out = self
             .write_exclusive(caller, move |txn, ctx| {
                 let ws = load_for(txn, &ctx.caller, &id, None, "write:workspaces")?;
-                let previews: Vec<String> = {
-                    let table = txn.open_table(WORKSPACES)?;
-                    let mut v = Vec::new();
-                    for row in table.iter()? {
-                        let (_, val) = row?;
-                        let w: Workspace = decode(val.value(), "workspace")?;
-                        if w.parent.as_deref() == Some(id.as_str()) {
-                            v.push(w.id);
-                        }
-                    }
-                    v
-                };
+                let previews: Vec<String> = all(txn)?
+                    .into_iter()
+                    .filter(|w| w.parent.as_deref() == Some(id.as_str()))
+                    .map(|w| w.id)
+                    .collect();
                 if !previews.is_empty() {
                     return Err(ServiceError::conflict(format!(
                         "workspace '{id}' has previews ({}); delete them first",
                         previews.join(", ")
                     )));
                 }
-                store::delete_workspace_rows(txn, &id)?;
+                store::workspaces::delete_all(txn, &id)?;
                 Ok(ws)
             })
             .await?;
@@ -397,15 +382,10 @@ impl Service {
     pub fn list_promotions(&self, caller: &Caller, id: &str) -> Result<Vec<Promotion>> {
         let ws = self.get_workspace(caller, id)?;
         caller.require(&ws, None, "read:workspaces")?;
-        let txn = self.store.read()?;
-        let table = txn.open_table(PROMOTIONS)?;
-        let mut out = Vec::new();
-        let end = store::succ(id);
-        for row in table.range((id, "")..(end.as_str(), ""))? {
-            let (_, v) = row?;
-            out.push(decode(v.value(), "promotion")?);
-        }
-        Ok(out)
+        store::promotions::list(&self.store.read()?, id)?
+            .iter()
+            .map(|b| decode(b, "promotion"))
+            .collect()
     }
 
     /// Restores production config to what it was before `promotion`.
@@ -413,8 +393,8 @@ impl Service {
         let (id, pid) = (id.to_string(), promotion.to_string());
         self.write_exclusive(caller, move |txn, ctx| {
             load_for(txn, &ctx.caller, &id, None, "write:workspaces")?;
-            let target: Promotion = match txn.open_table(PROMOTIONS)?.get((id.as_str(), pid.as_str()))? {
-                Some(v) => decode(v.value(), "promotion")?,
+            let target: Promotion = match store::promotions::get(txn, &id, &pid)? {
+                Some(bytes) => decode(&bytes, "promotion")?,
                 None => {
                     return Err(ServiceError::NotFound(format!(
                         "promotion '{pid}' not found in '{id}'; list them with `mcp-factory workspaces promotions {id}`"
@@ -442,11 +422,8 @@ impl Service {
     }
 }
 
-fn record_promotion(txn: &WriteTransaction, ctx: &Ctx, p: &Promotion) -> Result<()> {
-    txn.open_table(PROMOTIONS)?.insert(
-        (p.workspace_id.as_str(), p.id.as_str()),
-        encode(p)?.as_slice(),
-    )?;
+fn record_promotion(txn: &Txn, ctx: &Ctx, p: &Promotion) -> Result<()> {
+    store::promotions::put(txn, &p.workspace_id, &p.id, &encode(p)?)?;
     oplog::append(
         txn,
         &p.workspace_id,

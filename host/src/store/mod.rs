@@ -7,7 +7,15 @@
 //! queued jobs into one write transaction and one durable commit (group
 //! commit), and acknowledges each job only after that commit returned.
 
+pub mod collections;
+pub mod oplog;
+pub mod promotions;
+pub mod records;
+pub mod relationships;
 mod tables;
+pub mod tokens;
+mod view;
+pub mod workspaces;
 mod writer;
 
 use std::path::Path;
@@ -15,8 +23,8 @@ use std::sync::Arc;
 
 use redb::ReadableDatabase;
 
-pub use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata, WriteTransaction};
-pub use tables::*;
+use tables::*;
+pub use view::{Snapshot, Txn, View};
 pub use writer::{JobError, WriteMode};
 
 /// Errors from the storage engine. Always a server-side failure.
@@ -70,8 +78,8 @@ impl Store {
     }
 
     /// A consistent read snapshot.
-    pub fn read(&self) -> Result<ReadTransaction, StoreError> {
-        Ok(self.db.begin_read()?)
+    pub fn read(&self) -> Result<Snapshot, StoreError> {
+        Ok(Snapshot(self.db.begin_read()?))
     }
 
     /// Runs `job` inside a write transaction on the writer thread and returns
@@ -85,46 +93,17 @@ impl Store {
     where
         T: Send + 'static,
         E: JobError + Send + 'static,
-        F: FnOnce(&WriteTransaction) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&Txn) -> Result<T, E> + Send + 'static,
     {
         self.writer.submit(mode, job).await
     }
 }
 
-/// The smallest string greater than every string that starts with `prefix`
-/// component-wise: `(…, s)` ranges over `(…, s)..(…, succ(s))` for tuple keys.
-pub fn succ(s: &str) -> String {
+/// The smallest string greater than `s`: the tuple keys `(…, s, *)` are
+/// exactly the range `(…, s, "")..(…, succ(s), "")`.
+fn succ(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 1);
     out.push_str(s);
     out.push('\0');
     out
-}
-
-/// Removes every row of workspace `ws` from every table (workspace delete).
-pub fn delete_workspace_rows(txn: &WriteTransaction, ws: &str) -> Result<(), StoreError> {
-    let end = succ(ws);
-    let end = end.as_str();
-    txn.open_table(WORKSPACES)?.remove(ws)?;
-    txn.open_table(OPLOG_SEQ)?.remove(ws)?;
-    txn.open_table(COLLECTIONS)?
-        .retain_in((ws, "")..(end, ""), |_, _| false)?;
-    txn.open_table(RECORDS)?
-        .retain_in((ws, "", "")..(end, "", ""), |_, _| false)?;
-    txn.open_table(RECORDS_BY_EXTERNAL)?
-        .retain_in((ws, "", "", "")..(end, "", "", ""), |_, _| false)?;
-    txn.open_table(RELATIONSHIPS)?
-        .retain_in((ws, "")..(end, ""), |_, _| false)?;
-    txn.open_table(RELS_OUT)?.retain_in(
-        (ws, "", "", "", "", "")..(end, "", "", "", "", ""),
-        |_, _| false,
-    )?;
-    txn.open_table(RELS_IN)?.retain_in(
-        (ws, "", "", "", "", "")..(end, "", "", "", "", ""),
-        |_, _| false,
-    )?;
-    txn.open_table(OPLOG)?
-        .retain_in((ws, 0)..(end, 0), |_, _| false)?;
-    txn.open_table(PROMOTIONS)?
-        .retain_in((ws, "")..(end, ""), |_, _| false)?;
-    Ok(())
 }

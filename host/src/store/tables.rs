@@ -6,33 +6,37 @@ use redb::{Database, TableDefinition};
 use super::StoreError;
 
 /// workspace id → workspace JSON.
-pub const WORKSPACES: TableDefinition<&str, &[u8]> = TableDefinition::new("workspaces");
+pub(super) const WORKSPACES: TableDefinition<&str, &[u8]> = TableDefinition::new("workspaces");
 /// (workspace, collection) → collection JSON (schema included).
-pub const COLLECTIONS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("collections");
+pub(super) const COLLECTIONS: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("collections");
 /// (workspace, collection, record id) → record JSON.
-pub const RECORDS: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("records");
+pub(super) const RECORDS: TableDefinition<(&str, &str, &str), &[u8]> =
+    TableDefinition::new("records");
 /// (workspace, collection, external_id, external_source) → record id.
 /// Unique external key; the `external_id` prefix finds a record from any source.
-pub const RECORDS_BY_EXTERNAL: TableDefinition<(&str, &str, &str, &str), &str> =
+pub(super) const RECORDS_BY_EXTERNAL: TableDefinition<(&str, &str, &str, &str), &str> =
     TableDefinition::new("records_by_external");
 /// (workspace, relationship id) → relationship JSON.
-pub const RELATIONSHIPS: TableDefinition<(&str, &str), &[u8]> =
+pub(super) const RELATIONSHIPS: TableDefinition<(&str, &str), &[u8]> =
     TableDefinition::new("relationships");
 /// (workspace, source collection, source id, rel_type, target collection, target id) → rel id.
 /// Also the uniqueness constraint on (type, source, target).
-pub const RELS_OUT: TableDefinition<(&str, &str, &str, &str, &str, &str), &str> =
+pub(super) const RELS_OUT: TableDefinition<(&str, &str, &str, &str, &str, &str), &str> =
     TableDefinition::new("relationships_out");
 /// (workspace, target collection, target id, rel_type, source collection, source id) → rel id.
-pub const RELS_IN: TableDefinition<(&str, &str, &str, &str, &str, &str), &str> =
+pub(super) const RELS_IN: TableDefinition<(&str, &str, &str, &str, &str, &str), &str> =
     TableDefinition::new("relationships_in");
 /// (workspace, sequence) → operations-log entry JSON.
-pub const OPLOG: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("operations_log");
+pub(super) const OPLOG: TableDefinition<(&str, u64), &[u8]> =
+    TableDefinition::new("operations_log");
 /// workspace → next operations-log sequence number.
-pub const OPLOG_SEQ: TableDefinition<&str, u64> = TableDefinition::new("operations_log_seq");
+pub(super) const OPLOG_SEQ: TableDefinition<&str, u64> = TableDefinition::new("operations_log_seq");
 /// (production workspace, promotion id) → promotion JSON (diff and config snapshots).
-pub const PROMOTIONS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("promotions");
+pub(super) const PROMOTIONS: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("promotions");
 /// token id → token JSON (the secret only as a SHA-256 hash).
-pub const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
+pub(super) const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
 
 pub(super) fn create_all(db: &Database) -> Result<(), StoreError> {
     let txn = db.begin_write()?;

@@ -12,6 +12,7 @@ use redb::{Database, Durability, WriteTransaction};
 use tokio::sync::oneshot;
 
 use super::StoreError;
+use super::view::Txn;
 
 /// Most jobs committed together.
 const MAX_GROUP: usize = 512;
@@ -70,11 +71,11 @@ impl Writer {
     where
         T: Send + 'static,
         E: JobError + Send + 'static,
-        F: FnOnce(&WriteTransaction) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&Txn) -> Result<T, E> + Send + 'static,
     {
         let (done_tx, done_rx) = oneshot::channel::<Result<T, E>>();
         let job: Job = Box::new(move |txn| {
-            let result = f(txn);
+            let result = f(&Txn(txn));
             let failed = result.is_err();
             let poisoned = matches!(&result, Err(e) if e.is_storage());
             let completion: Completion = Box::new(move |commit| {
@@ -223,9 +224,7 @@ fn run_shared(db: &Database, group: Vec<Job>) {
 
 #[cfg(test)]
 mod tests {
-    use redb::ReadableTable;
-
-    use super::super::{Store, StoreError, TOKENS};
+    use super::super::{Store, StoreError, tokens};
     use super::{JobError, WriteMode};
 
     #[derive(Debug)]
@@ -236,12 +235,6 @@ mod tests {
 
     impl From<StoreError> for TestError {
         fn from(_: StoreError) -> Self {
-            TestError::Store
-        }
-    }
-
-    impl From<redb::TableError> for TestError {
-        fn from(_: redb::TableError) -> Self {
             TestError::Store
         }
     }
@@ -264,9 +257,7 @@ mod tests {
                     if refuse {
                         return Err(TestError::Refused);
                     }
-                    txn.open_table(TOKENS)?
-                        .insert(key.as_str(), b"v".as_slice())
-                        .map_err(StoreError::from)?;
+                    tokens::put(txn, &key, b"v")?;
                     Ok(())
                 })
                 .await
@@ -274,9 +265,9 @@ mod tests {
     }
 
     fn count(store: &Store) -> usize {
-        let txn = store.read().expect("read");
-        let table = txn.open_table(TOKENS).expect("table");
-        table.iter().expect("iter").count()
+        tokens::all(&store.read().expect("read"))
+            .expect("scan")
+            .len()
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -309,9 +300,7 @@ mod tests {
         let store = Store::open(dir.path()).expect("open");
         let r: Result<(), TestError> = store
             .write(WriteMode::Exclusive, |txn| {
-                txn.open_table(TOKENS)?
-                    .insert("half", b"v".as_slice())
-                    .map_err(StoreError::from)?;
+                tokens::put(txn, "half", b"v")?;
                 panic!("job bug");
             })
             .await;

@@ -1,0 +1,38 @@
+//! The operations log: per-workspace sequence numbers and entries.
+
+use redb::ReadableTable;
+
+use super::view::{Txn, View};
+use super::*;
+
+/// Allocates the next sequence number of `ws` (1, 2, …).
+pub fn next_seq(t: &Txn, ws: &str) -> Result<u64, StoreError> {
+    let mut seqs = t.table(OPLOG_SEQ)?;
+    let next = seqs.get(ws)?.map_or(1, |v| v.value());
+    seqs.insert(ws, next + 1)?;
+    Ok(next)
+}
+
+pub fn put(t: &Txn, ws: &str, seq: u64, json: &[u8]) -> Result<(), StoreError> {
+    t.table(OPLOG)?.insert((ws, seq), json)?;
+    Ok(())
+}
+
+/// Entries after `after` (exclusive), oldest first, at most `limit`; and
+/// how many there are in all after `after`.
+pub fn after(
+    v: &impl View,
+    ws: &str,
+    after: u64,
+    limit: usize,
+) -> Result<(usize, Vec<Vec<u8>>), StoreError> {
+    let end = succ(ws);
+    let table = v.open(OPLOG)?;
+    let bounds = || (ws, after.saturating_add(1))..(end.as_str(), 0);
+    let total = table.range(bounds())?.count();
+    let mut out = Vec::new();
+    for row in table.range(bounds())?.take(limit) {
+        out.push(row?.1.value().to_vec());
+    }
+    Ok((total, out))
+}

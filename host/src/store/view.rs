@@ -1,0 +1,111 @@
+//! Read views over the store: a [`Snapshot`] (a read transaction) or a
+//! [`Txn`] (the current write transaction, which sees its own writes). The
+//! per-entity functions read through [`View`], so one function serves both.
+
+use std::borrow::Borrow;
+use std::ops::RangeBounds;
+
+use redb::{AccessGuard, Key, Range, ReadableTable, TableDefinition, Value};
+
+use super::StoreError;
+
+/// A consistent read snapshot.
+pub struct Snapshot(pub(super) redb::ReadTransaction);
+
+/// The write transaction a write job runs in.
+pub struct Txn<'a>(pub(super) &'a redb::WriteTransaction);
+
+impl Txn<'_> {
+    pub(super) fn table<K: Key + 'static, V: Value + 'static>(
+        &self,
+        def: TableDefinition<K, V>,
+    ) -> Result<redb::Table<'_, K, V>, StoreError> {
+        Ok(self.0.open_table(def)?)
+    }
+}
+
+/// A table opened for reading from either kind of view.
+pub enum Tbl<'t, K: Key + 'static, V: Value + 'static> {
+    Read(redb::ReadOnlyTable<K, V>),
+    Write(redb::Table<'t, K, V>),
+}
+
+impl<K: Key + 'static, V: Value + 'static> Tbl<'_, K, V> {
+    pub(super) fn get<'a>(
+        &self,
+        key: impl Borrow<K::SelfType<'a>>,
+    ) -> Result<Option<AccessGuard<'_, V>>, StoreError> {
+        Ok(match self {
+            Tbl::Read(t) => t.get(key)?,
+            Tbl::Write(t) => t.get(key)?,
+        })
+    }
+
+    pub(super) fn range<'a, KR>(
+        &self,
+        range: impl RangeBounds<KR> + 'a,
+    ) -> Result<Range<'_, K, V>, StoreError>
+    where
+        KR: Borrow<K::SelfType<'a>> + 'a,
+    {
+        Ok(match self {
+            Tbl::Read(t) => t.range(range)?,
+            Tbl::Write(t) => t.range(range)?,
+        })
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Snapshot {}
+    impl Sealed for super::Txn<'_> {}
+}
+
+/// Something the store can be read through.
+pub trait View: sealed::Sealed {
+    #[doc(hidden)]
+    fn open<K: Key + 'static, V: Value + 'static>(
+        &self,
+        def: TableDefinition<K, V>,
+    ) -> Result<Tbl<'_, K, V>, StoreError>;
+}
+
+impl View for Snapshot {
+    fn open<K: Key + 'static, V: Value + 'static>(
+        &self,
+        def: TableDefinition<K, V>,
+    ) -> Result<Tbl<'_, K, V>, StoreError> {
+        Ok(Tbl::Read(self.0.open_table(def)?))
+    }
+}
+
+impl View for Txn<'_> {
+    fn open<K: Key + 'static, V: Value + 'static>(
+        &self,
+        def: TableDefinition<K, V>,
+    ) -> Result<Tbl<'_, K, V>, StoreError> {
+        Ok(Tbl::Write(self.0.open_table(def)?))
+    }
+}
+
+/// Copies the values of a range of a bytes-valued table.
+pub(super) fn values<K: Key + 'static>(
+    range: Range<'_, K, &'static [u8]>,
+) -> Result<Vec<Vec<u8>>, StoreError> {
+    let mut out = Vec::new();
+    for row in range {
+        out.push(row?.1.value().to_vec());
+    }
+    Ok(out)
+}
+
+/// Copies the values of a range of a string-valued table (ids).
+pub(super) fn ids<K: Key + 'static>(
+    range: Range<'_, K, &'static str>,
+) -> Result<Vec<String>, StoreError> {
+    let mut out = Vec::new();
+    for row in range {
+        out.push(row?.1.value().to_string());
+    }
+    Ok(out)
+}

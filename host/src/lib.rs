@@ -10,4 +10,5 @@ pub mod cli;
 pub mod http;
 pub mod schema;
 pub mod service;
+pub mod sql;
 pub mod store;

@@ -15,4 +15,5 @@ mod durability;
 mod http_errors;
 mod records;
 mod relationships;
+mod sql;
 mod workspaces;

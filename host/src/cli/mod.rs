@@ -9,6 +9,7 @@ pub mod output;
 pub mod records;
 pub mod relationships;
 pub mod serve;
+pub mod sql;
 pub mod tokens;
 pub mod workspaces;
 
@@ -58,6 +59,8 @@ enum Command {
     Batch(batch::BatchArgs),
     /// The operations log of a workspace.
     Operations(batch::OpsArgs),
+    /// Read-only SQL over a workspace.
+    Sql(sql::SqlArgs),
     /// API tokens.
     #[command(subcommand)]
     Tokens(tokens::Cmd),
@@ -102,6 +105,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::QueryRelationships(a) => relationships::query(a, &c, j).await,
         Command::Batch(a) => batch::batch(a, &c, j).await,
         Command::Operations(a) => batch::operations(a, &c, j).await,
+        Command::Sql(a) => sql::run(a, &c, j).await,
         Command::Tokens(cmd) => tokens::run(cmd, &c, j).await,
     }
 }

@@ -8,7 +8,7 @@ use clap::Args;
 
 use super::client::{Credentials, write_credentials};
 use crate::http::{self, AppState};
-use crate::service::Service;
+use crate::service::{Config, Service};
 use crate::store::Store;
 
 #[derive(Debug, Args)]
@@ -22,12 +22,18 @@ pub struct ServeArgs {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "MCP_FACTORY_MAX_BODY", default_value_t = http::DEFAULT_MAX_BODY)]
     pub max_body: usize,
+    /// Wall-time limit of one SQL query, in milliseconds.
+    #[arg(long, env = "MCP_FACTORY_SQL_TIMEOUT_MS", default_value_t = 10_000)]
+    pub sql_timeout_ms: u64,
 }
 
 pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     let store = Store::open(&a.data)
         .with_context(|| format!("opening the store in {}", a.data.display()))?;
-    let service = Service::new(store)?;
+    let config = Config {
+        sql_timeout: std::time::Duration::from_millis(a.sql_timeout_ms),
+    };
+    let service = Service::with_config(store, config)?;
     let listener = tokio::net::TcpListener::bind(&a.listen)
         .await
         .with_context(|| format!("cannot listen on {}", a.listen))?;

@@ -16,6 +16,7 @@ use crate::service::Page;
 use crate::service::collections::UpsertCollection;
 use crate::service::records::{Mark, PatchRecord, Query as RecordQuery, UpsertRecord};
 use crate::service::relationships::{Direction, UpsertRelationship};
+use crate::service::sql::SqlRequest;
 use crate::service::tokens::CreateToken;
 use crate::service::workspaces::{CreatePreview, CreateWorkspace};
 
@@ -87,6 +88,7 @@ pub fn routes() -> Router<AppState> {
             get(get_relationship).delete(delete_relationship),
         )
         .route("/v1/{ws}/batch", post(batch))
+        .route("/v1/{ws}/sql", post(sql_query))
         .route("/v1/{ws}/operations", get(list_operations))
 }
 
@@ -358,6 +360,15 @@ async fn batch(
     Body(b): Body<BatchBody>,
 ) -> Res {
     ok(s.service.batch(&c, &ws, b.operations).await?)
+}
+
+async fn sql_query(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(ws): Path<String>,
+    Body(req): Body<SqlRequest>,
+) -> Res {
+    ok(s.service.sql_query(&c, &ws, req).await?)
 }
 
 #[derive(Deserialize)]

@@ -16,6 +16,7 @@ pub mod oplog;
 pub mod query;
 pub mod records;
 pub mod relationships;
+pub mod sql;
 pub mod tokens;
 pub mod workspaces;
 
@@ -39,6 +40,7 @@ pub const DEFAULT_LIMIT: usize = 50;
 #[derive(Clone)]
 pub struct Service {
     store: Store,
+    config: Config,
     schemas: Arc<schema::Cache>,
     tokens: Arc<tokens::TokenCache>,
 }
@@ -50,11 +52,31 @@ pub(crate) struct Ctx {
     pub schemas: Arc<schema::Cache>,
 }
 
+/// Server-wide settings the service enforces.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Wall-time limit of one SQL query.
+    pub sql_timeout: std::time::Duration,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            sql_timeout: crate::sql::DEFAULT_TIMEOUT,
+        }
+    }
+}
+
 impl Service {
     pub fn new(store: Store) -> Result<Service> {
+        Service::with_config(store, Config::default())
+    }
+
+    pub fn with_config(store: Store, config: Config) -> Result<Service> {
         let tokens = Arc::new(tokens::TokenCache::load(&store)?);
         Ok(Service {
             store,
+            config,
             schemas: Arc::new(schema::Cache::default()),
             tokens,
         })

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use redb::ReadableDatabase;
 
 use tables::*;
-pub use view::{Snapshot, Txn, View};
+pub use view::{Rows, Snapshot, Txn, View};
 pub use writer::{JobError, WriteMode};
 
 /// Errors from the storage engine. Always a server-side failure.

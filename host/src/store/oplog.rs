@@ -2,7 +2,7 @@
 
 use redb::ReadableTable;
 
-use super::view::{Txn, View};
+use super::view::{Rows, Snapshot, Txn, View, rows};
 use super::*;
 
 /// Allocates the next sequence number of `ws` (1, 2, …).
@@ -35,4 +35,11 @@ pub fn after(
         out.push(row?.1.value().to_vec());
     }
     Ok((total, out))
+}
+
+/// Streams the whole operations log of `ws`, oldest first.
+pub fn stream(s: &Snapshot, ws: &str) -> Result<Rows, StoreError> {
+    let end = succ(ws);
+    let t = s.0.open_table(OPLOG)?;
+    Ok(rows(t.range((ws, 0)..(end.as_str(), 0))?))
 }

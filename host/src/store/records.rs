@@ -1,6 +1,6 @@
 //! Record rows and the external-key index.
 
-use super::view::{Txn, View, ids};
+use super::view::{Rows, Snapshot, Txn, View, ids, rows};
 use super::*;
 
 pub fn get(v: &impl View, ws: &str, coll: &str, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -101,4 +101,20 @@ pub fn external_remove(
     t.table(RECORDS_BY_EXTERNAL)?
         .remove((ws, coll, ext, source))?;
     Ok(())
+}
+
+/// Streams the records of one collection, or of every collection of `ws`.
+pub fn stream(s: &Snapshot, ws: &str, coll: Option<&str>) -> Result<Rows, StoreError> {
+    match coll {
+        Some(c) => {
+            let end = succ(c);
+            let t = s.0.open_table(RECORDS)?;
+            Ok(rows(t.range((ws, c, "")..(ws, end.as_str(), ""))?))
+        }
+        None => {
+            let end = succ(ws);
+            let t = s.0.open_table(RECORDS)?;
+            Ok(rows(t.range((ws, "", "")..(end.as_str(), "", ""))?))
+        }
+    }
 }

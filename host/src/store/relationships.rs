@@ -1,7 +1,7 @@
 //! Relationship rows and the two direction indexes, which are also the
 //! uniqueness constraint on (type, source, target).
 
-use super::view::{Txn, View, ids};
+use super::view::{Rows, Snapshot, Txn, View, ids, rows};
 use super::*;
 
 /// The (type, source, target) of a relationship, records by internal id.
@@ -120,4 +120,11 @@ pub fn of_collection(v: &impl View, ws: &str, coll: &str) -> Result<Vec<String>,
     out.sort();
     out.dedup();
     Ok(out)
+}
+
+/// Streams every relationship of `ws`.
+pub fn stream(s: &Snapshot, ws: &str) -> Result<Rows, StoreError> {
+    let end = succ(ws);
+    let t = s.0.open_table(RELATIONSHIPS)?;
+    Ok(rows(t.range((ws, "")..(end.as_str(), ""))?))
 }

@@ -88,6 +88,21 @@ impl View for Txn<'_> {
     }
 }
 
+/// A stream of JSON values read from a snapshot; it keeps the snapshot alive
+/// on its own, so it can outlive the borrow it was made from.
+pub type Rows = Box<dyn Iterator<Item = Result<Vec<u8>, StoreError>> + Send>;
+
+/// Turns a range that owns its snapshot into [`Rows`].
+pub(super) fn rows<K: Key + 'static>(range: Range<'static, K, &'static [u8]>) -> Rows
+where
+    Range<'static, K, &'static [u8]>: Send,
+{
+    Box::new(range.map(|row| {
+        row.map(|(_, v)| v.value().to_vec())
+            .map_err(StoreError::from)
+    }))
+}
+
 /// Copies the values of a range of a bytes-valued table.
 pub(super) fn values<K: Key + 'static>(
     range: Range<'_, K, &'static [u8]>,

@@ -1,0 +1,66 @@
+//! `sql_query`: read-only SQL over a workspace. The rules (who may query,
+//! which collections a token's grants reach) are here; the engine is
+//! [`crate::sql`].
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::error::{Result, ServiceError};
+use super::{Caller, Service, collections};
+use crate::sql::{self, SqlError};
+
+/// Body of `POST /v1/{ws}/sql`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlRequest {
+    pub query: String,
+    #[serde(default)]
+    pub params: Map<String, Value>,
+}
+
+impl From<SqlError> for ServiceError {
+    fn from(e: SqlError) -> ServiceError {
+        match e {
+            SqlError::Store(s) => ServiceError::Store(s),
+            SqlError::Timeout(_) => ServiceError::Validation {
+                message: e.to_string(),
+                details: serde_json::json!({"reason": "timeout"}),
+            },
+            SqlError::Refused(m) => ServiceError::Validation {
+                message: m,
+                details: serde_json::json!({"reason": "refused"}),
+            },
+            SqlError::Invalid(m) => ServiceError::invalid(m),
+        }
+    }
+}
+
+impl Service {
+    /// Runs one read-only query in `ws` on a blocking thread. Needs
+    /// `read:records`; a token limited to some collections sees only those.
+    pub async fn sql_query(
+        &self,
+        caller: &Caller,
+        ws: &str,
+        req: SqlRequest,
+    ) -> Result<sql::Output> {
+        let snapshot = self.store.read()?;
+        let w = self.read_workspace(&snapshot, caller, ws, None, "read:records")?;
+        let all = collections::list_in(&snapshot, ws)?;
+        let readable: Vec<String> = all
+            .iter()
+            .filter(|c| caller.can(&w, Some(&c.id), "read:records"))
+            .map(|c| c.id.clone())
+            .collect();
+        let scope = sql::Scope {
+            collections: (readable.len() < all.len()).then_some(readable),
+            snapshot,
+            workspace: ws.to_string(),
+            timeout: self.config.sql_timeout,
+        };
+        tokio::task::spawn_blocking(move || sql::query(scope, &req.query, &req.params))
+            .await
+            .map_err(|e| ServiceError::Internal(format!("sql task failed: {e}")))?
+            .map_err(ServiceError::from)
+    }
+}

@@ -1,0 +1,521 @@
+//! The workspace's tables as SQLite virtual tables, read straight from one
+//! redb snapshot: no second copy of the data. Every row comes from the
+//! scope's workspace (and, for an endpoint, its collections) only, so no
+//! query text can reach another workspace.
+//!
+//! `records` pushes `collection = …`, `id = …` and `workspace_id = …` down
+//! to redb: a query on one collection scans that collection's key range,
+//! and a lookup by id is a point read.
+//!
+//! rusqlite's `VTab` / `VTabCursor` are `unsafe` traits: the implementing
+//! structs must be `#[repr(C)]` with the SQLite base struct first. That is
+//! the only unsafe contract here, and the only module allowed it.
+#![allow(unsafe_code)]
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::ffi::{CStr, CString, c_int};
+use std::sync::Arc;
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::vtab::{
+    Context, Filters, IndexConstraintOp, IndexInfo, Module, VTab, VTabConfig, VTabConnection,
+    VTabCursor,
+};
+use rusqlite::{Connection, ffi};
+use serde::Deserialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::store::{self, Snapshot, StoreError};
+
+/// What every table of one query reads from.
+pub struct Source {
+    pub snapshot: Snapshot,
+    pub workspace: String,
+    /// Endpoint scope: only these collections (None: all).
+    pub allowed: Option<HashSet<String>>,
+}
+
+impl Source {
+    fn allows(&self, coll: &str) -> bool {
+        self.allowed.as_ref().is_none_or(|a| a.contains(coll))
+    }
+
+    /// The collections of the workspace this scope can see.
+    pub fn collections(&self) -> Result<Vec<Value>, StoreError> {
+        let mut out = Vec::new();
+        for bytes in store::collections::list(&self.snapshot, &self.workspace)? {
+            let c: Value = serde_json::from_slice(&bytes).map_err(StoreError::new)?;
+            if c["id"].as_str().is_some_and(|id| self.allows(id)) {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Records,
+    Relationships,
+    Collections,
+    Workspaces,
+    OperationsLog,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 5] = [
+        Kind::Records,
+        Kind::Relationships,
+        Kind::Collections,
+        Kind::Workspaces,
+        Kind::OperationsLog,
+    ];
+
+    pub fn name(self) -> &'static CStr {
+        match self {
+            Kind::Records => c"records",
+            Kind::Relationships => c"relationships",
+            Kind::Collections => c"collections",
+            Kind::Workspaces => c"workspaces",
+            Kind::OperationsLog => c"operations_log",
+        }
+    }
+
+    /// Column names and SQLite types, in order.
+    pub fn columns(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Kind::Records => &[
+                ("id", "TEXT"),
+                ("workspace_id", "TEXT"),
+                ("collection", "TEXT"),
+                ("data", "TEXT"),
+                ("external_id", "TEXT"),
+                ("external_source", "TEXT"),
+                ("created_at", "TEXT"),
+                ("updated_at", "TEXT"),
+                ("version", "INTEGER"),
+                ("archived", "INTEGER"),
+                ("cancelled", "INTEGER"),
+                ("deleted", "INTEGER"),
+            ],
+            Kind::Relationships => &[
+                ("id", "TEXT"),
+                ("workspace_id", "TEXT"),
+                ("rel_type", "TEXT"),
+                ("source_collection", "TEXT"),
+                ("source_id", "TEXT"),
+                ("target_collection", "TEXT"),
+                ("target_id", "TEXT"),
+                ("metadata", "TEXT"),
+                ("created_at", "TEXT"),
+                ("updated_at", "TEXT"),
+            ],
+            Kind::Collections => &[
+                ("id", "TEXT"),
+                ("workspace_id", "TEXT"),
+                ("name", "TEXT"),
+                ("description", "TEXT"),
+                ("schema", "TEXT"),
+                ("version", "INTEGER"),
+                ("created_at", "TEXT"),
+                ("updated_at", "TEXT"),
+            ],
+            Kind::Workspaces => &[
+                ("id", "TEXT"),
+                ("name", "TEXT"),
+                ("description", "TEXT"),
+                ("kind", "TEXT"),
+                ("parent", "TEXT"),
+                ("created_at", "TEXT"),
+            ],
+            Kind::OperationsLog => &[
+                ("seq", "INTEGER"),
+                ("workspace_id", "TEXT"),
+                ("token_id", "TEXT"),
+                ("operation", "TEXT"),
+                ("target", "TEXT"),
+                ("at", "TEXT"),
+            ],
+        }
+    }
+
+    fn schema(self) -> CString {
+        let cols: Vec<String> = self
+            .columns()
+            .iter()
+            .map(|(n, t)| format!("{n} {t}"))
+            .collect();
+        CString::new(format!("CREATE TABLE x({})", cols.join(", "))).unwrap_or_default()
+    }
+}
+
+/// Registers the five tables on `conn` (eponymous: no DDL needed).
+pub fn register(conn: &Connection, source: &Arc<Source>) -> rusqlite::Result<()> {
+    const MODULE: Module<'static, Table> = Module::eponymous_only_module();
+    for kind in Kind::ALL {
+        conn.create_module(kind.name(), &MODULE, Some((kind, source.clone())))?;
+    }
+    Ok(())
+}
+
+#[repr(C)]
+pub struct Table {
+    /// SQLite's base struct; must be first.
+    base: ffi::sqlite3_vtab,
+    kind: Kind,
+    source: Arc<Source>,
+}
+
+// Bits of idx_num for `records`: which constraints were pushed down, in argv order.
+const BY_ID: c_int = 1;
+const BY_WORKSPACE: c_int = 2;
+const BY_COLLECTION: c_int = 4;
+
+// SAFETY: `Table` is `#[repr(C)]` with `sqlite3_vtab` as its first field.
+unsafe impl<'vtab> VTab<'vtab> for Table {
+    type Aux = (Kind, Arc<Source>);
+    type Cursor = Cursor<'vtab>;
+
+    fn connect(
+        db: &mut VTabConnection,
+        aux: Option<&Self::Aux>,
+        _module_name: &[u8],
+        _database_name: &[u8],
+        _table_name: &[u8],
+        _args: &[&[u8]],
+    ) -> rusqlite::Result<(Cow<'static, CStr>, Self)> {
+        let (kind, source) = aux
+            .cloned()
+            .ok_or_else(|| rusqlite::Error::ModuleError("table without a source".into()))?;
+        db.config(VTabConfig::Innocuous)?;
+        Ok((
+            Cow::Owned(kind.schema()),
+            Table {
+                base: ffi::sqlite3_vtab::default(),
+                kind,
+                source,
+            },
+        ))
+    }
+
+    fn best_index(&self, info: &mut IndexInfo) -> rusqlite::Result<bool> {
+        if self.kind != Kind::Records {
+            info.set_estimated_cost(100_000.0);
+            return Ok(true);
+        }
+        // Column index → bit, for usable `=` constraints.
+        let mut found: Vec<(usize, c_int)> = Vec::new();
+        for (i, c) in info.constraints().enumerate() {
+            if !c.is_usable() || c.operator() != IndexConstraintOp::SQLITE_INDEX_CONSTRAINT_EQ {
+                continue;
+            }
+            let bit = match c.column() {
+                0 => BY_ID,
+                1 => BY_WORKSPACE,
+                2 => BY_COLLECTION,
+                _ => continue,
+            };
+            if !found.iter().any(|(_, b)| *b == bit) {
+                found.push((i, bit));
+            }
+        }
+        found.sort_by_key(|(_, bit)| *bit);
+        let mut idx = 0;
+        for (n, (i, bit)) in found.iter().enumerate() {
+            let mut usage = info.constraint_usage(*i);
+            usage.set_argv_index(c_int::try_from(n + 1).unwrap_or(c_int::MAX));
+            usage.set_omit(true);
+            idx |= bit;
+        }
+        let (cost, rows) = if idx & BY_ID != 0 {
+            (1.0, 1)
+        } else if idx & BY_COLLECTION != 0 {
+            (1_000.0, 10_000)
+        } else {
+            (1_000_000.0, 1_000_000)
+        };
+        info.set_idx_num(idx);
+        info.set_estimated_cost(cost);
+        info.set_estimated_rows(rows);
+        Ok(true)
+    }
+
+    fn open(&'vtab mut self) -> rusqlite::Result<Cursor<'vtab>> {
+        Ok(Cursor {
+            base: ffi::sqlite3_vtab_cursor::default(),
+            table: self,
+            rows: Box::new(std::iter::empty()),
+            current: None,
+            record: RefCell::new(None),
+            value: Value::Null,
+            rowid: 0,
+        })
+    }
+}
+
+/// A record decoded lazily, only when a column is read.
+#[derive(Deserialize)]
+struct RecordRow {
+    id: String,
+    workspace_id: String,
+    collection: String,
+    data: Box<RawValue>,
+    external_id: Option<String>,
+    external_source: Option<String>,
+    created_at: String,
+    updated_at: String,
+    version: i64,
+    archived: bool,
+    cancelled: bool,
+    deleted: bool,
+}
+
+type Rows = Box<dyn Iterator<Item = Result<Vec<u8>, StoreError>>>;
+
+#[repr(C)]
+pub struct Cursor<'vtab> {
+    /// SQLite's base struct; must be first.
+    base: ffi::sqlite3_vtab_cursor,
+    table: &'vtab Table,
+    rows: Rows,
+    /// The current row's stored JSON (records).
+    current: Option<Vec<u8>>,
+    record: RefCell<Option<RecordRow>>,
+    /// The current row, decoded (other tables).
+    value: Value,
+    rowid: i64,
+}
+
+fn err(e: impl std::fmt::Display) -> rusqlite::Error {
+    rusqlite::Error::ModuleError(e.to_string())
+}
+
+fn text_arg(args: &Filters<'_>, i: usize) -> rusqlite::Result<Option<String>> {
+    Ok(match args.get::<SqlValue>(i)? {
+        SqlValue::Text(s) => Some(s),
+        _ => None,
+    })
+}
+
+impl Cursor<'_> {
+    fn source(&self) -> &Source {
+        &self.table.source
+    }
+
+    /// The record rows for the pushed-down constraints.
+    fn record_rows(&self, idx: c_int, args: &Filters<'_>) -> rusqlite::Result<Rows> {
+        let src = self.source();
+        let mut n = 0;
+        let mut next_arg = || {
+            let v = text_arg(args, n);
+            n += 1;
+            v
+        };
+        // A non-text value never equals a text column: no rows.
+        let id = if idx & BY_ID != 0 {
+            Some(next_arg()?)
+        } else {
+            None
+        };
+        let ws = if idx & BY_WORKSPACE != 0 {
+            Some(next_arg()?)
+        } else {
+            None
+        };
+        let coll = if idx & BY_COLLECTION != 0 {
+            Some(next_arg()?)
+        } else {
+            None
+        };
+        let none = || -> Rows { Box::new(std::iter::empty()) };
+        if matches!(id, Some(None)) || matches!(coll, Some(None)) || matches!(ws, Some(None)) {
+            return Ok(none());
+        }
+        if ws.flatten().is_some_and(|w| w != src.workspace) {
+            return Ok(none());
+        }
+        let colls: Vec<String> = match coll.flatten() {
+            Some(c) if src.allows(&c) => vec![c],
+            Some(_) => vec![],
+            None if id.is_some() || src.allowed.is_some() => src
+                .collections()
+                .map_err(err)?
+                .iter()
+                .filter_map(|c| c["id"].as_str().map(str::to_string))
+                .collect(),
+            None => {
+                let all: Rows =
+                    store::records::stream(&src.snapshot, &src.workspace, None).map_err(err)?;
+                return Ok(all);
+            }
+        };
+        if let Some(id) = id.flatten() {
+            let mut hits = Vec::new();
+            for c in &colls {
+                if let Some(bytes) =
+                    store::records::get(&src.snapshot, &src.workspace, c, &id).map_err(err)?
+                {
+                    hits.push(Ok(bytes));
+                }
+            }
+            return Ok(Box::new(hits.into_iter()));
+        }
+        let mut streams = Vec::new();
+        for c in &colls {
+            let rows: Rows =
+                store::records::stream(&src.snapshot, &src.workspace, Some(c)).map_err(err)?;
+            streams.push(rows);
+        }
+        Ok(Box::new(streams.into_iter().flatten()))
+    }
+
+    fn other_rows(&self) -> rusqlite::Result<Rows> {
+        let src = self.source();
+        let (snap, ws) = (&src.snapshot, src.workspace.as_str());
+        Ok(match self.table.kind {
+            Kind::Records => unreachable!("records use record_rows"),
+            Kind::Relationships => Box::new(store::relationships::stream(snap, ws).map_err(err)?),
+            Kind::OperationsLog => Box::new(store::oplog::stream(snap, ws).map_err(err)?),
+            Kind::Collections => Box::new(
+                store::collections::list(snap, ws)
+                    .map_err(err)?
+                    .into_iter()
+                    .map(Ok),
+            ),
+            Kind::Workspaces => Box::new(
+                store::workspaces::get(snap, ws)
+                    .map_err(err)?
+                    .into_iter()
+                    .map(Ok),
+            ),
+        })
+    }
+
+    /// Whether a decoded row of a non-record table is inside the scope.
+    fn visible(&self, v: &Value) -> bool {
+        let src = self.source();
+        let ok = |key: &str| v[key].as_str().is_some_and(|c| src.allows(c));
+        match self.table.kind {
+            Kind::Relationships => ok("source_collection") && ok("target_collection"),
+            Kind::Collections => ok("id"),
+            Kind::OperationsLog => {
+                src.allowed.is_none()
+                    || v["target"]["collection"]
+                        .as_str()
+                        .is_some_and(|c| src.allows(c))
+            }
+            Kind::Records | Kind::Workspaces => true,
+        }
+    }
+
+    fn advance(&mut self) -> rusqlite::Result<()> {
+        self.record.replace(None);
+        loop {
+            let Some(row) = self.rows.next() else {
+                self.current = None;
+                return Ok(());
+            };
+            let bytes = row.map_err(err)?;
+            self.rowid += 1;
+            if self.table.kind == Kind::Records {
+                self.current = Some(bytes);
+                return Ok(());
+            }
+            let v: Value = serde_json::from_slice(&bytes).map_err(err)?;
+            if self.visible(&v) {
+                self.value = v;
+                self.current = Some(bytes);
+                return Ok(());
+            }
+        }
+    }
+
+    fn record_column(&self, ctx: &mut Context, i: c_int) -> rusqlite::Result<()> {
+        let mut slot = self.record.borrow_mut();
+        if slot.is_none() {
+            let bytes = self.current.as_deref().unwrap_or_default();
+            *slot = Some(serde_json::from_slice(bytes).map_err(err)?);
+        }
+        let Some(r) = slot.as_ref() else {
+            return ctx.set_result(SqlValue::Null);
+        };
+        match i {
+            0 => ctx.set_result(r.id.as_str()),
+            1 => ctx.set_result(r.workspace_id.as_str()),
+            2 => ctx.set_result(r.collection.as_str()),
+            3 => ctx.set_result(r.data.get()),
+            4 => ctx.set_result(r.external_id.as_deref()),
+            5 => ctx.set_result(r.external_source.as_deref()),
+            6 => ctx.set_result(r.created_at.as_str()),
+            7 => ctx.set_result(r.updated_at.as_str()),
+            8 => ctx.set_result(r.version),
+            9 => ctx.set_result(r.archived),
+            10 => ctx.set_result(r.cancelled),
+            11 => ctx.set_result(r.deleted),
+            _ => ctx.set_result(SqlValue::Null),
+        }
+    }
+}
+
+/// A JSON value as an SQLite value: objects and arrays as JSON text.
+fn to_sql(v: Option<&Value>) -> SqlValue {
+    match v {
+        None | Some(Value::Null) => SqlValue::Null,
+        Some(Value::Bool(b)) => SqlValue::Integer(i64::from(*b)),
+        Some(Value::Number(n)) => n.as_i64().map_or_else(
+            || SqlValue::Real(n.as_f64().unwrap_or(f64::NAN)),
+            SqlValue::Integer,
+        ),
+        Some(Value::String(s)) => SqlValue::Text(s.clone()),
+        Some(other) => SqlValue::Text(other.to_string()),
+    }
+}
+
+// SAFETY: `Cursor` is `#[repr(C)]` with `sqlite3_vtab_cursor` as its first field.
+unsafe impl VTabCursor for Cursor<'_> {
+    fn filter(
+        &mut self,
+        idx_num: c_int,
+        _idx_str: Option<&str>,
+        args: &Filters<'_>,
+    ) -> rusqlite::Result<()> {
+        self.rows = if self.table.kind == Kind::Records {
+            self.record_rows(idx_num, args)?
+        } else {
+            self.other_rows()?
+        };
+        self.rowid = 0;
+        self.advance()
+    }
+
+    fn next(&mut self) -> rusqlite::Result<()> {
+        self.advance()
+    }
+
+    fn eof(&self) -> bool {
+        self.current.is_none()
+    }
+
+    fn column(&self, ctx: &mut Context, i: c_int) -> rusqlite::Result<()> {
+        if self.table.kind == Kind::Records {
+            return self.record_column(ctx, i);
+        }
+        let Some((name, _)) = usize::try_from(i)
+            .ok()
+            .and_then(|i| self.table.kind.columns().get(i))
+        else {
+            return ctx.set_result(SqlValue::Null);
+        };
+        if *name == "workspace_id" {
+            return ctx.set_result(self.source().workspace.as_str());
+        }
+        ctx.set_result(to_sql(self.value.get(*name)))
+    }
+
+    fn rowid(&self) -> rusqlite::Result<i64> {
+        Ok(self.rowid)
+    }
+}

@@ -1,0 +1,392 @@
+//! Read-only SQL (`POST /v1/{ws}/sql`, `mcp-factory sql`): the seed's
+//! ClickHouse-style queries verbatim, per-collection views, joins,
+//! isolation between workspaces, the read-only policy and the limits.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::common::{Server, stderr, stdout};
+
+const DEALS: &str = "deals";
+
+async fn crm(s: &Server) {
+    s.ok(Method::POST, "/v1/workspaces", Some(json!({"id": "crm"})))
+        .await;
+    s.ok(
+        Method::POST,
+        "/v1/workspaces/crm/previews",
+        Some(json!({"name": "dev"})),
+    )
+    .await;
+    let deal = json!({"type": "object", "properties": {"title": {"type": "string"}, "stage": {"type": "string"}, "value": {"type": "number"}}});
+    let invoice = json!({"type": "object", "properties": {"customer": {"type": "string"}, "amount": {"type": "number"}, "status": {"type": "string"}, "lines": {"type": "integer"}}});
+    for (name, schema) in [
+        (DEALS, deal),
+        ("invoices", invoice),
+        ("contacts", json!({"type": "object"})),
+    ] {
+        s.ok(
+            Method::PUT,
+            &format!("/v1/crm--dev/collections/{name}"),
+            Some(json!({"schema": schema})),
+        )
+        .await;
+    }
+    s.ok(
+        Method::POST,
+        "/v1/workspaces/crm/promote",
+        Some(json!({"from": "crm--dev"})),
+    )
+    .await;
+    let mut ops = Vec::new();
+    for (i, (title, stage, value)) in [
+        ("Big", "negotiation", 500.0),
+        ("Small", "negotiation", 50.5),
+        ("Mid", "won", 200.0),
+        ("Lost", "lost", 10.0),
+    ]
+    .iter()
+    .enumerate()
+    {
+        ops.push(json!({"type": "upsert_record", "collection": DEALS, "external_id": format!("d{i}"), "data": {"title": title, "stage": stage, "value": value}}));
+    }
+    for (i, (customer, amount, status)) in [
+        ("acme", 100.0, "open"),
+        ("acme", 50.0, "open"),
+        ("globex", 70.0, "open"),
+        ("acme", 999.0, "paid"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        ops.push(json!({"type": "upsert_record", "collection": "invoices", "external_id": format!("i{i}"), "data": {"customer": customer, "amount": amount, "status": status, "lines": 2}}));
+    }
+    ops.push(json!({"type": "upsert_record", "collection": "contacts", "external_id": "c_001", "data": {"name": "Jane Doe"}}));
+    ops.push(json!({"type": "upsert_relationship", "rel_type": "owns", "source_collection": "contacts", "source_id": "c_001", "target_collection": DEALS, "target_id": "d0"}));
+    ops.push(json!({"type": "upsert_relationship", "rel_type": "owns", "source_collection": "contacts", "source_id": "c_001", "target_collection": DEALS, "target_id": "d2"}));
+    s.ok(
+        Method::POST,
+        "/v1/crm/batch",
+        Some(json!({"operations": ops})),
+    )
+    .await;
+    // A deleted deal that must not show up where `deleted = false`.
+    s.ok(Method::DELETE, "/v1/crm/records/deals/d3", None).await;
+}
+
+async fn sql(s: &Server, ws: &str, token: &str, query: &str) -> (StatusCode, Value) {
+    s.call(
+        Method::POST,
+        &format!("/v1/{ws}/sql"),
+        Some(token),
+        Some(json!({"query": query})),
+    )
+    .await
+}
+
+async fn rows(s: &Server, query: &str) -> Vec<Vec<Value>> {
+    let (st, v) = sql(s, "crm", &s.admin, query).await;
+    assert_eq!(st, StatusCode::OK, "{query}\n{v}");
+    serde_json::from_value(v["rows"].clone()).unwrap()
+}
+
+#[tokio::test]
+async fn the_seed_queries_run_verbatim() {
+    let s = Server::start();
+    crm(&s).await;
+    // Discovery pattern, step 3.
+    let r = rows(&s, "SELECT * FROM records FINAL WHERE workspace_id = {workspace_id:String} AND collection = 'contacts' AND deleted = false LIMIT 10").await;
+    assert_eq!(r.len(), 1);
+    let (_, full) = sql(&s, "crm", &s.admin, "SELECT * FROM records FINAL WHERE workspace_id = {workspace_id:String} AND collection = 'contacts' AND deleted = false LIMIT 10").await;
+    assert_eq!(full["columns"][0], "id");
+    assert!(full["columns"].as_array().unwrap().contains(&json!("data")));
+    // Filter + sort.
+    let r = rows(&s, "SELECT data.title.:String as deal, CAST(data.value, 'Float64') as value FROM records FINAL WHERE workspace_id = {workspace_id:String} AND collection = 'deals' AND data.stage.:String = 'negotiation' AND deleted = false ORDER BY value DESC LIMIT 20").await;
+    assert_eq!(
+        r,
+        vec![
+            vec![json!("Big"), json!(500.0)],
+            vec![json!("Small"), json!(50.5)]
+        ]
+    );
+    // Aggregate.
+    let mut r = rows(&s, "SELECT data.stage.:String as stage, sum(CAST(data.value, 'Float64')) as pipeline FROM records FINAL WHERE workspace_id = {workspace_id:String} AND collection = 'deals' AND deleted = false GROUP BY stage").await;
+    r.sort_by_key(|row| row[0].as_str().unwrap().to_string());
+    assert_eq!(
+        r,
+        vec![
+            vec![json!("negotiation"), json!(550.5)],
+            vec![json!("won"), json!(200.0)]
+        ],
+        "the deleted 'lost' deal is excluded"
+    );
+}
+
+#[tokio::test]
+async fn views_joins_params_and_the_cli() {
+    let s = Server::start();
+    crm(&s).await;
+    let r = rows(&s, "SELECT customer, sum(amount) FROM invoices WHERE status = 'open' GROUP BY customer ORDER BY customer").await;
+    assert_eq!(
+        r,
+        vec![
+            vec![json!("acme"), json!(150.0)],
+            vec![json!("globex"), json!(70.0)]
+        ]
+    );
+    // Columns are typed from the schema.
+    let r = rows(
+        &s,
+        "SELECT typeof(amount), typeof(lines), typeof(customer) FROM invoices LIMIT 1",
+    )
+    .await;
+    assert_eq!(
+        r,
+        vec![vec![json!("real"), json!("integer"), json!("text")]]
+    );
+    // Records joined through relationships.
+    let r = rows(
+        &s,
+        "SELECT c.data->>'$.name', d.data->>'$.title' FROM relationships r \
+         JOIN records c ON c.id = r.source_id JOIN records d ON d.id = r.target_id \
+         WHERE r.rel_type = 'owns' ORDER BY 2",
+    )
+    .await;
+    assert_eq!(
+        r,
+        vec![
+            vec![json!("Jane Doe"), json!("Big")],
+            vec![json!("Jane Doe"), json!("Mid")]
+        ]
+    );
+    let r = rows(
+        &s,
+        "SELECT count(*) FROM deals d JOIN relationships r ON r.target_id = d.id",
+    )
+    .await;
+    assert_eq!(r, vec![vec![json!(2)]]);
+    // {name:Type} parameters from the request.
+    let (st, v) = s
+        .call(
+            Method::POST,
+            "/v1/crm/sql",
+            Some(&s.admin),
+            Some(json!({"query": "SELECT title FROM deals WHERE value > {min:Float64} ORDER BY title", "params": {"min": 100}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["rows"], json!([["Big"], ["Mid"]]));
+    let (st, v) = sql(&s, "crm", &s.admin, "SELECT {nope:String}").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("{nope:String}"),
+        "{v}"
+    );
+    // Other tables.
+    assert_eq!(
+        rows(&s, "SELECT id, kind FROM workspaces").await,
+        vec![vec![json!("crm"), json!("production")]]
+    );
+    assert_eq!(
+        rows(&s, "SELECT count(*) FROM collections").await,
+        vec![vec![json!(3)]]
+    );
+    let ops = rows(
+        &s,
+        "SELECT operation, count(*) FROM operations_log GROUP BY 1 ORDER BY 1",
+    )
+    .await;
+    assert!(
+        ops.contains(&vec![json!("create_record"), json!(9)]),
+        "{ops:?}"
+    );
+
+    // The CLI prints a table, or the REST body with --json.
+    let o = s.cli_in(
+        &[
+            "sql",
+            "--workspace",
+            "crm",
+            "SELECT customer, sum(amount) AS total FROM invoices GROUP BY customer",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("globex") && stdout(&o).contains("2 rows"),
+        "{}",
+        stdout(&o)
+    );
+    let o = s.cli_in(
+        &["--json", "sql", "--workspace", "crm", "SELECT 1 AS one"],
+        None,
+    );
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["rows"], json!([[1]]));
+    assert_eq!(v["truncated"], false);
+}
+
+#[tokio::test]
+async fn a_workspace_never_sees_another_workspaces_rows() {
+    let s = Server::start();
+    crm(&s).await;
+    s.setup("other", "secrets", json!({"type": "object"})).await;
+    let b = s
+        .ok(
+            Method::PUT,
+            "/v1/other/records/secrets",
+            Some(json!({"external_id": "s1", "data": {"code": "TOPSECRET"}})),
+        )
+        .await;
+    let bid = b["id"].as_str().unwrap();
+    let a_token = s
+        .token(
+            "crm-reader",
+            json!([{"scope": {"workspaces": ["crm"]}, "permissions": ["read:records"]}]),
+        )
+        .await;
+    for q in [
+        format!("SELECT * FROM records WHERE id = '{bid}'"),
+        "SELECT * FROM records WHERE workspace_id = 'other'".to_string(),
+        "SELECT * FROM records WHERE collection = 'secrets'".to_string(),
+        "SELECT * FROM records WHERE data LIKE '%TOPSECRET%'".to_string(),
+        format!(
+            "SELECT * FROM records WHERE id IN (SELECT id FROM records WHERE workspace_id = 'other' OR id = '{bid}')"
+        ),
+        "SELECT * FROM workspaces WHERE id = 'other'".to_string(),
+        "SELECT (SELECT count(*) FROM records WHERE workspace_id = 'other') AS n".to_string(),
+        "SELECT * FROM secrets".to_string(),
+    ] {
+        let (st, v) = sql(&s, "crm", &a_token, &q).await;
+        let text = v.to_string();
+        assert!(
+            !text.contains("TOPSECRET") && !text.contains(bid),
+            "{q} leaked: {text}"
+        );
+        if st == StatusCode::OK {
+            let n = v["rows"].as_array().unwrap();
+            assert!(n.is_empty() || n == &vec![json!([0])], "{q}: {v}");
+        }
+    }
+    // The workspace parameter is always the caller's, whatever is sent.
+    let (st, v) = s
+        .call(
+            Method::POST,
+            "/v1/crm/sql",
+            Some(&a_token),
+            Some(json!({"query": "SELECT count(*) FROM records WHERE workspace_id = {workspace_id:String} AND collection = 'secrets'", "params": {"workspace_id": "other"}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(v["rows"], json!([[0]]));
+    // And the token cannot query B's workspace at all.
+    let (st, v) = sql(&s, "other", &a_token, "SELECT * FROM records").await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    assert!(!v.to_string().contains("TOPSECRET"));
+    // A token limited to one collection sees only it.
+    let deals_only = s.token("deals", json!([{"scope": {"workspaces": ["crm"], "collections": ["deals"]}, "permissions": ["read:records"]}])).await;
+    let (_, v) = sql(
+        &s,
+        "crm",
+        &deals_only,
+        "SELECT DISTINCT collection FROM records",
+    )
+    .await;
+    assert_eq!(v["rows"], json!([["deals"]]));
+    let (_, v) = sql(&s, "crm", &deals_only, "SELECT count(*) FROM relationships").await;
+    assert_eq!(
+        v["rows"],
+        json!([[0]]),
+        "links to other collections are hidden"
+    );
+    let (st, _) = sql(&s, "crm", &deals_only, "SELECT * FROM invoices").await;
+    assert_eq!(
+        st,
+        StatusCode::BAD_REQUEST,
+        "no view for a collection outside the grants"
+    );
+}
+
+#[tokio::test]
+async fn only_one_select_and_every_refusal_names_what_it_refused() {
+    let s = Server::start_with(&["--sql-timeout-ms", "700"]);
+    crm(&s).await;
+    let before = rows(&s, "SELECT count(*) FROM records").await;
+    for (q, named) in [
+        ("INSERT INTO records (id) VALUES ('x')", "INSERT"),
+        ("UPDATE records SET deleted = 1", "UPDATE"),
+        ("DELETE FROM records", "DELETE"),
+        ("WITH x AS (SELECT 1) DELETE FROM records", "DELETE"),
+        ("CREATE TABLE t(x)", "CREATE TABLE"),
+        ("CREATE VIEW v AS SELECT 1", "CREATE VIEW"),
+        ("DROP TABLE records", "DROP TABLE"),
+        ("ALTER TABLE records RENAME TO r2", "ALTER TABLE"),
+        ("ATTACH DATABASE '/tmp/x.db' AS x", "ATTACH"),
+        ("DETACH DATABASE x", "DETACH"),
+        ("PRAGMA table_info(records)", "PRAGMA"),
+        ("PRAGMA writable_schema = 1", "PRAGMA"),
+        ("VACUUM", "VACUUM"),
+        ("SELECT 1; SELECT 2", "only one statement"),
+        ("SELECT 1; DELETE FROM records", "only one statement"),
+        ("SELECT load_extension('/tmp/evil.so')", "load_extension()"),
+    ] {
+        let (st, v) = sql(&s, "crm", &s.admin, q).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{q}: {v}");
+        let msg = v["error"]["message"].as_str().unwrap();
+        assert!(
+            msg.contains(named),
+            "{q}: message does not name {named}: {msg}"
+        );
+    }
+    assert_eq!(
+        rows(&s, "SELECT count(*) FROM records").await,
+        before,
+        "nothing changed"
+    );
+    let (st, v) = sql(&s, "crm", &s.admin, "SELEC nonsense").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+
+    // A runaway query is stopped at the time limit with a clear error.
+    let t = Instant::now();
+    let (st, v) = sql(
+        &s,
+        "crm",
+        &s.admin,
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c",
+    )
+    .await;
+    let took = t.elapsed();
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("time limit"),
+        "{v}"
+    );
+    assert!(took < Duration::from_secs(5), "stopped after {took:?}");
+    // Rows past 1,000 are cut and flagged.
+    let (_, v) = sql(&s, "crm", &s.admin, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1500) SELECT x FROM c").await;
+    assert_eq!(
+        (v["row_count"].as_u64(), v["truncated"].as_bool()),
+        (Some(1000), Some(true)),
+        "{}",
+        v["row_count"]
+    );
+    let (_, v) = sql(&s, "crm", &s.admin, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000) SELECT x FROM c").await;
+    assert_eq!(
+        (v["row_count"].as_u64(), v["truncated"].as_bool()),
+        (Some(1000), Some(false))
+    );
+    assert!(v["elapsed_ms"].as_f64().is_some());
+    // A huge string is refused, not built.
+    let (st, v) = sql(&s, "crm", &s.admin, "SELECT length(zeroblob(100000000))").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    // Still serving.
+    assert_eq!(rows(&s, "SELECT 1").await, vec![vec![json!(1)]]);
+}

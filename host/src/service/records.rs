@@ -16,19 +16,22 @@ use super::{Caller, Ctx, Page, Service, decode, encode, now, oplog, workspaces};
 use crate::store::{self, Txn, View};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+/// A record as stored and returned. Two fields have fixed places because SQL
+/// reads them from the stored bytes without decoding the rest
+/// (`sql::vtab`): `deleted` first and `data` last. A test below keeps it so.
 pub struct Record {
+    pub deleted: bool,
     pub id: String,
     pub workspace_id: String,
     pub collection: String,
-    pub data: Value,
     pub external_id: Option<String>,
     pub external_source: Option<String>,
     pub version: u64,
     pub archived: bool,
     pub cancelled: bool,
-    pub deleted: bool,
     pub created_at: String,
     pub updated_at: String,
+    pub data: Value,
 }
 
 /// Body of an upsert (`PUT /v1/{ws}/records/{collection}`).
@@ -459,4 +462,34 @@ impl Service {
 #[derive(Deserialize)]
 struct DeletedFlag {
     deleted: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deleted_is_serialized_first_and_data_last() {
+        let r = Record {
+            id: "r".into(),
+            workspace_id: "w".into(),
+            collection: "c".into(),
+            external_id: Some(r#"tricky ,"data": {"#.into()),
+            external_source: None,
+            version: 1,
+            archived: false,
+            cancelled: false,
+            deleted: false,
+            created_at: "t".into(),
+            updated_at: "t".into(),
+            data: serde_json::json!({"a": [1, {"b": "}"}]}),
+        };
+        let bytes = encode(&r).expect("encodes");
+        let text = String::from_utf8(bytes).expect("utf8");
+        assert!(text.starts_with(r#"{"deleted":false,"#), "{text}");
+        assert!(text.ends_with(r#","data":{"a":[1,{"b":"}"}]}}"#), "{text}");
+        // A quote inside a string is always escaped, so the first `,"data":`
+        // is the key itself.
+        assert_eq!(text.find(r#","data":"#), text.rfind(r#","data":"#));
+    }
 }

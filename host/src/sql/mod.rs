@@ -39,6 +39,8 @@ pub const MAX_ROWS: usize = 1000;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest string or blob a query may build.
 const MAX_LENGTH: i32 = 16 * 1024 * 1024;
+/// Page cache of one query, which its sorts use, in KiB.
+const SORT_CACHE_KIB: i64 = 64 * 1024;
 /// SQLite's heap, for all queries of the process together.
 const HEAP_LIMIT: i64 = 512 * 1024 * 1024;
 
@@ -105,6 +107,12 @@ pub fn query(scope: Scope, text: &str, params: &Map<String, Value>) -> Result<Ou
     let conn = Connection::open_in_memory().map_err(internal)?;
     // Process-wide heap ceiling for SQLite (idempotent), set before any user SQL.
     conn.pragma_update(None, "hard_heap_limit", HEAP_LIMIT)
+        .map_err(internal)?;
+    // GROUP BY / ORDER BY sort in memory rather than spilling to temp files
+    // (the heap limit above still bounds them).
+    conn.pragma_update(None, "temp_store", "MEMORY")
+        .map_err(internal)?;
+    conn.pragma_update(None, "cache_size", -SORT_CACHE_KIB)
         .map_err(internal)?;
     conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, MAX_LENGTH)
         .map_err(internal)?;

@@ -256,21 +256,88 @@ unsafe impl<'vtab> VTab<'vtab> for Table {
     }
 }
 
-/// A record decoded lazily, only when a column is read.
+/// A stored record seen as raw JSON spans: decoding allocates nothing, and
+/// a column is converted only when SQLite reads it. Field order follows
+/// [`Kind::columns`] for `records`.
 #[derive(Deserialize)]
-struct RecordRow {
-    id: String,
-    workspace_id: String,
-    collection: String,
-    data: Box<RawValue>,
-    external_id: Option<String>,
-    external_source: Option<String>,
-    created_at: String,
-    updated_at: String,
-    version: i64,
-    archived: bool,
-    cancelled: bool,
-    deleted: bool,
+struct RawRecord<'a> {
+    #[serde(borrow)]
+    id: &'a RawValue,
+    #[serde(borrow)]
+    workspace_id: &'a RawValue,
+    #[serde(borrow)]
+    collection: &'a RawValue,
+    #[serde(borrow)]
+    data: &'a RawValue,
+    #[serde(borrow)]
+    external_id: &'a RawValue,
+    #[serde(borrow)]
+    external_source: &'a RawValue,
+    #[serde(borrow)]
+    created_at: &'a RawValue,
+    #[serde(borrow)]
+    updated_at: &'a RawValue,
+    #[serde(borrow)]
+    version: &'a RawValue,
+    #[serde(borrow)]
+    archived: &'a RawValue,
+    #[serde(borrow)]
+    cancelled: &'a RawValue,
+    #[serde(borrow)]
+    deleted: &'a RawValue,
+}
+
+/// Byte ranges of each column's raw JSON within the stored record.
+type Spans = [std::ops::Range<usize>; 12];
+
+fn spans(bytes: &[u8]) -> Result<Spans, serde_json::Error> {
+    let r: RawRecord<'_> = serde_json::from_slice(bytes)?;
+    let base = bytes.as_ptr() as usize;
+    let at = |v: &RawValue| {
+        let start = v.get().as_ptr() as usize - base;
+        start..start + v.get().len()
+    };
+    Ok([
+        at(r.id),
+        at(r.workspace_id),
+        at(r.collection),
+        at(r.data),
+        at(r.external_id),
+        at(r.external_source),
+        at(r.created_at),
+        at(r.updated_at),
+        at(r.version),
+        at(r.archived),
+        at(r.cancelled),
+        at(r.deleted),
+    ])
+}
+
+/// The byte range of `data` in a stored record, without decoding it: the
+/// service serializes `data` last (and `deleted` first), and serde_json escapes every quote inside
+/// strings, so the first `,"data":` is the key and the value runs to the
+/// closing brace. `None` if the bytes do not have that shape.
+fn data_span(bytes: &[u8]) -> Option<std::ops::Range<usize>> {
+    const KEY: &[u8] = b",\"data\":";
+    let at = bytes.windows(KEY.len()).position(|w| w == KEY)?;
+    let end = bytes.len().checked_sub(1).filter(|&e| bytes[e] == b'}')?;
+    let start = at + KEY.len();
+    (start < end).then_some(start..end)
+}
+
+/// A raw JSON scalar as an SQLite value, borrowing plain strings.
+fn raw_to_sql(raw: &str, ctx: &mut Context) -> rusqlite::Result<()> {
+    match raw.as_bytes().first() {
+        Some(b'"') if !raw.contains('\\') => ctx.set_result(&raw[1..raw.len() - 1]),
+        Some(b'"') => ctx.set_result(serde_json::from_str::<String>(raw).map_err(err)?),
+        Some(b't') => ctx.set_result(1),
+        Some(b'f') => ctx.set_result(0),
+        Some(b'n') | None => ctx.set_result(SqlValue::Null),
+        Some(_) => match raw.parse::<i64>() {
+            Ok(i) => ctx.set_result(i),
+            Err(_) => ctx.set_result(raw.parse::<f64>().map_err(err)?),
+        },
+    }
 }
 
 type Rows = Box<dyn Iterator<Item = Result<Vec<u8>, StoreError>>>;
@@ -281,9 +348,10 @@ pub struct Cursor<'vtab> {
     base: ffi::sqlite3_vtab_cursor,
     table: &'vtab Table,
     rows: Rows,
-    /// The current row's stored JSON (records).
+    /// The current row's stored JSON.
     current: Option<Vec<u8>>,
-    record: RefCell<Option<RecordRow>>,
+    /// Column spans of the current record, found on first column read.
+    record: RefCell<Option<Spans>>,
     /// The current row, decoded (other tables).
     value: Value,
     rowid: i64,
@@ -434,29 +502,39 @@ impl Cursor<'_> {
     }
 
     fn record_column(&self, ctx: &mut Context, i: c_int) -> rusqlite::Result<()> {
+        let bytes = self.current.as_deref().unwrap_or_default();
+        if self.record.borrow().is_none() {
+            // Fast paths: `data` and `deleted` alone need no decoding.
+            if i == 3
+                && let Some(data) = data_span(bytes)
+            {
+                return ctx.set_result(std::str::from_utf8(&bytes[data]).map_err(err)?);
+            }
+            if i == 11 {
+                if bytes.starts_with(b"{\"deleted\":false,") {
+                    return ctx.set_result(0);
+                }
+                if bytes.starts_with(b"{\"deleted\":true,") {
+                    return ctx.set_result(1);
+                }
+            }
+        }
         let mut slot = self.record.borrow_mut();
         if slot.is_none() {
-            let bytes = self.current.as_deref().unwrap_or_default();
-            *slot = Some(serde_json::from_slice(bytes).map_err(err)?);
+            *slot = Some(spans(bytes).map_err(err)?);
         }
-        let Some(r) = slot.as_ref() else {
+        let span = usize::try_from(i)
+            .ok()
+            .and_then(|i| slot.as_ref().and_then(|s| s.get(i)));
+        let Some(raw) = span.and_then(|r| bytes.get(r.clone())) else {
             return ctx.set_result(SqlValue::Null);
         };
-        match i {
-            0 => ctx.set_result(r.id.as_str()),
-            1 => ctx.set_result(r.workspace_id.as_str()),
-            2 => ctx.set_result(r.collection.as_str()),
-            3 => ctx.set_result(r.data.get()),
-            4 => ctx.set_result(r.external_id.as_deref()),
-            5 => ctx.set_result(r.external_source.as_deref()),
-            6 => ctx.set_result(r.created_at.as_str()),
-            7 => ctx.set_result(r.updated_at.as_str()),
-            8 => ctx.set_result(r.version),
-            9 => ctx.set_result(r.archived),
-            10 => ctx.set_result(r.cancelled),
-            11 => ctx.set_result(r.deleted),
-            _ => ctx.set_result(SqlValue::Null),
+        let raw = std::str::from_utf8(raw).map_err(err)?;
+        if i == 3 {
+            // `data` is served as its JSON text.
+            return ctx.set_result(raw);
         }
+        raw_to_sql(raw, ctx)
     }
 }
 
@@ -517,5 +595,28 @@ unsafe impl VTabCursor for Cursor<'_> {
 
     fn rowid(&self) -> rusqlite::Result<i64> {
         Ok(self.rowid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_span_matches_a_full_decode() {
+        let stored = br#"{"id":"x","collection":"c","external_id":"a \",\"data\": b","deleted":false,"data":{"k":[1,"}"]}}"#;
+        let fast = data_span(stored).expect("shape");
+        let full = spans(stored.as_slice());
+        assert!(
+            full.is_err(),
+            "the sample lacks fields, so only the fast path applies"
+        );
+        assert_eq!(&stored[fast], br#"{"k":[1,"}"]}"#.as_slice());
+        assert_eq!(
+            data_span(b"{\"data\":1}"),
+            None,
+            "data must follow another field"
+        );
+        assert_eq!(data_span(b"not json"), None);
     }
 }

@@ -32,6 +32,7 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("opening the store in {}", a.data.display()))?;
     let config = Config {
         sql_timeout: std::time::Duration::from_millis(a.sql_timeout_ms),
+        ..Config::default()
     };
     let service = Service::with_config(store, config)?;
     let listener = tokio::net::TcpListener::bind(&a.listen)

@@ -41,6 +41,8 @@ pub const DEFAULT_LIMIT: usize = 50;
 pub struct Service {
     store: Store,
     config: Config,
+    /// Bounds SQL queries running at once (each holds a blocking thread).
+    sql_slots: Arc<tokio::sync::Semaphore>,
     schemas: Arc<schema::Cache>,
     tokens: Arc<tokens::TokenCache>,
 }
@@ -57,12 +59,15 @@ pub(crate) struct Ctx {
 pub struct Config {
     /// Wall-time limit of one SQL query.
     pub sql_timeout: std::time::Duration,
+    /// SQL queries that may run at once; more wait their turn.
+    pub sql_concurrency: usize,
 }
 
 impl Default for Config {
     fn default() -> Config {
         Config {
             sql_timeout: crate::sql::DEFAULT_TIMEOUT,
+            sql_concurrency: 4,
         }
     }
 }
@@ -76,6 +81,7 @@ impl Service {
         let tokens = Arc::new(tokens::TokenCache::load(&store)?);
         Ok(Service {
             store,
+            sql_slots: Arc::new(tokio::sync::Semaphore::new(config.sql_concurrency.max(1))),
             config,
             schemas: Arc::new(schema::Cache::default()),
             tokens,

@@ -44,6 +44,13 @@ impl Service {
         ws: &str,
         req: SqlRequest,
     ) -> Result<sql::Output> {
+        // Wait for a slot first, so a queued query holds no snapshot.
+        let slot = self
+            .sql_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ServiceError::Internal("the SQL pool is closed".into()))?;
         let snapshot = self.store.read()?;
         let w = self.read_workspace(&snapshot, caller, ws, None, "read:records")?;
         let all = collections::list_in(&snapshot, ws)?;
@@ -58,9 +65,12 @@ impl Service {
             workspace: ws.to_string(),
             timeout: self.config.sql_timeout,
         };
-        tokio::task::spawn_blocking(move || sql::query(scope, &req.query, &req.params))
-            .await
-            .map_err(|e| ServiceError::Internal(format!("sql task failed: {e}")))?
-            .map_err(ServiceError::from)
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            sql::query(scope, &req.query, &req.params)
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(format!("sql task failed: {e}")))?
+        .map_err(ServiceError::from)
     }
 }

@@ -5,13 +5,12 @@
 //! Run: `cargo bench -p mcp-factory --bench sql` (`SQL_BENCH_RECORDS` to
 //! change the count, default 1,000,000).
 
+#[path = "support.rs"]
+mod support;
+
 use std::time::{Duration, Instant};
 
-use mcp_factory::service::collections::UpsertCollection;
 use mcp_factory::service::sql::SqlRequest;
-use mcp_factory::service::workspaces::{CreatePreview, CreateWorkspace};
-use mcp_factory::service::{Caller, Service};
-use mcp_factory::store::Store;
 use serde_json::{Map, json};
 
 const STAGES: [&str; 5] = ["lead", "qualified", "negotiation", "won", "lost"];
@@ -28,36 +27,8 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().expect("tempdir");
-    let service = Service::new(Store::open(dir.path()).expect("store")).expect("service");
-    let sys = Caller::system();
-    let ws = CreateWorkspace {
-        id: "bench".into(),
-        name: None,
-        description: None,
-    };
-    service.create_workspace(&sys, ws).await.expect("workspace");
-    let preview = CreatePreview {
-        name: "dev".into(),
-        description: None,
-    };
-    service
-        .create_preview(&sys, "bench", preview)
-        .await
-        .expect("preview");
     let schema = json!({"type": "object", "properties": {"title": {"type": "string"}, "stage": {"type": "string"}, "value": {"type": "number"}}});
-    let coll = UpsertCollection {
-        name: None,
-        description: None,
-        schema,
-    };
-    service
-        .upsert_collection(&sys, "bench--dev", "deals", coll)
-        .await
-        .expect("collection");
-    service
-        .promote(&sys, "bench", "bench--dev", false)
-        .await
-        .expect("promote");
+    let (service, sys) = support::service_with(dir.path(), "deals", schema).await;
 
     let t = Instant::now();
     let mut first_id = String::new();

@@ -7,14 +7,13 @@
 //! `BENCH_SECONDS` to change the time per case, default 3).
 
 use std::sync::Arc;
+#[path = "support.rs"]
+mod support;
+
 use std::time::{Duration, Instant};
 
 use mcp_factory::http::{self, AppState};
-use mcp_factory::service::collections::UpsertCollection;
 use mcp_factory::service::records::UpsertRecord;
-use mcp_factory::service::workspaces::{CreatePreview, CreateWorkspace};
-use mcp_factory::service::{Caller, Service};
-use mcp_factory::store::Store;
 use serde_json::json;
 use tokio::sync::Mutex;
 
@@ -87,48 +86,8 @@ async fn main() {
         .unwrap_or(3);
     let dur = Duration::from_secs(secs);
     let dir = tempfile::tempdir().expect("tempdir");
-    let service = Service::new(Store::open(dir.path()).expect("store")).expect("service");
-    let sys = Caller::system();
-    service
-        .create_workspace(
-            &sys,
-            CreateWorkspace {
-                id: "bench".into(),
-                name: None,
-                description: None,
-            },
-        )
-        .await
-        .expect("workspace");
-    service
-        .create_preview(
-            &sys,
-            "bench",
-            CreatePreview {
-                name: "dev".into(),
-                description: None,
-            },
-        )
-        .await
-        .expect("preview");
     let schema = json!({"type": "object", "properties": {"name": {"type": "string"}, "n": {"type": "integer"}}, "required": ["name"]});
-    service
-        .upsert_collection(
-            &sys,
-            "bench--dev",
-            "items",
-            UpsertCollection {
-                name: None,
-                description: None,
-                schema,
-            },
-        )
-        .await
-        .expect("collection");
-    service
-        .promote(&sys, "bench", "bench--dev", false)
-        .await
-        .expect("promote");
+    let (service, sys) = support::service_with(dir.path(), "items", schema).await;
     let seed = service
         .upsert_record(
             &sys,

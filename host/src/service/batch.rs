@@ -107,48 +107,32 @@ impl Operation {
             Operation::UpsertRelationship(req) => {
                 to_value(relationships::upsert_in(txn, ctx, ws, req)?)
             }
+            Operation::DeleteRelationship { id: Some(id), .. } => {
+                to_value(relationships::delete_in(txn, ctx, ws, &id)?)
+            }
             Operation::DeleteRelationship {
-                id,
-                rel_type,
-                source_collection,
-                source_id,
-                target_collection,
-                target_id,
+                id: None,
+                rel_type: Some(rel_type),
+                source_collection: Some(source_collection),
+                source_id: Some(source_id),
+                target_collection: Some(target_collection),
+                target_id: Some(target_id),
             } => {
-                let id = match (
-                    id,
+                let req = UpsertRelationship {
                     rel_type,
                     source_collection,
                     source_id,
                     target_collection,
                     target_id,
-                ) {
-                    (Some(id), ..) => id,
-                    (
-                        None,
-                        Some(rel_type),
-                        Some(source_collection),
-                        Some(source_id),
-                        Some(target_collection),
-                        Some(target_id),
-                    ) => {
-                        let req = UpsertRelationship {
-                            rel_type,
-                            source_collection,
-                            source_id,
-                            target_collection,
-                            target_id,
-                            metadata: None,
-                        };
-                        relationships::find_in(txn, ws, &req)?
-                    }
-                    _ => {
-                        return Err(ServiceError::invalid(
-                            "delete_relationship needs 'id', or 'rel_type' with source_collection/source_id/target_collection/target_id",
-                        ));
-                    }
+                    metadata: None,
                 };
+                let id = relationships::find_in(txn, ws, &req)?;
                 to_value(relationships::delete_in(txn, ctx, ws, &id)?)
+            }
+            Operation::DeleteRelationship { .. } => {
+                return Err(ServiceError::invalid(
+                    "delete_relationship needs 'id', or 'rel_type' with source_collection/source_id/target_collection/target_id",
+                ));
             }
             Operation::UpsertCollection {
                 collection,

@@ -98,12 +98,25 @@ fn require_both_ends(txn: &Txn, ctx: &Ctx, ws: &str, colls: [&str; 2], perm: &st
     Ok(())
 }
 
-/// Resolves both ends to live records (internal or external ids) and
-/// returns the link with internal ids.
+/// Resolves both ends to live records (internal or external ids); returns
+/// their internal ids.
 fn resolve(txn: &Txn, ws: &str, req: &UpsertRelationship) -> Result<(String, String)> {
     let source = records::resolve_in(txn, ws, &req.source_collection, &req.source_id)?;
     let target = records::resolve_in(txn, ws, &req.target_collection, &req.target_id)?;
     Ok((source.id, target.id))
+}
+
+impl UpsertRelationship {
+    /// The link this request names, with the ends' resolved internal ids.
+    fn link<'a>(&'a self, source_id: &'a str, target_id: &'a str) -> Link<'a> {
+        Link {
+            rel_type: &self.rel_type,
+            source_collection: &self.source_collection,
+            source_id,
+            target_collection: &self.target_collection,
+            target_id,
+        }
+    }
 }
 
 pub(crate) fn upsert_in(
@@ -126,13 +139,7 @@ pub(crate) fn upsert_in(
         return Err(ServiceError::invalid("'metadata' must be a JSON object"));
     }
     let (source_id, target_id) = resolve(txn, ws, &req)?;
-    let link = Link {
-        rel_type: &req.rel_type,
-        source_collection: &req.source_collection,
-        source_id: &source_id,
-        target_collection: &req.target_collection,
-        target_id: &target_id,
-    };
+    let link = req.link(&source_id, &target_id);
     let stamp = now();
     let rel = match store::relationships::find(txn, ws, link)? {
         Some(id) => {
@@ -203,14 +210,7 @@ pub(crate) fn remove_rows(txn: &Txn, rel: &Relationship) -> Result<()> {
 /// Finds the id of the relationship (type, source, target), names resolved.
 pub(crate) fn find_in(txn: &Txn, ws: &str, req: &UpsertRelationship) -> Result<String> {
     let (source_id, target_id) = resolve(txn, ws, req)?;
-    let link = Link {
-        rel_type: &req.rel_type,
-        source_collection: &req.source_collection,
-        source_id: &source_id,
-        target_collection: &req.target_collection,
-        target_id: &target_id,
-    };
-    store::relationships::find(txn, ws, link)?.ok_or_else(|| {
+    store::relationships::find(txn, ws, req.link(&source_id, &target_id))?.ok_or_else(|| {
         ServiceError::NotFound(format!(
             "no '{}' relationship from {}/{} to {}/{}",
             req.rel_type,

@@ -26,6 +26,14 @@ async fn the_documented_workflow_runs_through_the_cli() {
     .unwrap();
     let run = |args: &[&str]| s.cli_in(args, Some(dir));
 
+    // The first start saved the admin token for the CLI, readable only by its owner.
+    let creds = s.config_dir().join("mcp-factory").join("credentials.json");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&creds).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "{}", creds.display());
+    let saved: Value = serde_json::from_slice(&std::fs::read(&creds).unwrap()).unwrap();
+    assert_eq!(saved["token"], s.admin.as_str());
+    assert_eq!(saved["url"], s.url.as_str());
     // The CLI finds the server's saved admin credentials by itself.
     let o = run(&["workspaces", "create", "crm", "--name", "CRM"]);
     assert!(o.status.success(), "{}", stderr(&o));

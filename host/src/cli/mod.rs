@@ -5,6 +5,7 @@
 pub mod batch;
 pub mod client;
 pub mod collections;
+pub mod endpoints;
 pub mod output;
 pub mod records;
 pub mod relationships;
@@ -45,6 +46,9 @@ enum Command {
     /// Collections (JSON Schema) of a workspace.
     #[command(subcommand)]
     Collections(collections::Cmd),
+    /// Endpoints: purpose-built MCP servers configured from collections.
+    #[command(subcommand)]
+    Endpoints(endpoints::Cmd),
     /// Records of a collection.
     #[command(subcommand)]
     Records(records::Cmd),
@@ -99,6 +103,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(_) => unreachable!("handled above"),
         Command::Workspaces(cmd) => workspaces::run(cmd, &c, j).await,
         Command::Collections(cmd) => collections::run(cmd, &c, j).await,
+        Command::Endpoints(cmd) => endpoints::run(cmd, &c, j).await,
         Command::Records(cmd) => records::run(cmd, &c, j).await,
         Command::Query(a) => records::query(a, &c, j).await,
         Command::Relationships(cmd) => relationships::run(cmd, &c, j).await,

@@ -19,6 +19,7 @@ use crate::service::relationships::{Direction, UpsertRelationship};
 use crate::service::sql::SqlRequest;
 use crate::service::tokens::CreateToken;
 use crate::service::workspaces::{CreatePreview, CreateWorkspace};
+use mcp_factory_guest::config::EndpointConfig;
 
 type Res = Result<Response, ApiError>;
 
@@ -86,6 +87,21 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/v1/{ws}/relationships/{id}",
             get(get_relationship).delete(delete_relationship),
+        )
+        .route("/v1/{ws}/endpoints", get(list_endpoints))
+        .route(
+            "/v1/{ws}/endpoints/{slug}",
+            get(get_endpoint)
+                .put(upsert_endpoint)
+                .delete(delete_endpoint),
+        )
+        .route(
+            "/v1/{ws}/endpoints/{slug}/revisions",
+            get(list_endpoint_revisions),
+        )
+        .route(
+            "/v1/{ws}/endpoints/{slug}/rollback",
+            post(rollback_endpoint),
         )
         .route("/v1/{ws}/batch", post(batch))
         .route("/v1/{ws}/sql", post(sql_query))
@@ -343,6 +359,69 @@ async fn delete_relationship(
     Path((ws, id)): Path<(String, String)>,
 ) -> Res {
     ok(s.service.delete_relationship(&c, &ws, &id).await?)
+}
+
+// ---- endpoints ----
+
+async fn list_endpoints(State(s): State<AppState>, Auth(c): Auth, Path(ws): Path<String>) -> Res {
+    list(s.service.list_endpoints(&c, &ws)?)
+}
+
+#[derive(Deserialize)]
+struct ResolvedParam {
+    #[serde(default)]
+    resolved: bool,
+}
+
+async fn get_endpoint(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((ws, slug)): Path<(String, String)>,
+    Params(p): Params<ResolvedParam>,
+) -> Res {
+    ok(s.service.get_endpoint(&c, &ws, &slug, p.resolved)?)
+}
+
+async fn upsert_endpoint(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((ws, slug)): Path<(String, String)>,
+    Body(config): Body<EndpointConfig>,
+) -> Res {
+    ok(s.service.upsert_endpoint(&c, &ws, &slug, config).await?)
+}
+
+async fn delete_endpoint(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((ws, slug)): Path<(String, String)>,
+) -> Res {
+    ok(s.service.delete_endpoint(&c, &ws, &slug).await?)
+}
+
+async fn list_endpoint_revisions(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((ws, slug)): Path<(String, String)>,
+) -> Res {
+    list(s.service.list_endpoint_revisions(&c, &ws, &slug)?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RollbackBody {
+    revision: u64,
+}
+
+async fn rollback_endpoint(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((ws, slug)): Path<(String, String)>,
+    Body(b): Body<RollbackBody>,
+) -> Res {
+    ok(s.service
+        .rollback_endpoint(&c, &ws, &slug, b.revision)
+        .await?)
 }
 
 // ---- batch, operations log ----

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::collections::{self, Collection};
+use super::endpoints::{self, Endpoint};
 use super::error::{Result, ServiceError};
 use super::{Caller, Ctx, Service, decode, encode, now, oplog};
 use crate::store::{self, Txn, View};
@@ -78,8 +79,8 @@ pub struct Promotion {
     pub created_at: String,
     pub diff: Value,
     /// Production config before and after.
-    pub before: Vec<Collection>,
-    pub after: Vec<Collection>,
+    pub before: Config,
+    pub after: Config,
 }
 
 /// Reads a workspace through any view.
@@ -125,39 +126,89 @@ pub(crate) fn require_preview(ws: &Workspace, what: &str) -> Result<()> {
     )))
 }
 
-fn read_config(v: &impl View, ws: &str) -> Result<Vec<Collection>> {
-    collections::list_in(v, ws)
+/// A workspace's config: what previews copy and promotion moves.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Config {
+    pub collections: Vec<Collection>,
+    #[serde(default)]
+    pub endpoints: Vec<Endpoint>,
 }
 
-/// Collections added, changed and removed going from `from` to `to`.
-fn diff(from: &[Collection], to: &[Collection]) -> Value {
-    let find = |list: &[Collection], id: &str| list.iter().find(|c| c.id == id).cloned();
-    let mut added = Vec::new();
-    let mut changed = Vec::new();
-    let mut removed = Vec::new();
-    for c in to {
-        match find(from, &c.id) {
-            None => added.push(c.id.clone()),
-            Some(old) if !old.same_config(c) => changed.push(c.id.clone()),
-            Some(_) => {}
-        }
-    }
-    for c in from {
-        if find(to, &c.id).is_none() {
-            removed.push(c.id.clone());
-        }
-    }
-    let has_changes = !(added.is_empty() && changed.is_empty() && removed.is_empty());
-    json!({
-        "collections": {"added": added, "changed": changed, "removed": removed},
-        "has_changes": has_changes,
+fn read_config(v: &impl View, ws: &str) -> Result<Config> {
+    Ok(Config {
+        collections: collections::list_in(v, ws)?,
+        endpoints: endpoints::list_in(v, ws)?,
     })
 }
 
-/// Makes `ws`'s config equal to `target`, keeping versions increasing.
-/// Refuses to remove a collection that still holds records.
-fn apply_config(txn: &Txn, ws: &str, target: &[Collection]) -> Result<()> {
-    let current = read_config(txn, ws)?;
+/// Names added, changed and removed going from `from` to `to`.
+fn changes<T>(
+    from: &[T],
+    to: &[T],
+    key: impl Fn(&T) -> &str,
+    same: impl Fn(&T, &T) -> bool,
+) -> Value {
+    let find = |list: &'_ [T], k: &str| list.iter().position(|x| key(x) == k);
+    let mut added = Vec::new();
+    let mut changed = Vec::new();
+    for t in to {
+        match find(from, key(t)) {
+            None => added.push(key(t).to_string()),
+            Some(i) if !same(&from[i], t) => changed.push(key(t).to_string()),
+            Some(_) => {}
+        }
+    }
+    let removed: Vec<String> = from
+        .iter()
+        .filter(|f| find(to, key(f)).is_none())
+        .map(|f| key(f).to_string())
+        .collect();
+    json!({"added": added, "changed": changed, "removed": removed})
+}
+
+/// What going from `from` to `to` adds, changes and removes.
+fn diff(from: &Config, to: &Config) -> Value {
+    let collections = changes(
+        &from.collections,
+        &to.collections,
+        |c| &c.id,
+        Collection::same_config,
+    );
+    let endpoints = changes(
+        &from.endpoints,
+        &to.endpoints,
+        |e| &e.slug,
+        |a, b| a.config == b.config,
+    );
+    let empty = |v: &Value| {
+        ["added", "changed", "removed"]
+            .iter()
+            .all(|k| v[k].as_array().is_none_or(Vec::is_empty))
+    };
+    let has_changes = !(empty(&collections) && empty(&endpoints));
+    json!({"collections": collections, "endpoints": endpoints, "has_changes": has_changes})
+}
+
+/// Makes `ws`'s config equal to `target`: collections (versions keep
+/// increasing; one that still holds records is not removed), then endpoints
+/// (which name collections), each changed one as a new revision. Runs in an
+/// exclusive transaction: it can fail after its first write.
+fn apply_config(txn: &Txn, ctx: &Ctx, ws: &str, target: &Config) -> Result<()> {
+    apply_collections(txn, ws, &target.collections)?;
+    let current = endpoints::list_in(txn, ws)?;
+    for e in &current {
+        if !target.endpoints.iter().any(|t| t.slug == e.slug) {
+            endpoints::remove(txn, ctx, ws, &e.slug)?;
+        }
+    }
+    for t in &target.endpoints {
+        endpoints::publish(txn, ctx, ws, &t.slug, t.config.clone())?;
+    }
+    Ok(())
+}
+
+fn apply_collections(txn: &Txn, ws: &str, target: &[Collection]) -> Result<()> {
+    let current = collections::list_in(txn, ws)?;
     for c in &current {
         if !target.iter().any(|t| t.id == c.id) && collections::has_records(txn, ws, &c.id)? {
             return Err(ServiceError::conflict(format!(
@@ -308,7 +359,8 @@ impl Service {
             return Err(ServiceError::invalid("a preview name cannot contain '--'"));
         }
         let parent = parent.to_string();
-        self.write_shared(caller, move |txn, ctx| {
+        // Exclusive: copying the config can fail after its first write.
+        self.write_exclusive(caller, move |txn, ctx| {
             let prod = load_for(txn, &ctx.caller, &parent, None, "write:workspaces")?;
             if prod.kind != Kind::Production {
                 return Err(ServiceError::invalid(format!(
@@ -326,7 +378,7 @@ impl Service {
             };
             let config = read_config(txn, &parent)?;
             let ws = create_in(txn, ctx, ws)?;
-            apply_config(txn, &ws.id, &config)?;
+            apply_config(txn, ctx, &ws.id, &config)?;
             Ok(ws)
         })
         .await
@@ -361,7 +413,7 @@ impl Service {
             if dry_run {
                 return Ok(json!({"dry_run": true, "workspace_id": id, "from": from, "diff": diff}));
             }
-            apply_config(txn, &id, &after)?;
+            apply_config(txn, ctx, &id, &after)?;
             let promotion = Promotion {
                 id: uuid::Uuid::now_v7().to_string(),
                 workspace_id: id.clone(),
@@ -402,7 +454,7 @@ impl Service {
                 }
             };
             let before = read_config(txn, &id)?;
-            apply_config(txn, &id, &target.before)?;
+            apply_config(txn, ctx, &id, &target.before)?;
             let after = read_config(txn, &id)?;
             let rollback = Promotion {
                 id: uuid::Uuid::now_v7().to_string(),

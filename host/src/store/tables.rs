@@ -35,6 +35,12 @@ pub(super) const OPLOG_SEQ: TableDefinition<&str, u64> = TableDefinition::new("o
 /// (production workspace, promotion id) → promotion JSON (diff and config snapshots).
 pub(super) const PROMOTIONS: TableDefinition<(&str, &str), &[u8]> =
     TableDefinition::new("promotions");
+/// (workspace, endpoint slug) → endpoint JSON (its current revision).
+pub(super) const ENDPOINTS: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("endpoints");
+/// (workspace, endpoint slug, revision) → that revision's JSON.
+pub(super) const ENDPOINT_REVISIONS: TableDefinition<(&str, &str, u64), &[u8]> =
+    TableDefinition::new("endpoint_revisions");
 /// token id → token JSON (the secret only as a SHA-256 hash).
 pub(super) const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
 
@@ -50,6 +56,8 @@ pub(super) fn create_all(db: &Database) -> Result<(), StoreError> {
     txn.open_table(OPLOG)?;
     txn.open_table(OPLOG_SEQ)?;
     txn.open_table(PROMOTIONS)?;
+    txn.open_table(ENDPOINTS)?;
+    txn.open_table(ENDPOINT_REVISIONS)?;
     txn.open_table(TOKENS)?;
     txn.commit()?;
     Ok(())

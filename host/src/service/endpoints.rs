@@ -1,0 +1,268 @@
+//! Endpoint configurations: workspace config like collections (changed only
+//! in previews, copied by promotion), validated when stored — tool names
+//! by the same code the generated component runs
+//! ([`mcp_factory_guest::config`]), collections against the workspace —
+//! and kept as numbered revisions that can be rolled back to.
+//!
+//! Serving endpoints as Wasm components comes with the runtime (issue
+//! "[spine 3/4]"); this is the configuration it will serve.
+
+use mcp_factory_guest::config::{EndpointConfig, ToolPlan};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::error::{Result, ServiceError};
+use super::{Caller, Ctx, Service, collections, decode, encode, now, oplog, workspaces};
+use crate::store::{self, Txn, View};
+
+/// An endpoint at its current revision.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Endpoint {
+    pub slug: String,
+    pub workspace_id: String,
+    pub revision: u64,
+    pub config: EndpointConfig,
+    /// The generated tools' names, in serving order.
+    pub tools: Vec<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// One stored revision.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Revision {
+    pub revision: u64,
+    pub config: EndpointConfig,
+    pub token_id: String,
+    pub created_at: String,
+}
+
+fn not_found(ws: &str, slug: &str) -> ServiceError {
+    ServiceError::NotFound(format!(
+        "endpoint '{slug}' not found in workspace '{ws}'; list them with `mcp-factory endpoints list --workspace {ws}`"
+    ))
+}
+
+pub(crate) fn load(v: &impl View, ws: &str, slug: &str) -> Result<Option<Endpoint>> {
+    store::endpoints::get(v, ws, slug)?
+        .map(|b| decode(&b, "endpoint"))
+        .transpose()
+}
+
+pub(crate) fn list_in(v: &impl View, ws: &str) -> Result<Vec<Endpoint>> {
+    store::endpoints::list(v, ws)?
+        .iter()
+        .map(|b| decode(b, "endpoint"))
+        .collect()
+}
+
+/// Checks a configuration against the naming rules and the workspace;
+/// returns its tools.
+pub(crate) fn validate(v: &impl View, ws: &str, config: &EndpointConfig) -> Result<Vec<ToolPlan>> {
+    let tools = config.tools().map_err(|e| ServiceError::Validation {
+        message: format!("invalid endpoint config: {e}"),
+        details: json!({"at": e.at}),
+    })?;
+    if config.component.is_some() {
+        return Err(ServiceError::invalid(
+            "'component': custom components are not supported yet (they come with the Wasm endpoint runtime)",
+        ));
+    }
+    for c in config.collections() {
+        if store::collections::get(v, ws, &c)?.is_none() {
+            return Err(ServiceError::invalid(format!(
+                "the endpoint names collection '{c}', which does not exist in '{ws}'; create it first"
+            )));
+        }
+    }
+    // A batch key that is not a collection is a relationship type.
+    for (key, ops) in config.batch.iter().flat_map(|b| &b.operations) {
+        let is_collection = store::collections::get(v, ws, key)?.is_some();
+        if !is_collection && ops.iter().any(|o| o == "update") {
+            return Err(ServiceError::Validation {
+                message: format!(
+                    "invalid endpoint config: batch.operations.{key}: '{key}' is not a collection of '{ws}', \
+                     and as a relationship type it allows only create and delete"
+                ),
+                details: json!({"at": format!("batch.operations.{key}")}),
+            });
+        }
+    }
+    Ok(tools)
+}
+
+/// Makes `slug` serve `config` as a new revision (none if unchanged).
+pub(crate) fn publish(
+    txn: &Txn,
+    ctx: &Ctx,
+    ws: &str,
+    slug: &str,
+    config: EndpointConfig,
+) -> Result<Endpoint> {
+    let tools = validate(txn, ws, &config)?
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    let old = load(txn, ws, slug)?;
+    if let Some(o) = &old
+        && o.config == config
+    {
+        return Ok(o.clone());
+    }
+    let stamp = now();
+    let revision = store::endpoints::last_revision(txn, ws, slug)? + 1;
+    let rev = Revision {
+        revision,
+        config: config.clone(),
+        token_id: ctx.caller.token_id.clone(),
+        created_at: stamp.clone(),
+    };
+    store::endpoints::put_revision(txn, ws, slug, revision, &encode(&rev)?)?;
+    let endpoint = Endpoint {
+        slug: slug.to_string(),
+        workspace_id: ws.to_string(),
+        revision,
+        config,
+        tools,
+        created_at: old.map_or_else(|| stamp.clone(), |o| o.created_at),
+        updated_at: stamp,
+    };
+    store::endpoints::put(txn, ws, slug, &encode(&endpoint)?)?;
+    oplog::append(
+        txn,
+        ws,
+        &ctx.caller,
+        "upsert_endpoint",
+        json!({"endpoint": slug, "revision": revision}),
+    )?;
+    Ok(endpoint)
+}
+
+pub(crate) fn remove(txn: &Txn, ctx: &Ctx, ws: &str, slug: &str) -> Result<Endpoint> {
+    let old = load(txn, ws, slug)?.ok_or_else(|| not_found(ws, slug))?;
+    store::endpoints::remove(txn, ws, slug)?;
+    oplog::append(
+        txn,
+        ws,
+        &ctx.caller,
+        "delete_endpoint",
+        json!({"endpoint": slug}),
+    )?;
+    Ok(old)
+}
+
+impl Service {
+    /// Creates or changes an endpoint (preview workspaces only).
+    pub async fn upsert_endpoint(
+        &self,
+        caller: &Caller,
+        ws: &str,
+        slug: &str,
+        config: EndpointConfig,
+    ) -> Result<Endpoint> {
+        super::check_ident("endpoint slug", slug, 64)?;
+        let (ws, slug) = (ws.to_string(), slug.to_string());
+        self.write_shared(caller, move |txn, ctx| {
+            let w = workspaces::load_for(txn, &ctx.caller, &ws, None, "write:workspaces")?;
+            workspaces::require_preview(&w, "endpoints")?;
+            publish(txn, ctx, &ws, &slug, config)
+        })
+        .await
+    }
+
+    /// Deletes an endpoint (preview workspaces only).
+    pub async fn delete_endpoint(&self, caller: &Caller, ws: &str, slug: &str) -> Result<Endpoint> {
+        let (ws, slug) = (ws.to_string(), slug.to_string());
+        self.write_shared(caller, move |txn, ctx| {
+            let w = workspaces::load_for(txn, &ctx.caller, &ws, None, "write:workspaces")?;
+            workspaces::require_preview(&w, "endpoints")?;
+            remove(txn, ctx, &ws, &slug)
+        })
+        .await
+    }
+
+    /// Serves an earlier revision again, as a new revision. Allowed in
+    /// production too: it only brings back a configuration that was
+    /// validated and served there before.
+    pub async fn rollback_endpoint(
+        &self,
+        caller: &Caller,
+        ws: &str,
+        slug: &str,
+        revision: u64,
+    ) -> Result<Endpoint> {
+        let (ws, slug) = (ws.to_string(), slug.to_string());
+        self.write_shared(caller, move |txn, ctx| {
+            workspaces::load_for(txn, &ctx.caller, &ws, None, "write:workspaces")?;
+            let rev: Revision = match store::endpoints::revision(txn, &ws, &slug, revision)? {
+                Some(b) => decode(&b, "endpoint revision")?,
+                None => {
+                    return Err(ServiceError::NotFound(format!(
+                        "endpoint '{slug}' has no revision {revision} in '{ws}'; list them with `mcp-factory endpoints revisions {slug} --workspace {ws}`"
+                    )));
+                }
+            };
+            publish(txn, ctx, &ws, &slug, rev.config)
+        })
+        .await
+    }
+
+    pub fn list_endpoints(&self, caller: &Caller, ws: &str) -> Result<Vec<Endpoint>> {
+        let txn = self.store.read()?;
+        self.read_workspace(&txn, caller, ws, None, "read:workspaces")?;
+        list_in(&txn, ws)
+    }
+
+    /// An endpoint; with `resolved`, plus its tools and the JSON Schemas of
+    /// the collections it uses.
+    pub fn get_endpoint(
+        &self,
+        caller: &Caller,
+        ws: &str,
+        slug: &str,
+        resolved: bool,
+    ) -> Result<Value> {
+        let txn = self.store.read()?;
+        self.read_workspace(&txn, caller, ws, None, "read:workspaces")?;
+        let e = load(&txn, ws, slug)?.ok_or_else(|| not_found(ws, slug))?;
+        let mut out =
+            serde_json::to_value(&e).map_err(|err| ServiceError::Internal(err.to_string()))?;
+        if resolved {
+            let mut names = e.config.collections();
+            names.extend(
+                e.config
+                    .batch
+                    .iter()
+                    .flat_map(|b| b.operations.keys().cloned()),
+            );
+            let mut schemas = serde_json::Map::new();
+            for c in names {
+                // Batch keys that are relationship types have no schema.
+                if let Some(bytes) = store::collections::get(&txn, ws, &c)? {
+                    let coll: collections::Collection = decode(&bytes, "collection")?;
+                    schemas.insert(c, coll.schema);
+                }
+            }
+            let tools = e
+                .config
+                .tools()
+                .map_err(|err| ServiceError::Internal(err.to_string()))?;
+            out["resolved"] = json!({"collections": schemas, "tools": tools});
+        }
+        Ok(out)
+    }
+
+    pub fn list_endpoint_revisions(
+        &self,
+        caller: &Caller,
+        ws: &str,
+        slug: &str,
+    ) -> Result<Vec<Revision>> {
+        let txn = self.store.read()?;
+        self.read_workspace(&txn, caller, ws, None, "read:workspaces")?;
+        store::endpoints::revisions(&txn, ws, slug)?
+            .iter()
+            .map(|b| decode(b, "endpoint revision"))
+            .collect()
+    }
+}

@@ -390,3 +390,43 @@ async fn only_one_select_and_every_refusal_names_what_it_refused() {
     // Still serving.
     assert_eq!(rows(&s, "SELECT 1").await, vec![vec![json!(1)]]);
 }
+
+#[tokio::test]
+async fn collection_and_id_constraints_are_pushed_down_to_the_store() {
+    let s = Server::start();
+    crm(&s).await;
+    // 9 records in all: 4 deals, 4 invoices, 1 contact.
+    let scanned = |v: &Value| v["rows_scanned"].as_u64().unwrap();
+    let (_, all) = sql(&s, "crm", &s.admin, "SELECT count(*) FROM records").await;
+    assert_eq!(scanned(&all), 9);
+    let (_, one) = sql(
+        &s,
+        "crm",
+        &s.admin,
+        "SELECT count(*) FROM records WHERE collection = 'contacts'",
+    )
+    .await;
+    assert_eq!(one["rows"], json!([[1]]));
+    assert_eq!(scanned(&one), 1, "only the collection's key range is read");
+    let (_, view) = sql(&s, "crm", &s.admin, "SELECT count(*) FROM invoices").await;
+    assert_eq!(scanned(&view), 4, "views push their collection down too");
+    let id = rows(
+        &s,
+        "SELECT id FROM records WHERE collection = 'deals' LIMIT 1",
+    )
+    .await[0][0]
+        .clone();
+    let (_, by_id) = sql(
+        &s,
+        "crm",
+        &s.admin,
+        &format!("SELECT collection FROM records WHERE id = {id}"),
+    )
+    .await;
+    assert_eq!(by_id["rows"], json!([["deals"]]));
+    assert!(
+        scanned(&by_id) <= 1,
+        "a lookup by id is a point read: {}",
+        scanned(&by_id)
+    );
+}

@@ -61,6 +61,9 @@ pub struct Output {
     pub row_count: usize,
     pub truncated: bool,
     pub elapsed_ms: f64,
+    /// Rows read from the store: shows what `collection = …` and `id = …`
+    /// push-down saved.
+    pub rows_scanned: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +129,7 @@ pub fn query(scope: Scope, text: &str, params: &Map<String, Value>) -> Result<Ou
             .map(|c| c.into_iter().collect::<HashSet<_>>()),
         snapshot: scope.snapshot,
         workspace: scope.workspace,
+        scanned: Default::default(),
     });
     vtab::register(&conn, &source).map_err(internal)?;
     for ddl in views::ddl(&source.collections()?) {
@@ -206,6 +210,7 @@ pub fn query(scope: Scope, text: &str, params: &Map<String, Value>) -> Result<Ou
         rows,
         truncated,
         elapsed_ms: start.elapsed().as_secs_f64() * 1000.0,
+        rows_scanned: source.scanned.load(std::sync::atomic::Ordering::Relaxed),
     })
 }
 

@@ -17,6 +17,7 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use std::ffi::{CStr, CString, c_int};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::vtab::{
@@ -36,6 +37,8 @@ pub struct Source {
     pub workspace: String,
     /// Endpoint scope: only these collections (None: all).
     pub allowed: Option<HashSet<String>>,
+    /// Rows read from the store by this query, all tables together.
+    pub scanned: AtomicU64,
 }
 
 impl Source {
@@ -488,6 +491,7 @@ impl Cursor<'_> {
             };
             let bytes = row.map_err(err)?;
             self.rowid += 1;
+            self.source().scanned.fetch_add(1, Ordering::Relaxed);
             if self.table.kind == Kind::Records {
                 self.current = Some(bytes);
                 return Ok(());

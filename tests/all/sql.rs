@@ -415,7 +415,9 @@ async fn collection_and_id_constraints_are_pushed_down_to_the_store() {
         "SELECT id FROM records WHERE collection = 'deals' LIMIT 1",
     )
     .await[0][0]
-        .clone();
+        .as_str()
+        .map(|i| format!("'{i}'"))
+        .unwrap();
     let (_, by_id) = sql(
         &s,
         "crm",

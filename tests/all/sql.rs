@@ -431,4 +431,13 @@ async fn collection_and_id_constraints_are_pushed_down_to_the_store() {
         "a lookup by id is a point read: {}",
         scanned(&by_id)
     );
+    // A case-insensitive comparison is not an exact key: SQLite decides.
+    let (_, nocase) = sql(
+        &s,
+        "crm",
+        &s.admin,
+        "SELECT count(*) FROM records WHERE collection = 'CONTACTS' COLLATE NOCASE",
+    )
+    .await;
+    assert_eq!(nocase["rows"], json!([[1]]), "{nocase}");
 }

@@ -211,8 +211,19 @@ unsafe impl<'vtab> VTab<'vtab> for Table {
         }
         // Column index → bit, for usable `=` constraints.
         let mut found: Vec<(usize, c_int)> = Vec::new();
+        let binary: Vec<bool> = (0..info.constraints().count())
+            .map(|i| {
+                info.collation(i)
+                    .is_ok_and(|c| c.eq_ignore_ascii_case("BINARY"))
+            })
+            .collect();
         for (i, c) in info.constraints().enumerate() {
-            if !c.is_usable() || c.operator() != IndexConstraintOp::SQLITE_INDEX_CONSTRAINT_EQ {
+            // Only exact (`=`, BINARY collation) matches become key lookups;
+            // SQLite evaluates every other constraint itself.
+            if !c.is_usable()
+                || c.operator() != IndexConstraintOp::SQLITE_INDEX_CONSTRAINT_EQ
+                || !binary[i]
+            {
                 continue;
             }
             let bit = match c.column() {

@@ -74,7 +74,7 @@ impl Store {
             .map_err(|e| StoreError::new(format!("cannot open {}: {e}", path.display())))?;
         let db = Arc::new(db);
         tables::create_all(&db)?;
-        let writer = writer::Writer::spawn(db.clone());
+        let writer = writer::Writer::spawn(db.clone())?;
         Ok(Store { db, writer })
     }
 

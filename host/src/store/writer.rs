@@ -58,13 +58,13 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    pub(super) fn spawn(db: Arc<Database>) -> Writer {
+    pub(super) fn spawn(db: Arc<Database>) -> Result<Writer, StoreError> {
         let (tx, rx) = mpsc::channel::<Queued>();
         std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || run(&db, &rx))
-            .expect("spawning the store writer thread");
-        Writer { tx }
+            .map_err(|e| StoreError::new(format!("cannot start the store writer thread: {e}")))?;
+        Ok(Writer { tx })
     }
 
     pub(super) async fn submit<T, E, F>(&self, mode: WriteMode, f: F) -> Result<T, E>

@@ -69,9 +69,13 @@ impl Store {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::new(format!("cannot create {}: {e}", dir.display())))?;
         let path = dir.join("mcp-factory.redb");
-        let db = redb::Builder::new()
-            .create(&path)
-            .map_err(|e| StoreError::new(format!("cannot open {}: {e}", path.display())))?;
+        let db = redb::Builder::new().create(&path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::new(format!(
+                "{} is in use by another mcp-factory process; stop it, or point --data at another directory",
+                path.display()
+            )),
+            e => StoreError::new(format!("cannot open {}: {e}", path.display())),
+        })?;
         let db = Arc::new(db);
         tables::create_all(&db)?;
         let writer = writer::Writer::spawn(db.clone())?;

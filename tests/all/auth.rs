@@ -374,3 +374,57 @@ async fn tokens_never_reach_the_log() {
     let secret = t.splitn(3, '_').nth(2).unwrap();
     assert!(!log.contains(secret) && !log.contains(s.admin.splitn(3, '_').nth(2).unwrap()));
 }
+
+#[tokio::test]
+async fn a_token_over_its_rate_limit_gets_429_with_retry_after() {
+    let s = Server::start_with(&["--rate-limit", "5"]);
+    let other = s
+        .token(
+            "other",
+            json!([{"scope": {"workspaces": ["*"]}, "permissions": ["read:workspaces"]}]),
+        )
+        .await;
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    let mut body = serde_json::Value::Null;
+    for _ in 0..8 {
+        let r = s
+            .http
+            .get(format!("{}/v1/workspaces", s.url))
+            .bearer_auth(&s.admin)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status());
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            retry_after = r
+                .headers()
+                .get("retry-after")
+                .map(|h| h.to_str().unwrap().to_string());
+            body = r.json().await.unwrap();
+        }
+    }
+    assert!(
+        statuses[..4].iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.last(),
+        Some(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    assert_eq!(body["error"]["code"], "RATE_LIMITED");
+    let secs: u64 = retry_after.expect("Retry-After header").parse().unwrap();
+    assert!((1..=2).contains(&secs), "{secs}");
+    // Limits are per token.
+    let (st, _) = s
+        .call(Method::GET, "/v1/workspaces", Some(&other), None)
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    // And they refill.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let (st, _) = s
+        .call(Method::GET, "/v1/workspaces", Some(&s.admin), None)
+        .await;
+    assert_eq!(st, StatusCode::OK);
+}

@@ -22,6 +22,9 @@ pub struct ServeArgs {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "MCP_FACTORY_MAX_BODY", default_value_t = http::DEFAULT_MAX_BODY)]
     pub max_body: usize,
+    /// Requests per second allowed per token (bursts of the same size); 0: no limit.
+    #[arg(long, env = "MCP_FACTORY_RATE_LIMIT", default_value_t = 0)]
+    pub rate_limit: u32,
     /// Wall-time limit of one SQL query, in milliseconds.
     #[arg(long, env = "MCP_FACTORY_SQL_TIMEOUT_MS", default_value_t = 10_000)]
     pub sql_timeout_ms: u64,
@@ -32,6 +35,7 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("opening the store in {}", a.data.display()))?;
     let config = Config {
         sql_timeout: std::time::Duration::from_millis(a.sql_timeout_ms),
+        rate_limit: std::num::NonZeroU32::new(a.rate_limit),
         ..Config::default()
     };
     let service = Service::with_config(store, config)?;

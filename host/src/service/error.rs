@@ -23,6 +23,9 @@ pub enum ServiceError {
     /// Version conflict or a uniqueness rule.
     #[error("{message}")]
     Conflict { message: String, details: Value },
+    /// Too many requests for this token; try again after `retry_after_secs`.
+    #[error("rate limit reached for this token; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     #[error("{0}")]
     Internal(String),
     #[error(transparent)]
@@ -59,6 +62,7 @@ impl ServiceError {
             ServiceError::Forbidden(_) => "FORBIDDEN",
             ServiceError::NotFound(_) => "NOT_FOUND",
             ServiceError::Conflict { .. } => "CONFLICT",
+            ServiceError::RateLimited { .. } => "RATE_LIMITED",
             ServiceError::Internal(_) | ServiceError::Store(_) => "INTERNAL_ERROR",
         }
     }

@@ -44,6 +44,8 @@ pub struct Service {
     config: Config,
     /// Bounds SQL queries running at once (each holds a blocking thread).
     sql_slots: Arc<tokio::sync::Semaphore>,
+    /// Per-token request rate limit, when configured.
+    limiter: Option<Arc<governor::DefaultKeyedRateLimiter<String>>>,
     schemas: Arc<schema::Cache>,
     tokens: Arc<tokens::TokenCache>,
 }
@@ -62,6 +64,8 @@ pub struct Config {
     pub sql_timeout: std::time::Duration,
     /// SQL queries that may run at once; more wait their turn.
     pub sql_concurrency: usize,
+    /// Requests per second per token (bursts of the same size); `None`: no limit.
+    pub rate_limit: Option<std::num::NonZeroU32>,
 }
 
 impl Default for Config {
@@ -69,6 +73,7 @@ impl Default for Config {
         Config {
             sql_timeout: crate::sql::DEFAULT_TIMEOUT,
             sql_concurrency: 4,
+            rate_limit: None,
         }
     }
 }
@@ -83,6 +88,9 @@ impl Service {
         Ok(Service {
             store,
             sql_slots: Arc::new(tokio::sync::Semaphore::new(config.sql_concurrency.max(1))),
+            limiter: config
+                .rate_limit
+                .map(|n| Arc::new(governor::RateLimiter::keyed(governor::Quota::per_second(n)))),
             config,
             schemas: Arc::new(schema::Cache::default()),
             tokens,

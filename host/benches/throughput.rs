@@ -146,8 +146,14 @@ async fn main() {
         .await
         .expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let runtime = mcp_factory::runtime::Runtime::new(
+        mcp_factory::runtime::Limits::default(),
+        dir.path().join("cache"),
+    )
+    .expect("runtime");
     let state = AppState {
         service: service.clone(),
+        runtime,
         max_body: http::DEFAULT_MAX_BODY,
     };
     tokio::spawn(http::serve(listener, state, std::future::pending()));

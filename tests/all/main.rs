@@ -12,6 +12,7 @@ mod batch;
 mod cli;
 mod collections;
 mod durability;
+mod endpoint_calls;
 mod endpoints;
 mod http_errors;
 mod records;

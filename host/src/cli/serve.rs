@@ -69,8 +69,12 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
         a.data.display()
     );
     tracing::info!(%addr, "listening");
+    let runtime =
+        crate::runtime::Runtime::new(crate::runtime::Limits::default(), a.data.join("cache"))
+            .map_err(|e| anyhow::anyhow!(e))?;
     let state = AppState {
         service,
+        runtime,
         max_body: a.max_body,
     };
     http::serve(listener, state, shutdown_signal()).await?;

@@ -19,6 +19,7 @@ pub const DEFAULT_MAX_BODY: usize = 4 * 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub service: Service,
+    pub runtime: std::sync::Arc<crate::runtime::Runtime>,
     pub max_body: usize,
 }
 

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{Auth, Body, Params};
+use crate::runtime::{CallErrorKind, RunError};
 use crate::service::Page;
 use crate::service::collections::UpsertCollection;
 use crate::service::records::{Mark, PatchRecord, Query as RecordQuery, UpsertRecord};
@@ -102,6 +103,11 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/v1/{ws}/endpoints/{slug}/rollback",
             post(rollback_endpoint),
+        )
+        .route("/v1/{ws}/endpoints/{slug}/tools", get(endpoint_tools))
+        .route(
+            "/v1/{ws}/endpoints/{slug}/tools/{name}",
+            post(call_endpoint_tool),
         )
         .route("/v1/{ws}/batch", post(batch))
         .route("/v1/{ws}/sql", post(sql_query))
@@ -422,6 +428,66 @@ async fn rollback_endpoint(
     ok(s.service
         .rollback_endpoint(&c, &ws, &slug, b.revision)
         .await?)
+}
+
+async fn endpoint_tools(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((ws, slug)): Path<(String, String)>,
+) -> Res {
+    let tools = s
+        .runtime
+        .endpoint_tools(&s.service, &c, &ws, &slug)
+        .await
+        .map_err(run_error)?;
+    let data: Vec<Value> = tools
+        .into_iter()
+        .map(|t| {
+            json!({
+                "name": t.name,
+                "description": t.description,
+                "input_schema": serde_json::from_str::<Value>(&t.input_schema).unwrap_or(Value::Null),
+                "annotations": {"read_only": t.annotations.read_only, "destructive": t.annotations.destructive,
+                                "idempotent": t.annotations.idempotent},
+            })
+        })
+        .collect();
+    list(data)
+}
+
+/// Calls one endpoint tool with the body as its arguments (the route MCP
+/// clients reach through `/e/{slug}/mcp` in a later issue).
+async fn call_endpoint_tool(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((ws, slug, name)): Path<(String, String, String)>,
+    Body(args): Body<Value>,
+) -> Res {
+    if !args.is_object() {
+        return Err(ApiError::bad_request(
+            "tool arguments must be a JSON object",
+        ));
+    }
+    let r = s
+        .runtime
+        .call_endpoint_tool(&s.service, &c, &ws, &slug, &name, &args.to_string())
+        .await
+        .map_err(run_error)?;
+    let content: Value = serde_json::from_str(&r.content).unwrap_or(Value::String(r.content));
+    ok(json!({"content": content, "is_error": r.is_error}))
+}
+
+fn run_error(e: RunError) -> ApiError {
+    match e {
+        RunError::Service(s) => s.into(),
+        RunError::Call(m, CallErrorKind::UnknownTool) => {
+            ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", m)
+        }
+        RunError::Call(m, CallErrorKind::InvalidArguments) => ApiError::bad_request(m),
+        RunError::Call(m, CallErrorKind::Failed) | RunError::Sandbox(m) => {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "ENDPOINT_ERROR", m)
+        }
+    }
 }
 
 // ---- batch, operations log ----

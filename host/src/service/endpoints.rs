@@ -266,3 +266,88 @@ impl Service {
             .collect()
     }
 }
+
+/// What serving one call of an endpoint needs.
+pub struct Serving {
+    pub endpoint: Endpoint,
+    /// `{"collection": schema}` for the endpoint's collections.
+    pub schemas: Value,
+    /// The endpoint's own identity: its workspace, its collections, record
+    /// and relationship permissions. Component store calls run as this.
+    pub identity: Caller,
+    pub tools: Vec<ToolPlan>,
+}
+
+impl Service {
+    /// Resolves an endpoint for `client`, who needs `read:records` on the
+    /// workspace (and `write:records` to call a tool that is not read-only:
+    /// see [`Serving::require_call`]).
+    pub fn serving(&self, client: &Caller, ws: &str, slug: &str) -> Result<Serving> {
+        let txn = self.store.read()?;
+        self.read_workspace(&txn, client, ws, None, "read:records")?;
+        let endpoint = load(&txn, ws, slug)?.ok_or_else(|| not_found(ws, slug))?;
+        let mut names = endpoint.config.collections();
+        names.extend(
+            endpoint
+                .config
+                .batch
+                .iter()
+                .flat_map(|b| b.operations.keys().cloned()),
+        );
+        let mut schemas = serde_json::Map::new();
+        let mut collections = Vec::new();
+        for c in names {
+            if let Some(bytes) = store::collections::get(&txn, ws, &c)? {
+                let coll: collections::Collection = decode(&bytes, "collection")?;
+                schemas.insert(c.clone(), coll.schema);
+                collections.push(c);
+            }
+        }
+        let tools = endpoint
+            .config
+            .tools()
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let identity = Caller {
+            token_id: format!("endpoint:{slug}"),
+            token_name: format!("endpoint '{slug}'"),
+            grants: vec![super::Grant {
+                scope: super::Scope {
+                    workspaces: vec![ws.to_string()],
+                    collections: Some(collections),
+                    environments: None,
+                },
+                permissions: [
+                    "read:records",
+                    "write:records",
+                    "read:relationships",
+                    "write:relationships",
+                ]
+                .map(String::from)
+                .to_vec(),
+            }],
+        };
+        Ok(Serving {
+            endpoint,
+            schemas: Value::Object(schemas),
+            identity,
+            tools,
+        })
+    }
+}
+
+impl Serving {
+    /// A client may call a read-only tool with `read:records`; others need
+    /// `write:records`. Unknown names are left to the component to report.
+    pub fn require_call(&self, service: &Service, client: &Caller, name: &str) -> Result<()> {
+        let read_only = self
+            .tools
+            .iter()
+            .find(|t| t.name == name)
+            .is_some_and(|t| t.annotations.read_only);
+        if read_only {
+            return Ok(());
+        }
+        let ws = service.get_workspace(client, &self.endpoint.workspace_id)?;
+        client.require(&ws, None, "write:records")
+    }
+}

@@ -1,0 +1,343 @@
+//! Host imports: what a component may ask of the host.
+//!
+//! Every `store` call is checked against the endpoint's grants before it
+//! reaches `service`: the collection operations of `tools` and `grants`, the
+//! relationship operations of `relationships`, the `batch` operation list and
+//! `sql_query`. A call outside them gets `denied`, naming the missing grant.
+//! The service call itself runs as the endpoint (a caller scoped to the
+//! endpoint's workspace and collections), so workspace isolation is checked
+//! twice.
+
+use mcp_factory_guest::config::{CollectionOp, EndpointConfig, RelationshipOp};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use wasmtime::component::Linker;
+use wasmtime_wasi::WasiCtx;
+
+use super::HostState;
+use super::bindings::mcp_factory::plugin::{context, log, store, types};
+use crate::service::records::{Mark, PatchRecord, Query, UpsertRecord};
+use crate::service::relationships::{Direction, UpsertRelationship};
+use crate::service::sql::SqlRequest;
+use crate::service::{Service, ServiceError};
+
+use types::StoreError;
+
+/// Links only the WASI interfaces a component may use: io, clocks, random,
+/// stdio (never a terminal) and the (empty) environment. A component importing the file system
+/// or sockets fails to link, naming the import.
+pub(super) fn link_wasi(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_proxy_interfaces_async(linker)?;
+    use wasmtime_wasi::cli::{WasiCli, WasiCliView};
+    use wasmtime_wasi::p2::bindings::cli;
+    cli::environment::add_to_linker::<HostState, WasiCli>(linker, HostState::cli)?;
+    cli::exit::add_to_linker::<HostState, WasiCli>(linker, HostState::cli)?;
+    // Rust's std asks whether stdio is a terminal; the answer is always no.
+    cli::terminal_input::add_to_linker::<HostState, WasiCli>(linker, HostState::cli)?;
+    cli::terminal_output::add_to_linker::<HostState, WasiCli>(linker, HostState::cli)?;
+    cli::terminal_stdin::add_to_linker::<HostState, WasiCli>(linker, HostState::cli)?;
+    cli::terminal_stdout::add_to_linker::<HostState, WasiCli>(linker, HostState::cli)?;
+    cli::terminal_stderr::add_to_linker::<HostState, WasiCli>(linker, HostState::cli)?;
+    Ok(())
+}
+
+/// No environment, no arguments, no files, no inherited stdio.
+pub(super) fn wasi_ctx() -> WasiCtx {
+    WasiCtx::builder().build()
+}
+
+fn denied(what: String) -> StoreError {
+    StoreError::Denied(format!(
+        "this endpoint has no grant for {what}; add it to the endpoint config"
+    ))
+}
+
+fn to_store_error(e: ServiceError) -> StoreError {
+    match e {
+        ServiceError::NotFound(m) => StoreError::NotFound(m),
+        ServiceError::Validation { message, details } if details.is_null() => {
+            StoreError::Invalid(message)
+        }
+        ServiceError::Validation { message, details } => {
+            StoreError::Invalid(format!("{message} {details}"))
+        }
+        ServiceError::Conflict { message, .. } => StoreError::Conflict(message),
+        ServiceError::Forbidden(m) | ServiceError::Unauthorized(m) => StoreError::Denied(m),
+        other => StoreError::Failed(other.to_string()),
+    }
+}
+
+fn parse<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Invalid(format!("{what}: {e}")))
+}
+
+fn out<T: serde::Serialize>(r: Result<T, ServiceError>) -> Result<String, StoreError> {
+    let v = r.map_err(to_store_error)?;
+    serde_json::to_string(&v).map_err(|e| StoreError::Failed(e.to_string()))
+}
+
+fn config(s: &HostState) -> &EndpointConfig {
+    &s.call.endpoint.config
+}
+
+/// Whether `tools` or `grants` give `op` on `collection`.
+fn allows(c: &EndpointConfig, collection: &str, op: CollectionOp) -> bool {
+    c.tools
+        .iter()
+        .chain(&c.grants)
+        .any(|t| t.collection == collection && t.operations.contains(&op))
+}
+
+fn allows_rel(c: &EndpointConfig, rel_type: &str, op: RelationshipOp) -> bool {
+    c.relationships
+        .iter()
+        .any(|r| r.rel_type == rel_type && r.operations.contains(&op))
+}
+
+fn require(c: &EndpointConfig, collection: &str, ops: &[CollectionOp]) -> Result<(), StoreError> {
+    if ops.iter().any(|op| allows(c, collection, *op)) {
+        return Ok(());
+    }
+    let names: Vec<&str> = ops.iter().map(|o| o.as_str()).collect();
+    Err(denied(format!(
+        "'{}' on collection '{collection}'",
+        names.join("' or '")
+    )))
+}
+
+fn require_rel(c: &EndpointConfig, rel_type: &str, op: RelationshipOp) -> Result<(), StoreError> {
+    if allows_rel(c, rel_type, op) {
+        return Ok(());
+    }
+    Err(denied(format!(
+        "'{}' on relationship type '{rel_type}'",
+        op.as_str()
+    )))
+}
+
+/// Checks every operation of a batch against `batch.operations`.
+fn require_batch(c: &EndpointConfig, ops: &[Value]) -> Result<(), StoreError> {
+    let Some(b) = c.batch.as_ref().filter(|b| b.enabled) else {
+        return Err(denied("the batch tool".into()));
+    };
+    for (i, op) in ops.iter().enumerate() {
+        let kind = op["type"].as_str().unwrap_or("");
+        let (key, action) = match kind {
+            "upsert_record" => (
+                op["collection"].as_str(),
+                if op.get("id").is_some() {
+                    "update"
+                } else {
+                    "create"
+                },
+            ),
+            "delete_record" => (op["collection"].as_str(), "delete"),
+            "upsert_relationship" => (op["rel_type"].as_str(), "create"),
+            "delete_relationship" => (op["rel_type"].as_str(), "delete"),
+            _ => (None, kind),
+        };
+        let ok = key.is_some_and(|k| {
+            b.operations.get(k).is_some_and(|allowed| {
+                allowed.iter().any(|a| a == action)
+                    // An upsert by external key may create or update.
+                    || (kind == "upsert_record" && op.get("id").is_none() && allowed.iter().any(|a| a == "update") && op.get("external_id").is_some())
+            })
+        });
+        if !ok {
+            return Err(denied(format!(
+                "'{action}' on '{}' in a batch (operation {i}, type '{kind}')",
+                key.unwrap_or("?")
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl HostState {
+    fn svc(&self) -> Service {
+        self.call.service.clone()
+    }
+
+    fn ws(&self) -> String {
+        self.call.endpoint.workspace_id.clone()
+    }
+}
+
+impl types::Host for HostState {}
+
+impl store::Host for HostState {
+    async fn upsert_record(
+        &mut self,
+        collection: String,
+        request: String,
+    ) -> Result<String, StoreError> {
+        let req: UpsertRecord = parse("request", &request)?;
+        let ops: &[CollectionOp] = if req.id.is_some() {
+            &[CollectionOp::Update]
+        } else {
+            &[CollectionOp::Create, CollectionOp::Update]
+        };
+        require(config(self), &collection, ops)?;
+        out(self
+            .svc()
+            .upsert_record(&self.call.caller, &self.ws(), &collection, req)
+            .await)
+    }
+
+    async fn get_record(&mut self, collection: String, id: String) -> Result<String, StoreError> {
+        require(
+            config(self),
+            &collection,
+            &[
+                CollectionOp::Get,
+                CollectionOp::Update,
+                CollectionOp::Delete,
+            ],
+        )?;
+        out(self
+            .svc()
+            .get_record(&self.call.caller, &self.ws(), &collection, &id))
+    }
+
+    async fn query_records(
+        &mut self,
+        collection: String,
+        query: String,
+    ) -> Result<String, StoreError> {
+        require(config(self), &collection, &[CollectionOp::List])?;
+        let q: Query = parse("query", &query)?;
+        out(self
+            .svc()
+            .query_records(&self.call.caller, &self.ws(), &collection, &q))
+    }
+
+    async fn update_record(
+        &mut self,
+        collection: String,
+        id: String,
+        patch: String,
+        version: Option<u64>,
+    ) -> Result<String, StoreError> {
+        require(config(self), &collection, &[CollectionOp::Update])?;
+        let req = PatchRecord {
+            data: parse("patch", &patch)?,
+            version,
+        };
+        out(self
+            .svc()
+            .patch_record(&self.call.caller, &self.ws(), &collection, &id, req)
+            .await)
+    }
+
+    async fn delete_record(
+        &mut self,
+        collection: String,
+        id: String,
+    ) -> Result<String, StoreError> {
+        require(config(self), &collection, &[CollectionOp::Delete])?;
+        out(self
+            .svc()
+            .mark_record(
+                &self.call.caller,
+                &self.ws(),
+                &collection,
+                &id,
+                Mark::Delete,
+            )
+            .await)
+    }
+
+    async fn link(&mut self, request: String) -> Result<String, StoreError> {
+        let req: UpsertRelationship = parse("request", &request)?;
+        require_rel(config(self), &req.rel_type, RelationshipOp::Create)?;
+        out(self
+            .svc()
+            .upsert_relationship(&self.call.caller, &self.ws(), req)
+            .await)
+    }
+
+    async fn unlink(&mut self, id: String) -> Result<String, StoreError> {
+        let rel = self
+            .svc()
+            .get_relationship(&self.call.caller, &self.ws(), &id)
+            .map_err(to_store_error)?;
+        require_rel(config(self), &rel.rel_type, RelationshipOp::Delete)?;
+        out(self
+            .svc()
+            .delete_relationship(&self.call.caller, &self.ws(), &id)
+            .await)
+    }
+
+    async fn list_links(
+        &mut self,
+        collection: String,
+        id: String,
+        rel_type: Option<String>,
+        direction: String,
+    ) -> Result<String, StoreError> {
+        let Some(rel_type) = rel_type else {
+            return Err(denied("listing relationships of every type".into()));
+        };
+        require_rel(config(self), &rel_type, RelationshipOp::List)?;
+        let direction: Direction = direction.parse().map_err(to_store_error)?;
+        let rels = self
+            .svc()
+            .query_relationships(
+                &self.call.caller,
+                &self.ws(),
+                &collection,
+                &id,
+                Some(&rel_type),
+                direction,
+            )
+            .map_err(to_store_error)?;
+        out::<Value>(Ok(json!({"data": rels})))
+    }
+
+    async fn batch(&mut self, operations: String) -> Result<String, StoreError> {
+        let ops: Vec<Value> = parse("operations", &operations)?;
+        require_batch(config(self), &ops)?;
+        out(self.svc().batch(&self.call.caller, &self.ws(), ops).await)
+    }
+
+    async fn sql(&mut self, query: String, params: String) -> Result<String, StoreError> {
+        if !config(self).sql_query {
+            return Err(denied("sql_query".into()));
+        }
+        let req = SqlRequest {
+            query,
+            params: parse("params", &params)?,
+        };
+        out(self
+            .svc()
+            .sql_query(&self.call.caller, &self.ws(), req)
+            .await)
+    }
+}
+
+impl context::Host for HostState {
+    async fn endpoint_config(&mut self) -> String {
+        serde_json::to_string(&self.call.endpoint.config).unwrap_or_default()
+    }
+
+    async fn collection_schemas(&mut self) -> String {
+        self.call.schemas.clone()
+    }
+
+    async fn request_id(&mut self) -> String {
+        self.call.request_id.clone()
+    }
+}
+
+impl log::Host for HostState {
+    async fn log(&mut self, level: log::Level, message: String) {
+        let endpoint = &self.call.endpoint.slug;
+        let message: String = message.chars().take(4096).collect();
+        match level {
+            log::Level::Debug => tracing::debug!(endpoint, "{message}"),
+            log::Level::Info => tracing::info!(endpoint, "{message}"),
+            log::Level::Warn => tracing::warn!(endpoint, "{message}"),
+            log::Level::Error => tracing::error!(endpoint, "{message}"),
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! Endpoint tools served by the real generated Wasm component (embedded in
+//! the host), called over REST: the seed's invoicing flow, the endpoint's
+//! grants, client permissions, errors, and the compiled-component cache.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::common::Server;
+
+const SEED_CONFIG: &str = r#"{
+    "name": "Invoicing Agent",
+    "tools": [
+      {"collection": "invoices", "operations": ["get", "list"], "name_override": "search_invoices",
+       "description_override": "Search invoices by customer, status, or date range"},
+      {"collection": "payments", "operations": ["create", "get", "list"], "description_override": "Manage payment records"}
+    ],
+    "relationships": [
+      {"rel_type": "invoice_payment", "operations": ["create", "list"], "name_override": "assign_payment",
+       "description_override": "Link a payment to an invoice"}
+    ],
+    "batch": {"enabled": true, "operations": {"invoices": ["create", "update"], "payments": ["create"], "invoice_payment": ["create"]}},
+    "sql_query": true
+  }"#;
+
+async fn setup(s: &Server) {
+    s.ok(Method::POST, "/v1/workspaces", Some(json!({"id": "acme"})))
+        .await;
+    s.ok(
+        Method::POST,
+        "/v1/workspaces/acme/previews",
+        Some(json!({"name": "dev"})),
+    )
+    .await;
+    let invoice = json!({"type": "object", "properties": {"customer": {"type": "string"}, "total": {"type": "number"}, "status": {"type": "string"}}, "required": ["customer", "total"]});
+    let payment = json!({"type": "object", "properties": {"amount": {"type": "number"}}, "required": ["amount"]});
+    for (c, schema) in [
+        ("invoices", invoice),
+        ("payments", payment),
+        ("secrets", json!({"type": "object"})),
+    ] {
+        s.ok(
+            Method::PUT,
+            &format!("/v1/acme--dev/collections/{c}"),
+            Some(json!({"schema": schema})),
+        )
+        .await;
+    }
+    let config: Value = serde_json::from_str(SEED_CONFIG).unwrap();
+    s.ok(
+        Method::PUT,
+        "/v1/acme--dev/endpoints/invoicing-agent",
+        Some(config),
+    )
+    .await;
+    s.ok(
+        Method::POST,
+        "/v1/workspaces/acme/promote",
+        Some(json!({"from": "acme--dev"})),
+    )
+    .await;
+}
+
+const EP: &str = "/v1/acme/endpoints/invoicing-agent";
+
+async fn call(s: &Server, token: &str, tool: &str, args: Value) -> (StatusCode, Value) {
+    s.call(
+        Method::POST,
+        &format!("{EP}/tools/{tool}"),
+        Some(token),
+        Some(args),
+    )
+    .await
+}
+
+async fn ok(s: &Server, tool: &str, args: Value) -> Value {
+    let (st, v) = call(s, &s.admin, tool, args).await;
+    assert_eq!(st, StatusCode::OK, "{tool}: {v}");
+    assert_eq!(v["is_error"], false, "{tool}: {v}");
+    v["content"].clone()
+}
+
+#[tokio::test]
+async fn the_seed_invoicing_flow_through_the_generated_component() {
+    let s = Server::start();
+    setup(&s).await;
+    let tools = s.ok(Method::GET, &format!("{EP}/tools"), None).await;
+    let names: Vec<&str> = tools["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "search_invoices",
+            "create_payments",
+            "get_payments",
+            "list_payments",
+            "assign_payment",
+            "batch",
+            "sql_query"
+        ]
+    );
+    let search = &tools["data"][0];
+    assert_eq!(
+        search["input_schema"]["properties"]["action"]["enum"],
+        json!(["get", "list"])
+    );
+    assert_eq!(search["annotations"]["read_only"], true);
+    assert!(
+        search["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("Search invoices")
+    );
+    let create = &tools["data"][1];
+    assert_eq!(
+        create["input_schema"]["properties"]["data"]["required"],
+        json!(["amount"]),
+        "the collection's schema is the input schema"
+    );
+    assert!(
+        create["description"]
+            .as_str()
+            .unwrap()
+            .contains("JSON Schema")
+    );
+
+    // Batch-only invoices: created atomically with a payment and the link.
+    let b = ok(&s, "batch", json!({"operations": [
+        {"type": "upsert_record", "collection": "invoices", "external_id": "inv-1", "data": {"customer": "globex", "total": 120.0, "status": "open"}},
+        {"type": "upsert_record", "collection": "invoices", "external_id": "inv-2", "data": {"customer": "acme", "total": 80.0, "status": "open"}},
+    ]}))
+    .await;
+    assert_eq!(b["meta"]["operations"], 2);
+    let pay = ok(
+        &s,
+        "create_payments",
+        json!({"data": {"amount": 120.0}, "external_id": "pay-1"}),
+    )
+    .await;
+    let pay_id = pay["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        ok(&s, "get_payments", json!({"id": pay_id})).await["data"]["amount"],
+        120.0
+    );
+    let link = ok(&s, "assign_payment", json!({"action": "create", "source_collection": "invoices", "source_id": "inv-1", "target_collection": "payments", "target_id": "pay-1"})).await;
+    assert_eq!(link["rel_type"], "invoice_payment");
+    let links = ok(
+        &s,
+        "assign_payment",
+        json!({"action": "list", "collection": "invoices", "id": "inv-1", "direction": "outgoing"}),
+    )
+    .await;
+    assert_eq!(links["data"][0]["target_id"], pay_id.as_str());
+    let listed = ok(
+        &s,
+        "list_payments",
+        json!({"filter": {"field": "data.amount", "op": "gte", "value": 100}}),
+    )
+    .await;
+    assert_eq!(listed["meta"]["total"], 1);
+    let found = ok(&s, "search_invoices", json!({"action": "list", "filter": {"field": "data.customer", "op": "eq", "value": "acme"}})).await;
+    assert_eq!(found["data"][0]["external_id"], "inv-2");
+    let one = ok(
+        &s,
+        "search_invoices",
+        json!({"action": "get", "id": "inv-1"}),
+    )
+    .await;
+    assert_eq!(one["data"]["total"], 120.0);
+    let q = ok(&s, "sql_query", json!({"query": "SELECT customer, sum(total) FROM invoices WHERE status = 'open' GROUP BY 1 ORDER BY 1"})).await;
+    assert_eq!(q["rows"], json!([["acme", 80.0], ["globex", 120.0]]));
+    // The writes went through the endpoint, and the log says so.
+    let log = s
+        .ok(Method::GET, "/v1/acme/operations?after=0&limit=1000", None)
+        .await;
+    assert!(
+        log["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["token_id"] == "endpoint:invoicing-agent")
+    );
+}
+
+#[tokio::test]
+async fn the_endpoint_can_do_only_what_its_config_grants() {
+    let s = Server::start();
+    setup(&s).await;
+    s.ok(
+        Method::PUT,
+        "/v1/acme/records/secrets",
+        Some(json!({"external_id": "s1", "data": {"code": "TOPSECRET"}})),
+    )
+    .await;
+    // Batch allows invoices create/update only: a delete is refused, nothing is written.
+    let (st, v) = call(&s, &s.admin, "batch", json!({"operations": [
+        {"type": "upsert_record", "collection": "invoices", "data": {"customer": "x", "total": 1}},
+        {"type": "delete_record", "collection": "invoices", "id": "whatever"}
+    ]}))
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(v["is_error"], true, "{v}");
+    assert!(
+        v["content"]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("'delete' on 'invoices'"),
+        "{v}"
+    );
+    let inv = s.ok(Method::GET, "/v1/acme/records/invoices", None).await;
+    assert_eq!(inv["meta"]["total"], 0);
+    // Another collection of the same workspace is out of reach.
+    let (_, v) = call(
+        &s,
+        &s.admin,
+        "batch",
+        json!({"operations": [{"type": "upsert_record", "collection": "secrets", "data": {}}]}),
+    )
+    .await;
+    assert_eq!(v["is_error"], true, "{v}");
+    let (_, v) = call(
+        &s,
+        &s.admin,
+        "sql_query",
+        json!({"query": "SELECT * FROM records WHERE data LIKE '%TOPSECRET%'"}),
+    )
+    .await;
+    assert_eq!(
+        v["content"]["rows"],
+        json!([]),
+        "sql_query sees only the endpoint's collections: {v}"
+    );
+    let (_, v) = call(
+        &s,
+        &s.admin,
+        "sql_query",
+        json!({"query": "SELECT * FROM secrets"}),
+    )
+    .await;
+    assert_eq!(
+        v["is_error"], true,
+        "no view for a collection outside the endpoint: {v}"
+    );
+    // A schema violation is a business error the agent can act on.
+    let (_, v) = call(
+        &s,
+        &s.admin,
+        "create_payments",
+        json!({"data": {"amount": "lots"}}),
+    )
+    .await;
+    assert_eq!(v["is_error"], true);
+    assert!(
+        v["content"]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/amount"),
+        "{v}"
+    );
+}
+
+#[tokio::test]
+async fn clients_errors_and_the_compiled_component_cache() {
+    let mut s = Server::start();
+    setup(&s).await;
+    let reader = s
+        .token(
+            "reader",
+            json!([{"scope": {"workspaces": ["acme"]}, "permissions": ["read:records"]}]),
+        )
+        .await;
+    let (st, _) = call(&s, &reader, "list_payments", json!({})).await;
+    assert_eq!(st, StatusCode::OK, "read-only tools need read:records");
+    let (st, v) = call(
+        &s,
+        &reader,
+        "create_payments",
+        json!({"data": {"amount": 1}}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    let stranger = s
+        .token(
+            "stranger",
+            json!([{"scope": {"workspaces": ["other"]}, "permissions": ["*"]}]),
+        )
+        .await;
+    let (st, _) = s
+        .call(Method::GET, &format!("{EP}/tools"), Some(&stranger), None)
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, _) = call(&s, &s.admin, "drop_everything", json!({})).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, v) = call(&s, &s.admin, "get_payments", json!({})).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    let (st, _) = s
+        .call(
+            Method::GET,
+            "/v1/acme/endpoints/nope/tools",
+            Some(&s.admin),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+
+    // The compiled component was cached on disk; a restart loads it.
+    let cache = s.data_dir().join("cache");
+    let entries: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let before = std::fs::metadata(&entries[0]).unwrap().modified().unwrap();
+    s.restart();
+    let (st, _) = call(&s, &s.admin, "list_payments", json!({})).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(
+        std::fs::metadata(&entries[0]).unwrap().modified().unwrap(),
+        before,
+        "loaded, not recompiled"
+    );
+}

@@ -323,3 +323,95 @@ async fn clients_errors_and_the_compiled_component_cache() {
         "loaded, not recompiled"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_swap_under_load_fails_no_call_and_mixes_no_revisions() {
+    let s = Server::start();
+    setup(&s).await;
+    let path = "/v1/acme--dev/endpoints/swap";
+    let a = json!({"tools": [{"collection": "payments", "operations": ["get", "list"]}]});
+    let b =
+        json!({"tools": [{"collection": "invoices", "operations": ["list"]}], "sql_query": true});
+    s.ok(Method::PUT, path, Some(a.clone())).await;
+    let tools_a = json!(["get_payments", "list_payments"]);
+    let tools_b = json!(["list_invoices", "sql_query"]);
+    s.ok(Method::GET, &format!("{path}/tools"), None).await; // warm: compile once
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut clients = Vec::new();
+    for _ in 0..16 {
+        let done = done.clone();
+        let (http, url, token, stop) = (
+            s.http.clone(),
+            format!("{}{path}/tools", s.url),
+            s.admin.clone(),
+            stop.clone(),
+        );
+        let (ta, tb) = (tools_a.clone(), tools_b.clone());
+        clients.push(tokio::spawn(async move {
+            let (mut calls, mut seen_a, mut seen_b) = (0, 0, 0);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = http.get(&url).bearer_auth(&token).send().await.unwrap();
+                assert_eq!(r.status(), StatusCode::OK, "a call failed during the swap");
+                let v: Value = r.json().await.unwrap();
+                let names: Value = v["data"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t["name"].clone())
+                    .collect();
+                if names == ta {
+                    seen_a += 1;
+                } else if names == tb {
+                    seen_b += 1;
+                } else {
+                    panic!("a call saw neither revision: {names}");
+                }
+                calls += 1;
+                done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            (calls, seen_a, seen_b)
+        }));
+    }
+    for i in 0..100 {
+        // Let the clients make progress between swaps, so calls overlap them.
+        let seen = done.load(std::sync::atomic::Ordering::Relaxed);
+        while done.load(std::sync::atomic::Ordering::Relaxed) < seen + 8 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let next = if i % 2 == 0 { b.clone() } else { a.clone() };
+        s.ok(Method::PUT, path, Some(next)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut calls, mut seen_a, mut seen_b) = (0, 0, 0);
+    for c in clients {
+        let (n, x, y) = c.await.unwrap();
+        calls += n;
+        seen_a += x;
+        seen_b += y;
+    }
+    assert!(
+        calls >= 16 && seen_a > 0 && seen_b > 0,
+        "calls {calls}, a {seen_a}, b {seen_b}"
+    );
+    let revs = s.ok(Method::GET, &format!("{path}/revisions"), None).await;
+    assert_eq!(revs["meta"]["total"], 101);
+    // Rollback to the first revision is one call, served at once.
+    s.ok(
+        Method::POST,
+        &format!("{path}/rollback"),
+        Some(json!({"revision": 1})),
+    )
+    .await;
+    let now = s.ok(Method::GET, &format!("{path}/tools"), None).await;
+    let names: Value = now["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].clone())
+        .collect();
+    assert_eq!(names, tools_a);
+    eprintln!(
+        "hot swap: {calls} calls during 100 upserts, 0 failed ({seen_a} on A, {seen_b} on B)"
+    );
+}

@@ -415,3 +415,44 @@ async fn hot_swap_under_load_fails_no_call_and_mixes_no_revisions() {
         "hot swap: {calls} calls during 100 upserts, 0 failed ({seen_a} on A, {seen_b} on B)"
     );
 }
+
+#[tokio::test]
+async fn a_call_blocked_in_a_host_import_is_cut_off_at_the_endpoint_deadline() {
+    let s = Server::start();
+    setup(&s).await;
+    let slow = json!({"sql_query": true, "limits": {"timeout_ms": 300}});
+    s.ok(Method::PUT, "/v1/acme--dev/endpoints/slow", Some(slow))
+        .await;
+    let t = std::time::Instant::now();
+    let (st, v) = s
+        .call(
+            Method::POST,
+            "/v1/acme--dev/endpoints/slow/tools/sql_query",
+            Some(&s.admin),
+            Some(json!({"query": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"})),
+        )
+        .await;
+    let took = t.elapsed();
+    assert_eq!(st, StatusCode::INTERNAL_SERVER_ERROR, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("300 ms"),
+        "{v}"
+    );
+    assert!(
+        took < std::time::Duration::from_secs(3),
+        "cut off after {took:?}"
+    );
+    // The endpoint and the server keep serving.
+    let (st, v) = s
+        .call(
+            Method::POST,
+            "/v1/acme--dev/endpoints/slow/tools/sql_query",
+            Some(&s.admin),
+            Some(json!({"query": "SELECT 1"})),
+        )
+        .await;
+    assert_eq!(
+        (st, v["content"]["rows"].clone()),
+        (StatusCode::OK, json!([[1]]))
+    );
+}

@@ -123,6 +123,10 @@ pub struct Runtime {
     limits: Limits,
     cache_dir: PathBuf,
     generated: OnceCell<bindings::GeneratedPre<HostState>>,
+    /// Calls running per endpoint (`workspace/slug`), each bounded by its
+    /// `max_concurrency`; further calls wait their turn within the deadline.
+    running:
+        std::sync::Mutex<std::collections::HashMap<String, (u32, Arc<tokio::sync::Semaphore>)>>,
 }
 
 fn engine() -> wasmtime::Result<Engine> {
@@ -165,6 +169,7 @@ impl Runtime {
             limits,
             cache_dir,
             generated: OnceCell::new(),
+            running: Default::default(),
         }))
     }
 
@@ -254,6 +259,30 @@ impl Runtime {
         own.map_or(self.limits.timeout, |t| t.min(self.limits.timeout))
     }
 
+    /// The endpoint's concurrency gate (re-made when its limit changes).
+    fn gate(&self, endpoint: &Endpoint) -> Arc<tokio::sync::Semaphore> {
+        let max = endpoint
+            .config
+            .limits
+            .max_concurrency
+            .map_or(self.limits.max_concurrency, |m| {
+                m.min(self.limits.max_concurrency)
+            })
+            .max(1);
+        let key = format!("{}/{}", endpoint.workspace_id, endpoint.slug);
+        let mut map = self
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = map
+            .entry(key)
+            .or_insert_with(|| (max, Arc::new(tokio::sync::Semaphore::new(max as usize))));
+        if entry.0 != max {
+            *entry = (max, Arc::new(tokio::sync::Semaphore::new(max as usize)));
+        }
+        entry.1.clone()
+    }
+
     /// Runs `f` on a fresh instance with the call's deadline.
     async fn with_instance<T>(
         &self,
@@ -261,6 +290,16 @@ impl Runtime {
         f: impl AsyncFnOnce(&bindings::Generated, &mut Store<HostState>) -> wasmtime::Result<T>,
     ) -> Result<T, RunError> {
         let timeout = self.timeout(&call.endpoint);
+        let gate = self.gate(&call.endpoint);
+        let _slot = tokio::time::timeout(timeout, gate.acquire_owned())
+            .await
+            .map_err(|_| {
+                RunError::Sandbox(format!(
+                    "the endpoint is busy: no free slot within {} ms",
+                    timeout.as_millis()
+                ))
+            })?
+            .map_err(|_| RunError::Sandbox("the endpoint is shutting down".into()))?;
         let pre = self.generated().await?;
         let mut store = self.store(call);
         store.set_epoch_deadline((timeout.as_millis() / TICK.as_millis()).max(1) as u64 + 1);

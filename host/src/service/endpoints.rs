@@ -28,6 +28,15 @@ pub struct Endpoint {
     pub updated_at: String,
 }
 
+/// An endpoint's tools may have changed (sent after the change is durable).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub workspace_id: String,
+    pub slug: String,
+    /// The revision now served; `None` once the endpoint is deleted.
+    pub revision: Option<u64>,
+}
+
 /// One stored revision.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Revision {
@@ -168,6 +177,7 @@ impl Service {
             publish(txn, ctx, &ws, &slug, config)
         })
         .await
+        .inspect(|e| self.announce(e, Some(e.revision)))
     }
 
     /// Deletes an endpoint (preview workspaces only).
@@ -179,6 +189,7 @@ impl Service {
             remove(txn, ctx, &ws, &slug)
         })
         .await
+        .inspect(|e| self.announce(e, None))
     }
 
     /// Serves an earlier revision again, as a new revision. Allowed in
@@ -205,6 +216,26 @@ impl Service {
             publish(txn, ctx, &ws, &slug, rev.config)
         })
         .await
+        .inspect(|e| self.announce(e, Some(e.revision)))
+    }
+
+    fn announce(&self, e: &Endpoint, revision: Option<u64>) {
+        self.announce_change(&e.workspace_id, &e.slug, revision);
+    }
+
+    pub(crate) fn announce_change(&self, ws: &str, slug: &str, revision: Option<u64>) {
+        // No receivers is fine: nobody is connected.
+        let _ = self.changes.send(Change {
+            workspace_id: ws.to_string(),
+            slug: slug.to_string(),
+            revision,
+        });
+    }
+
+    /// Endpoint changes from now on (upserts, deletes, rollbacks,
+    /// promotions), each sent once it is durable.
+    pub fn endpoint_changes(&self) -> tokio::sync::broadcast::Receiver<Change> {
+        self.changes.subscribe()
     }
 
     pub fn list_endpoints(&self, caller: &Caller, ws: &str) -> Result<Vec<Endpoint>> {
@@ -349,5 +380,91 @@ impl Serving {
         }
         let ws = service.get_workspace(client, &self.endpoint.workspace_id)?;
         client.require(&ws, None, "write:records")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mcp_factory_guest::config::EndpointConfig;
+    use serde_json::json;
+
+    use super::Change;
+    use crate::service::collections::UpsertCollection;
+    use crate::service::workspaces::{CreatePreview, CreateWorkspace};
+    use crate::service::{Caller, Service};
+    use crate::store::Store;
+
+    #[tokio::test]
+    async fn endpoint_changes_are_announced_after_they_are_durable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let svc = Service::new(Store::open(dir.path()).expect("store")).expect("service");
+        let sys = Caller::system();
+        svc.create_workspace(
+            &sys,
+            CreateWorkspace {
+                id: "w".into(),
+                name: None,
+                description: None,
+            },
+        )
+        .await
+        .expect("ws");
+        svc.create_preview(
+            &sys,
+            "w",
+            CreatePreview {
+                name: "dev".into(),
+                description: None,
+            },
+        )
+        .await
+        .expect("preview");
+        let coll = UpsertCollection {
+            name: None,
+            description: None,
+            schema: json!({"type": "object"}),
+        };
+        svc.upsert_collection(&sys, "w--dev", "items", coll)
+            .await
+            .expect("collection");
+        let mut rx = svc.endpoint_changes();
+        let config: EndpointConfig = serde_json::from_value(
+            json!({"tools": [{"collection": "items", "operations": ["get"]}]}),
+        )
+        .expect("config");
+        svc.upsert_endpoint(&sys, "w--dev", "ep", config)
+            .await
+            .expect("upsert");
+        let change = |rev| Change {
+            workspace_id: "w--dev".into(),
+            slug: "ep".into(),
+            revision: rev,
+        };
+        assert_eq!(rx.try_recv().expect("announced"), change(Some(1)));
+        let bad: EndpointConfig = serde_json::from_value(
+            json!({"tools": [{"collection": "nope", "operations": ["get"]}]}),
+        )
+        .expect("config");
+        assert!(
+            svc.upsert_endpoint(&sys, "w--dev", "ep", bad)
+                .await
+                .is_err()
+        );
+        assert!(rx.try_recv().is_err(), "a refused change is not announced");
+        svc.promote(&sys, "w", "w--dev", false)
+            .await
+            .expect("promote");
+        assert_eq!(
+            rx.try_recv().expect("promotion announced"),
+            Change {
+                workspace_id: "w".into(),
+                slug: "ep".into(),
+                revision: Some(1)
+            }
+        );
+        svc.delete_endpoint(&sys, "w--dev", "ep")
+            .await
+            .expect("delete");
+        assert_eq!(rx.try_recv().expect("deletion announced"), change(None));
     }
 }

@@ -44,6 +44,8 @@ pub struct Service {
     config: Config,
     /// Bounds SQL queries running at once (each holds a blocking thread).
     sql_slots: Arc<tokio::sync::Semaphore>,
+    /// Endpoint changes, for sessions to refresh their tool lists.
+    changes: tokio::sync::broadcast::Sender<endpoints::Change>,
     /// Per-token request rate limit, when configured.
     limiter: Option<Arc<governor::DefaultKeyedRateLimiter<String>>>,
     schemas: Arc<schema::Cache>,
@@ -88,6 +90,7 @@ impl Service {
         Ok(Service {
             store,
             sql_slots: Arc::new(tokio::sync::Semaphore::new(config.sql_concurrency.max(1))),
+            changes: tokio::sync::broadcast::channel(1024).0,
             limiter: config
                 .rate_limit
                 .map(|n| Arc::new(governor::RateLimiter::keyed(governor::Quota::per_second(n)))),

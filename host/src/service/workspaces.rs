@@ -386,6 +386,29 @@ impl Service {
 
     /// Promotes `from`'s config onto production `id`; with `dry_run`, only
     /// returns the diff.
+    /// Announces the endpoints a config change touched (from its diff).
+    fn announce_diff(&self, ws: &str, diff: &Value) {
+        for (key, gone) in [("added", false), ("changed", false), ("removed", true)] {
+            for slug in diff["endpoints"][key]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                let revision = if gone {
+                    None
+                } else {
+                    self.store
+                        .read()
+                        .ok()
+                        .and_then(|t| endpoints::load(&t, ws, slug).ok().flatten())
+                        .map(|e| e.revision)
+                };
+                self.announce_change(ws, slug, revision);
+            }
+        }
+    }
+
     pub async fn promote(
         &self,
         caller: &Caller,
@@ -429,6 +452,14 @@ impl Service {
             Ok(serde_json::to_value(&promotion).unwrap_or(Value::Null))
         })
         .await
+        .inspect(|p| {
+            // A dry run changed nothing.
+            if p["dry_run"] != Value::Bool(true)
+                && let Some(ws) = p["workspace_id"].as_str()
+            {
+                self.announce_diff(ws, &p["diff"]);
+            }
+        })
     }
 
     pub fn list_promotions(&self, caller: &Caller, id: &str) -> Result<Vec<Promotion>> {
@@ -471,6 +502,7 @@ impl Service {
             Ok(rollback)
         })
         .await
+        .inspect(|p| self.announce_diff(&p.workspace_id, &p.diff))
     }
 }
 

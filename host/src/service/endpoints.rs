@@ -451,6 +451,10 @@ mod tests {
                 .is_err()
         );
         assert!(rx.try_recv().is_err(), "a refused change is not announced");
+        svc.promote(&sys, "w", "w--dev", true)
+            .await
+            .expect("dry run");
+        assert!(rx.try_recv().is_err(), "a dry run is not announced");
         svc.promote(&sys, "w", "w--dev", false)
             .await
             .expect("promote");

@@ -320,6 +320,98 @@ fn check_ops<T: PartialEq + Copy>(at: &str, ops: &[T]) -> Result<(), ConfigError
     Ok(())
 }
 
+/// What the tool-naming rules need of an operation type.
+trait Operation: Copy + Ord + PartialEq {
+    /// The default tool name on `target` (`get_invoices`, `link_invoice_payment`).
+    fn default_name(self, target: &str) -> String;
+    fn describe(self, target: &str) -> String;
+    fn annotations(self) -> Annotations;
+}
+
+impl Operation for CollectionOp {
+    fn default_name(self, collection: &str) -> String {
+        format!("{}_{collection}", self.as_str())
+    }
+    fn describe(self, collection: &str) -> String {
+        CollectionOp::describe(self, collection)
+    }
+    fn annotations(self) -> Annotations {
+        CollectionOp::annotations(self)
+    }
+}
+
+impl Operation for RelationshipOp {
+    fn default_name(self, rel_type: &str) -> String {
+        format!("{}_{rel_type}", self.prefix())
+    }
+    fn describe(self, rel_type: &str) -> String {
+        RelationshipOp::describe(self, rel_type)
+    }
+    fn annotations(self) -> Annotations {
+        RelationshipOp::annotations(self)
+    }
+}
+
+/// One `tools[]` or `relationships[]` entry, for naming.
+struct Entry<'a> {
+    /// Where it is in the config, for errors.
+    at: String,
+    /// Its collection or relationship type.
+    target: &'a str,
+    name_override: Option<&'a str>,
+    description_override: Option<&'a str>,
+}
+
+impl Entry<'_> {
+    /// The entry's tools (with where each name came from): one per operation,
+    /// or one named `name_override` covering all of them.
+    fn plans<O: Operation>(
+        &self,
+        operations: &[O],
+        kind: impl Fn(Vec<O>) -> ToolKind,
+    ) -> Result<Vec<(String, ToolPlan)>, ConfigError> {
+        check_ops(&self.at, operations)?;
+        let describe = |ops: &[O]| {
+            self.description_override.map_or_else(
+                || {
+                    ops.iter()
+                        .map(|o| o.describe(self.target))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                },
+                str::to_string,
+            )
+        };
+        if let Some(name) = self.name_override {
+            let mut ops = operations.to_vec();
+            ops.sort();
+            return Ok(vec![(
+                format!("{}.name_override", self.at),
+                ToolPlan {
+                    name: name.to_string(),
+                    description: describe(&ops),
+                    annotations: Annotations::merge(ops.iter().map(|o| o.annotations())),
+                    kind: kind(ops),
+                },
+            )]);
+        }
+        Ok(operations
+            .iter()
+            .map(|op| {
+                (
+                    format!("{}.operations", self.at),
+                    ToolPlan {
+                        name: op.default_name(self.target),
+                        description: describe(std::slice::from_ref(op)),
+                        annotations: op.annotations(),
+                        kind: kind(vec![*op]),
+                    },
+                )
+            })
+            .collect())
+    }
+}
+
 impl EndpointConfig {
     /// The tools this configuration generates, in a stable order (entries
     /// in config order, then `batch`, then `sql_query`), or the first thing
@@ -327,92 +419,32 @@ impl EndpointConfig {
     pub fn tools(&self) -> Result<Vec<ToolPlan>, ConfigError> {
         let mut out: Vec<(String, ToolPlan)> = Vec::new();
         for (i, e) in self.tools.iter().enumerate() {
-            let at = format!("tools[{i}]");
-            check_ops(&at, &e.operations)?;
-            let mut ops = e.operations.clone();
-            ops.sort();
-            match &e.name_override {
-                Some(name) => out.push((
-                    format!("{at}.name_override"),
-                    ToolPlan {
-                        name: name.clone(),
-                        description: e.description_override.clone().unwrap_or_else(|| {
-                            ops.iter()
-                                .map(|o| o.describe(&e.collection))
-                                .collect::<Vec<_>>()
-                                .join(" ")
-                        }),
-                        annotations: Annotations::merge(ops.iter().map(|o| o.annotations())),
-                        kind: ToolKind::Collection {
-                            collection: e.collection.clone(),
-                            operations: ops,
-                        },
-                    },
-                )),
-                None => {
-                    for op in &e.operations {
-                        out.push((
-                            format!("{at}.operations"),
-                            ToolPlan {
-                                name: format!("{}_{}", op.as_str(), e.collection),
-                                description: e
-                                    .description_override
-                                    .clone()
-                                    .unwrap_or_else(|| op.describe(&e.collection)),
-                                annotations: op.annotations(),
-                                kind: ToolKind::Collection {
-                                    collection: e.collection.clone(),
-                                    operations: vec![*op],
-                                },
-                            },
-                        ));
-                    }
-                }
-            }
+            let entry = Entry {
+                at: format!("tools[{i}]"),
+                target: &e.collection,
+                name_override: e.name_override.as_deref(),
+                description_override: e.description_override.as_deref(),
+            };
+            out.extend(
+                entry.plans(&e.operations, |operations| ToolKind::Collection {
+                    collection: e.collection.clone(),
+                    operations,
+                })?,
+            );
         }
         for (i, e) in self.relationships.iter().enumerate() {
-            let at = format!("relationships[{i}]");
-            check_ops(&at, &e.operations)?;
-            let mut ops = e.operations.clone();
-            ops.sort();
-            match &e.name_override {
-                Some(name) => out.push((
-                    format!("{at}.name_override"),
-                    ToolPlan {
-                        name: name.clone(),
-                        description: e.description_override.clone().unwrap_or_else(|| {
-                            ops.iter()
-                                .map(|o| o.describe(&e.rel_type))
-                                .collect::<Vec<_>>()
-                                .join(" ")
-                        }),
-                        annotations: Annotations::merge(ops.iter().map(|o| o.annotations())),
-                        kind: ToolKind::Relationship {
-                            rel_type: e.rel_type.clone(),
-                            operations: ops,
-                        },
-                    },
-                )),
-                None => {
-                    for op in &e.operations {
-                        out.push((
-                            format!("{at}.operations"),
-                            ToolPlan {
-                                name: format!("{}_{}", op.prefix(), e.rel_type),
-                                description: e
-                                    .description_override
-                                    .clone()
-                                    .unwrap_or_else(|| op.describe(&e.rel_type)),
-                                annotations: op.annotations(),
-                                kind: ToolKind::Relationship {
-                                    rel_type: e.rel_type.clone(),
-                                    operations: vec![*op],
-                                },
-                            },
-                        ));
-                    }
-                }
-            }
+            let entry = Entry {
+                at: format!("relationships[{i}]"),
+                target: &e.rel_type,
+                name_override: e.name_override.as_deref(),
+                description_override: e.description_override.as_deref(),
+            };
+            out.extend(
+                entry.plans(&e.operations, |operations| ToolKind::Relationship {
+                    rel_type: e.rel_type.clone(),
+                    operations,
+                })?,
+            );
         }
         if let Some(b) = self.batch.as_ref().filter(|b| b.enabled) {
             for (key, ops) in &b.operations {

@@ -456,3 +456,98 @@ async fn a_call_blocked_in_a_host_import_is_cut_off_at_the_endpoint_deadline() {
         (StatusCode::OK, json!([[1]]))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_concurrency_makes_calls_to_one_endpoint_wait_their_turn() {
+    let s = Server::start_with(&["--sql-timeout-ms", "800"]);
+    setup(&s).await;
+    let one_at_a_time = json!({"sql_query": true, "limits": {"max_concurrency": 1}});
+    s.ok(
+        Method::PUT,
+        "/v1/acme--dev/endpoints/single",
+        Some(one_at_a_time),
+    )
+    .await;
+    let url = format!("{}/v1/acme--dev/endpoints/single/tools/sql_query", s.url);
+    let quick = json!({"query": "SELECT 1"});
+    let warm = s
+        .http
+        .post(&url)
+        .bearer_auth(&s.admin)
+        .json(&quick)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(warm.status(), StatusCode::OK);
+    // A holds the only slot for the SQL time limit (800 ms)…
+    let (http, u, token) = (s.http.clone(), url.clone(), s.admin.clone());
+    let slow = tokio::spawn(async move {
+        let q = json!({"query": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"});
+        let r = http
+            .post(&u)
+            .bearer_auth(&token)
+            .json(&q)
+            .send()
+            .await
+            .unwrap();
+        r.json::<Value>().await.unwrap()
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // …so B, a trivial query, waits for it.
+    let t = std::time::Instant::now();
+    let r = s
+        .http
+        .post(&url)
+        .bearer_auth(&s.admin)
+        .json(&quick)
+        .send()
+        .await
+        .unwrap();
+    let waited = t.elapsed();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["content"]["rows"],
+        json!([[1]])
+    );
+    let a = slow.await.unwrap();
+    assert_eq!(a["is_error"], true, "A hit the SQL time limit: {a}");
+    assert!(
+        waited >= std::time::Duration::from_millis(400),
+        "B did not wait for A's slot: {waited:?}"
+    );
+    // Without a cap, the same pair runs side by side.
+    s.ok(
+        Method::PUT,
+        "/v1/acme--dev/endpoints/single",
+        Some(json!({"sql_query": true})),
+    )
+    .await;
+    let (http, u, token) = (s.http.clone(), url.clone(), s.admin.clone());
+    let slow = tokio::spawn(async move {
+        let q = json!({"query": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"});
+        http.post(&u)
+            .bearer_auth(&token)
+            .json(&q)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let t = std::time::Instant::now();
+    let r = s
+        .http
+        .post(&url)
+        .bearer_auth(&s.admin)
+        .json(&quick)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        t.elapsed() < std::time::Duration::from_millis(400),
+        "uncapped call waited {:?}",
+        t.elapsed()
+    );
+    slow.await.unwrap();
+}

@@ -231,3 +231,39 @@ pub fn stdout(o: &std::process::Output) -> String {
 pub fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// The endpoint config of the Rekor MCP Factory page, verbatim.
+pub const SEED_CONFIG: &str = r#"{
+    "name": "Invoicing Agent",
+    "description": "Tools for managing invoices and payments",
+    "tools": [
+      {
+        "collection": "invoices",
+        "operations": ["get", "list"],
+        "name_override": "search_invoices",
+        "description_override": "Search invoices by customer, status, or date range"
+      },
+      {
+        "collection": "payments",
+        "operations": ["create", "get", "list"],
+        "description_override": "Manage payment records"
+      }
+    ],
+    "relationships": [
+      {
+        "rel_type": "invoice_payment",
+        "operations": ["create", "list"],
+        "name_override": "assign_payment",
+        "description_override": "Link a payment to an invoice"
+      }
+    ],
+    "batch": {
+      "enabled": true,
+      "operations": {
+        "invoices": ["create", "update"],
+        "payments": ["create"],
+        "invoice_payment": ["create"]
+      }
+    },
+    "sql_query": true
+  }"#;

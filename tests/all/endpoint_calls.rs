@@ -5,22 +5,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::Server;
-
-const SEED_CONFIG: &str = r#"{
-    "name": "Invoicing Agent",
-    "tools": [
-      {"collection": "invoices", "operations": ["get", "list"], "name_override": "search_invoices",
-       "description_override": "Search invoices by customer, status, or date range"},
-      {"collection": "payments", "operations": ["create", "get", "list"], "description_override": "Manage payment records"}
-    ],
-    "relationships": [
-      {"rel_type": "invoice_payment", "operations": ["create", "list"], "name_override": "assign_payment",
-       "description_override": "Link a payment to an invoice"}
-    ],
-    "batch": {"enabled": true, "operations": {"invoices": ["create", "update"], "payments": ["create"], "invoice_payment": ["create"]}},
-    "sql_query": true
-  }"#;
+use crate::common::{SEED_CONFIG, Server};
 
 async fn setup(s: &Server) {
     s.ok(Method::POST, "/v1/workspaces", Some(json!({"id": "acme"})))
@@ -457,6 +442,22 @@ async fn a_call_blocked_in_a_host_import_is_cut_off_at_the_endpoint_deadline() {
     );
 }
 
+/// Starts a call that holds its endpoint until the SQL time limit stops it.
+fn spawn_slow_sql(s: &Server, url: &str) -> tokio::task::JoinHandle<Value> {
+    let (http, u, token) = (s.http.clone(), url.to_string(), s.admin.clone());
+    tokio::spawn(async move {
+        let q = json!({"query": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"});
+        let r = http
+            .post(&u)
+            .bearer_auth(&token)
+            .json(&q)
+            .send()
+            .await
+            .unwrap();
+        r.json::<Value>().await.unwrap()
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_concurrency_makes_calls_to_one_endpoint_wait_their_turn() {
     let s = Server::start_with(&["--sql-timeout-ms", "800"]);
@@ -480,18 +481,7 @@ async fn max_concurrency_makes_calls_to_one_endpoint_wait_their_turn() {
         .unwrap();
     assert_eq!(warm.status(), StatusCode::OK);
     // A holds the only slot for the SQL time limit (800 ms)…
-    let (http, u, token) = (s.http.clone(), url.clone(), s.admin.clone());
-    let slow = tokio::spawn(async move {
-        let q = json!({"query": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"});
-        let r = http
-            .post(&u)
-            .bearer_auth(&token)
-            .json(&q)
-            .send()
-            .await
-            .unwrap();
-        r.json::<Value>().await.unwrap()
-    });
+    let slow = spawn_slow_sql(&s, &url);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     // …so B, a trivial query, waits for it.
     let t = std::time::Instant::now();
@@ -522,17 +512,7 @@ async fn max_concurrency_makes_calls_to_one_endpoint_wait_their_turn() {
         Some(json!({"sql_query": true})),
     )
     .await;
-    let (http, u, token) = (s.http.clone(), url.clone(), s.admin.clone());
-    let slow = tokio::spawn(async move {
-        let q = json!({"query": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"});
-        http.post(&u)
-            .bearer_auth(&token)
-            .json(&q)
-            .send()
-            .await
-            .unwrap()
-            .status()
-    });
+    let slow = spawn_slow_sql(&s, &url);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let t = std::time::Instant::now();
     let r = s

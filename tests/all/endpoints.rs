@@ -6,42 +6,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{Server, stderr, stdout};
-
-const SEED_CONFIG: &str = r#"{
-    "name": "Invoicing Agent",
-    "description": "Tools for managing invoices and payments",
-    "tools": [
-      {
-        "collection": "invoices",
-        "operations": ["get", "list"],
-        "name_override": "search_invoices",
-        "description_override": "Search invoices by customer, status, or date range"
-      },
-      {
-        "collection": "payments",
-        "operations": ["create", "get", "list"],
-        "description_override": "Manage payment records"
-      }
-    ],
-    "relationships": [
-      {
-        "rel_type": "invoice_payment",
-        "operations": ["create", "list"],
-        "name_override": "assign_payment",
-        "description_override": "Link a payment to an invoice"
-      }
-    ],
-    "batch": {
-      "enabled": true,
-      "operations": {
-        "invoices": ["create", "update"],
-        "payments": ["create"],
-        "invoice_payment": ["create"]
-      }
-    },
-    "sql_query": true
-  }"#;
+use crate::common::{SEED_CONFIG, Server, stderr, stdout};
 
 async fn invoicing(s: &Server) {
     s.ok(Method::POST, "/v1/workspaces", Some(json!({"id": "my-ws"})))

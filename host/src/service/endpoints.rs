@@ -100,6 +100,31 @@ pub(crate) fn validate(v: &impl View, ws: &str, config: &EndpointConfig) -> Resu
     Ok(tools)
 }
 
+/// The JSON Schemas of the collections an endpoint uses: those of its
+/// tools and grants, and its batch keys that are collections (the others
+/// are relationship types, which have none).
+fn schemas_of(
+    v: &impl View,
+    ws: &str,
+    config: &EndpointConfig,
+) -> Result<serde_json::Map<String, Value>> {
+    let mut names = config.collections();
+    names.extend(
+        config
+            .batch
+            .iter()
+            .flat_map(|b| b.operations.keys().cloned()),
+    );
+    let mut schemas = serde_json::Map::new();
+    for c in names {
+        if let Some(bytes) = store::collections::get(v, ws, &c)? {
+            let coll: collections::Collection = decode(&bytes, "collection")?;
+            schemas.insert(c, coll.schema);
+        }
+    }
+    Ok(schemas)
+}
+
 /// Makes `slug` serve `config` as a new revision (none if unchanged).
 pub(crate) fn publish(
     txn: &Txn,
@@ -259,21 +284,7 @@ impl Service {
         let mut out =
             serde_json::to_value(&e).map_err(|err| ServiceError::Internal(err.to_string()))?;
         if resolved {
-            let mut names = e.config.collections();
-            names.extend(
-                e.config
-                    .batch
-                    .iter()
-                    .flat_map(|b| b.operations.keys().cloned()),
-            );
-            let mut schemas = serde_json::Map::new();
-            for c in names {
-                // Batch keys that are relationship types have no schema.
-                if let Some(bytes) = store::collections::get(&txn, ws, &c)? {
-                    let coll: collections::Collection = decode(&bytes, "collection")?;
-                    schemas.insert(c, coll.schema);
-                }
-            }
+            let schemas = schemas_of(&txn, ws, &e.config)?;
             let tools = e
                 .config
                 .tools()
@@ -317,23 +328,8 @@ impl Service {
         let txn = self.store.read()?;
         self.read_workspace(&txn, client, ws, None, "read:records")?;
         let endpoint = load(&txn, ws, slug)?.ok_or_else(|| not_found(ws, slug))?;
-        let mut names = endpoint.config.collections();
-        names.extend(
-            endpoint
-                .config
-                .batch
-                .iter()
-                .flat_map(|b| b.operations.keys().cloned()),
-        );
-        let mut schemas = serde_json::Map::new();
-        let mut collections = Vec::new();
-        for c in names {
-            if let Some(bytes) = store::collections::get(&txn, ws, &c)? {
-                let coll: collections::Collection = decode(&bytes, "collection")?;
-                schemas.insert(c.clone(), coll.schema);
-                collections.push(c);
-            }
-        }
+        let schemas = schemas_of(&txn, ws, &endpoint.config)?;
+        let collections: Vec<String> = schemas.keys().cloned().collect();
         let tools = endpoint
             .config
             .tools()

@@ -442,6 +442,24 @@ async fn a_call_blocked_in_a_host_import_is_cut_off_at_the_endpoint_deadline() {
     );
 }
 
+/// Posts `body` as the admin; returns how long the answer took, and the answer.
+async fn timed_post(
+    s: &Server,
+    url: &str,
+    body: &Value,
+) -> (std::time::Duration, reqwest::Response) {
+    let t = std::time::Instant::now();
+    let r = s
+        .http
+        .post(url)
+        .bearer_auth(&s.admin)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    (t.elapsed(), r)
+}
+
 /// Starts a call that holds its endpoint until the SQL time limit stops it.
 fn spawn_slow_sql(s: &Server, url: &str) -> tokio::task::JoinHandle<Value> {
     let (http, u, token) = (s.http.clone(), url.to_string(), s.admin.clone());
@@ -484,16 +502,7 @@ async fn max_concurrency_makes_calls_to_one_endpoint_wait_their_turn() {
     let slow = spawn_slow_sql(&s, &url);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     // …so B, a trivial query, waits for it.
-    let t = std::time::Instant::now();
-    let r = s
-        .http
-        .post(&url)
-        .bearer_auth(&s.admin)
-        .json(&quick)
-        .send()
-        .await
-        .unwrap();
-    let waited = t.elapsed();
+    let (waited, r) = timed_post(&s, &url, &quick).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(
         r.json::<Value>().await.unwrap()["content"]["rows"],
@@ -514,20 +523,11 @@ async fn max_concurrency_makes_calls_to_one_endpoint_wait_their_turn() {
     .await;
     let slow = spawn_slow_sql(&s, &url);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    let t = std::time::Instant::now();
-    let r = s
-        .http
-        .post(&url)
-        .bearer_auth(&s.admin)
-        .json(&quick)
-        .send()
-        .await
-        .unwrap();
+    let (waited, r) = timed_post(&s, &url, &quick).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert!(
-        t.elapsed() < std::time::Duration::from_millis(400),
-        "uncapped call waited {:?}",
-        t.elapsed()
+        waited < std::time::Duration::from_millis(400),
+        "uncapped call waited {waited:?}"
     );
     slow.await.unwrap();
 }

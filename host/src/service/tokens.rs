@@ -216,7 +216,9 @@ impl Service {
         })
     }
 
-    async fn insert_token(&self, caller: &Caller, req: CreateToken) -> Result<CreatedToken> {
+    /// Creates a token with grants no wider than the caller's; the result
+    /// is the only time its secret is seen.
+    pub async fn create_token(&self, caller: &Caller, req: CreateToken) -> Result<CreatedToken> {
         let name = req.name.trim().to_string();
         if name.is_empty() || name.len() > 100 {
             return Err(ServiceError::invalid("token name must be 1-100 characters"));
@@ -276,10 +278,6 @@ impl Service {
         Ok(CreatedToken { token, info })
     }
 
-    pub async fn create_token(&self, caller: &Caller, req: CreateToken) -> Result<CreatedToken> {
-        self.insert_token(caller, req).await
-    }
-
     /// Creates the admin token on first start (no tokens yet). Returns it
     /// once; `None` when tokens already exist.
     pub async fn bootstrap_admin(&self) -> Result<Option<CreatedToken>> {
@@ -298,7 +296,7 @@ impl Service {
             }],
             expires_at: None,
         };
-        self.insert_token(&Caller::system(), admin).await.map(Some)
+        self.create_token(&Caller::system(), admin).await.map(Some)
     }
 
     /// Tokens the caller manages: all for an admin token, else those it created.

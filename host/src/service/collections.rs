@@ -62,10 +62,6 @@ pub(crate) fn load_in(v: &impl View, ws: &str, id: &str) -> Result<Collection> {
     }
 }
 
-pub(crate) fn has_records(v: &impl View, ws: &str, coll: &str) -> Result<bool> {
-    Ok(store::records::any(v, ws, coll)?)
-}
-
 pub(crate) fn upsert_in(
     txn: &Txn,
     ctx: &Ctx,
@@ -132,7 +128,7 @@ pub(crate) fn delete_in(
     let ws = workspaces::load_for(txn, &ctx.caller, ws_id, Some(id), "write:collections")?;
     workspaces::require_preview(&ws, "collections")?;
     let coll = load_in(txn, ws_id, id)?;
-    if has_records(txn, ws_id, id)? {
+    if store::records::any(txn, ws_id, id)? {
         if !force {
             return Err(ServiceError::conflict(format!(
                 "collection '{id}' still holds records; delete them first or pass --force (force=true) to delete the records too"

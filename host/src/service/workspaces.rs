@@ -210,7 +210,7 @@ fn apply_config(txn: &Txn, ctx: &Ctx, ws: &str, target: &Config) -> Result<()> {
 fn apply_collections(txn: &Txn, ws: &str, target: &[Collection]) -> Result<()> {
     let current = collections::list_in(txn, ws)?;
     for c in &current {
-        if !target.iter().any(|t| t.id == c.id) && collections::has_records(txn, ws, &c.id)? {
+        if !target.iter().any(|t| t.id == c.id) && store::records::any(txn, ws, &c.id)? {
             return Err(ServiceError::conflict(format!(
                 "collection '{}' would be removed from '{ws}' but still holds records; \
                  delete them (or the collection, with --force) first",

@@ -66,7 +66,7 @@ impl Server {
             .args(["--listen", "127.0.0.1:0"])
             .args(&self.extra_args)
             .env("XDG_CONFIG_HOME", self.config_dir())
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "warn,mcp_factory::runtime=info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)

@@ -279,8 +279,22 @@ async fn clients_errors_and_the_compiled_component_cache() {
     assert_eq!(st, StatusCode::FORBIDDEN);
     let (st, _) = call(&s, &s.admin, "drop_everything", json!({})).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
+    // Arguments are checked against the input schema before the component
+    // runs; a violation is a tool error the agent can correct.
     let (st, v) = call(&s, &s.admin, "get_payments", json!({})).await;
-    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["is_error"], true, "{v}");
+    assert_eq!(
+        v["content"]["error"]["details"]["violations"][0]["rule"], "required",
+        "{v}"
+    );
+    assert!(
+        v["content"]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"id\" is a required property"),
+        "{v}"
+    );
     let (st, _) = s
         .call(
             Method::GET,
@@ -299,9 +313,26 @@ async fn clients_errors_and_the_compiled_component_cache() {
         .collect();
     assert_eq!(entries.len(), 1, "{entries:?}");
     let before = std::fs::metadata(&entries[0]).unwrap().modified().unwrap();
+    let log_path = s.dir.path().join("serve.log");
+    let log = || std::fs::read_to_string(&log_path).unwrap();
+    let compiled = |l: &str| l.matches("compiled a component").count();
+    let compiled_before = compiled(&log());
+    assert_eq!(compiled_before, 1, "compiled once: {}", log());
     s.restart();
     let (st, _) = call(&s, &s.admin, "list_payments", json!({})).await;
     assert_eq!(st, StatusCode::OK);
+    let after = log();
+    assert_eq!(
+        compiled(&after),
+        1,
+        "nothing recompiled after the restart: {after}"
+    );
+    // The log says how long loading took (the measured number).
+    let loaded = after
+        .lines()
+        .find(|l| l.contains("loaded a compiled component from the cache"))
+        .unwrap_or_else(|| panic!("no cache load in the log: {after}"));
+    assert!(loaded.contains("ms="), "{loaded}");
     assert_eq!(
         std::fs::metadata(&entries[0]).unwrap().modified().unwrap(),
         before,

@@ -78,11 +78,31 @@ impl Client {
     ) -> anyhow::Result<Value> {
         let url = format!("{}{path}", self.base);
         let mut req = self.http.request(method, &url);
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
-        }
         if let Some(b) = body {
             req = req.json(&b);
+        }
+        self.send(req, &url).await
+    }
+
+    /// Posts raw bytes (a component) to `path`.
+    pub async fn upload(
+        &self,
+        path: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let req = self
+            .http
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(bytes);
+        self.send(req, &url).await
+    }
+
+    async fn send(&self, mut req: reqwest::RequestBuilder, url: &str) -> anyhow::Result<Value> {
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
         }
         let resp = req.send().await.map_err(|e| {
             if e.is_connect() {

@@ -44,6 +44,10 @@ pub enum Cmd {
         name: Option<String>,
         #[arg(long)]
         description: Option<String>,
+        /// A custom component: a .wasm file (uploaded first) or the digest
+        /// (`sha256:…`) of one already uploaded.
+        #[arg(long)]
+        component: Option<String>,
     },
     /// List the endpoints of a workspace.
     List {
@@ -70,6 +74,15 @@ pub enum Cmd {
         #[arg(long, env = "MCP_FACTORY_WORKSPACE")]
         workspace: String,
     },
+    /// What the endpoint's components logged or printed, and its failed calls.
+    Logs {
+        slug: String,
+        #[arg(long, env = "MCP_FACTORY_WORKSPACE")]
+        workspace: String,
+        /// How many of the newest lines (at most 1000).
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
     /// Serve an earlier revision again (as a new revision).
     Rollback {
         slug: String,
@@ -93,6 +106,7 @@ pub async fn run(cmd: Cmd, c: &Client, json_out: bool) -> anyhow::Result<()> {
             sql_query,
             name,
             description,
+            component,
         } => {
             let mut cfg = match config {
                 Some(text) => {
@@ -112,6 +126,13 @@ pub async fn run(cmd: Cmd, c: &Client, json_out: bool) -> anyhow::Result<()> {
             };
             cfg.name = name.or(cfg.name);
             cfg.description = description.or(cfg.description);
+            if let Some(component) = component {
+                cfg.component = Some(if component.starts_with("sha256:") {
+                    component
+                } else {
+                    super::plugins::upload(c, &workspace, &component).await?
+                });
+            }
             (
                 c.call(
                     Method::PUT,
@@ -139,6 +160,15 @@ pub async fn run(cmd: Cmd, c: &Client, json_out: bool) -> anyhow::Result<()> {
             c.call(Method::DELETE, &path(&workspace, &slug), None)
                 .await?,
             COLUMNS,
+        ),
+        Cmd::Logs {
+            slug,
+            workspace,
+            limit,
+        } => (
+            c.get(&format!("{}/logs?limit={limit}", path(&workspace, &slug)))
+                .await?,
+            &["/at", "/level", "/source", "/message"][..],
         ),
         Cmd::Revisions { slug, workspace } => (
             c.get(&format!("{}/revisions", path(&workspace, &slug)))

@@ -7,6 +7,7 @@ pub mod client;
 pub mod collections;
 pub mod endpoints;
 pub mod output;
+pub mod plugins;
 pub mod records;
 pub mod relationships;
 pub mod serve;
@@ -49,6 +50,9 @@ enum Command {
     /// Endpoints: purpose-built MCP servers configured from collections.
     #[command(subcommand)]
     Endpoints(endpoints::Cmd),
+    /// Custom components (WebAssembly) that add or override endpoint tools.
+    #[command(subcommand)]
+    Plugins(plugins::Cmd),
     /// Records of a collection.
     #[command(subcommand)]
     Records(records::Cmd),
@@ -104,6 +108,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Workspaces(cmd) => workspaces::run(cmd, &c, j).await,
         Command::Collections(cmd) => collections::run(cmd, &c, j).await,
         Command::Endpoints(cmd) => endpoints::run(cmd, &c, j).await,
+        Command::Plugins(cmd) => plugins::run(cmd, &c, j).await,
         Command::Records(cmd) => records::run(cmd, &c, j).await,
         Command::Query(a) => records::query(a, &c, j).await,
         Command::Relationships(cmd) => relationships::run(cmd, &c, j).await,

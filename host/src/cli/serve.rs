@@ -72,6 +72,10 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     let runtime =
         crate::runtime::Runtime::new(crate::runtime::Limits::default(), a.data.join("cache"))
             .map_err(|e| anyhow::anyhow!(e))?;
+    // Compile (or load from the cache) every component in the background;
+    // a call arriving first waits for its component only.
+    let warm = (runtime.clone(), service.clone());
+    tokio::spawn(async move { warm.0.warm_up(&warm.1).await });
     let state = AppState {
         service,
         runtime,

@@ -109,6 +109,15 @@ pub fn routes() -> Router<AppState> {
             "/v1/{ws}/endpoints/{slug}/tools/{name}",
             post(call_endpoint_tool),
         )
+        .route("/v1/{ws}/endpoints/{slug}/logs", get(endpoint_logs))
+        .route(
+            "/v1/{ws}/plugins",
+            get(list_plugins)
+                .post(upload_plugin)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    crate::runtime::MAX_COMPONENT_BYTES,
+                )),
+        )
         .route("/v1/{ws}/batch", post(batch))
         .route("/v1/{ws}/sql", post(sql_query))
         .route("/v1/{ws}/operations", get(list_operations))
@@ -394,6 +403,12 @@ async fn upsert_endpoint(
     Path((ws, slug)): Path<(String, String)>,
     Body(config): Body<EndpointConfig>,
 ) -> Res {
+    // A custom component must load and list valid tools for this config
+    // before the revision is published.
+    s.runtime
+        .check_config(&s.service, &c, &ws, &slug, &config)
+        .await
+        .map_err(run_error)?;
     ok(s.service.upsert_endpoint(&c, &ws, &slug, config).await?)
 }
 
@@ -475,6 +490,58 @@ async fn call_endpoint_tool(
         .map_err(run_error)?;
     let content: Value = serde_json::from_str(&r.content).unwrap_or(Value::String(r.content));
     ok(json!({"content": content, "is_error": r.is_error}))
+}
+
+#[derive(Deserialize)]
+struct LogParams {
+    limit: Option<usize>,
+}
+
+async fn endpoint_logs(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((ws, slug)): Path<(String, String)>,
+    Params(p): Params<LogParams>,
+) -> Res {
+    s.service.get_endpoint(&c, &ws, &slug, false)?;
+    let limit = p.limit.unwrap_or(100).min(crate::runtime::logs::KEEP);
+    list(s.runtime.logs.tail(&ws, &slug, limit))
+}
+
+// ---- plugins (custom components) ----
+
+async fn list_plugins(State(s): State<AppState>, Auth(c): Auth, Path(ws): Path<String>) -> Res {
+    list(s.service.list_components(&c, &ws)?)
+}
+
+/// The body is the component's bytes (`application/wasm`).
+async fn upload_plugin(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(ws): Path<String>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Res {
+    let wasm = body.map_err(|e| {
+        ApiError::new(
+            e.status(),
+            "PAYLOAD_TOO_LARGE",
+            format!(
+                "reading the component failed: {e} (the limit is {} bytes)",
+                crate::runtime::MAX_COMPONENT_BYTES
+            ),
+        )
+    })?;
+    if wasm.is_empty() {
+        return Err(ApiError::bad_request(
+            "send the component's bytes as the request body (Content-Type: application/wasm)",
+        ));
+    }
+    let up = s
+        .runtime
+        .upload(&s.service, &c, &ws, wasm.to_vec())
+        .await
+        .map_err(run_error)?;
+    created(up)
 }
 
 fn run_error(e: RunError) -> ApiError {

@@ -13,9 +13,10 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use wasmtime::component::Linker;
 use wasmtime_wasi::WasiCtx;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
-use super::HostState;
-use super::bindings::mcp_factory::plugin::{context, log, store, types};
+use super::bindings::mcp_factory::plugin::{base, context, log, store, types};
+use super::{HostState, Layer};
 use crate::service::records::{Mark, PatchRecord, Query, UpsertRecord};
 use crate::service::relationships::{Direction, UpsertRelationship};
 use crate::service::sql::SqlRequest;
@@ -41,9 +42,18 @@ pub(super) fn link_wasi(linker: &mut Linker<HostState>) -> wasmtime::Result<()> 
     Ok(())
 }
 
-/// No environment, no arguments, no files, no inherited stdio.
-pub(super) fn wasi_ctx() -> WasiCtx {
-    WasiCtx::builder().build()
+/// No environment, no arguments, no files; stdout and stderr captured for
+/// the endpoint's log; randomness capped at `max_random` bytes a call.
+pub(super) fn wasi_ctx(
+    stdout: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
+    max_random: u64,
+) -> WasiCtx {
+    WasiCtx::builder()
+        .stdout(stdout)
+        .stderr(stderr)
+        .max_random_size(max_random)
+        .build()
 }
 
 fn denied(what: String) -> StoreError {
@@ -317,7 +327,7 @@ impl store::Host for HostState {
 
 impl context::Host for HostState {
     async fn endpoint_config(&mut self) -> String {
-        serde_json::to_string(&self.call.endpoint.config).unwrap_or_default()
+        self.call.config_json.clone()
     }
 
     async fn collection_schemas(&mut self) -> String {
@@ -332,12 +342,58 @@ impl context::Host for HostState {
 impl log::Host for HostState {
     async fn log(&mut self, level: log::Level, message: String) {
         let endpoint = &self.call.endpoint.slug;
-        let message: String = message.chars().take(4096).collect();
-        match level {
-            log::Level::Debug => tracing::debug!(endpoint, "{message}"),
-            log::Level::Info => tracing::info!(endpoint, "{message}"),
-            log::Level::Warn => tracing::warn!(endpoint, "{message}"),
-            log::Level::Error => tracing::error!(endpoint, "{message}"),
+        let level = match level {
+            log::Level::Debug => "debug",
+            log::Level::Info => "info",
+            log::Level::Warn => "warn",
+            log::Level::Error => "error",
+        };
+        tracing::debug!(
+            endpoint,
+            level,
+            "component log: {}",
+            message.chars().take(256).collect::<String>()
+        );
+        self.call.log(level, "log", &message);
+    }
+}
+
+impl base::Host for HostState {
+    async fn list_tools(&mut self) -> Vec<types::Tool> {
+        if self.layer != Layer::Custom {
+            return Vec::new();
+        }
+        let call = self.call.clone();
+        call.runtime
+            .list(&call, Layer::Generated, None)
+            .await
+            .unwrap_or_default()
+    }
+
+    async fn call_tool(
+        &mut self,
+        name: String,
+        arguments: String,
+    ) -> Result<types::ToolResult, types::CallError> {
+        if self.layer != Layer::Custom {
+            return Err(types::CallError::Failed(
+                "`base` is the generated layer beneath a custom component; the generated component has none".into(),
+            ));
+        }
+        let call = self.call.clone();
+        let out = call
+            .runtime
+            .run_on(&call, Layer::Generated, None, async |g, store| {
+                g.mcp_factory_plugin_tool_provider()
+                    .call_call_tool(store, &name, &arguments)
+                    .await
+            })
+            .await;
+        match out {
+            Ok(r) => r,
+            Err(e) => Err(types::CallError::Failed(format!(
+                "the generated layer failed: {e}"
+            ))),
         }
     }
 }

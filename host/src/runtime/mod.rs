@@ -1,42 +1,57 @@
 //! Endpoints as sandboxed WebAssembly components.
 //!
 //! One wasmtime [`Engine`] (Cranelift, pooling allocator, epoch interruption
-//! driven by one engine-wide ticker) serves every endpoint with the
-//! generated component (`plugins/generated`, embedded at build time). Each
-//! tool call gets a fresh [`Store`] from a pre-instantiated component, with a
-//! memory cap, an epoch deadline plus an async timeout, a stack cap, and WASI
-//! limited to clocks, random and stdio (no files, network or environment).
+//! driven by one engine-wide ticker) serves every endpoint. An endpoint has
+//! two layers: the **generated** component (`plugins/generated`, embedded at
+//! build time) and, optionally, a **custom** component the user uploaded
+//! (named by digest in the config). The custom layer's tools shadow
+//! generated tools of the same name; its code reaches the generated
+//! behaviour through the `base` import.
 //!
-//! Components reach the store only through the host imports in
-//! [`host`], which check every call against the endpoint's grants (derived
-//! from its config) and its workspace, then call the same `service`
-//! functions as the REST API.
+//! Each call gets a fresh [`Store`] from a cached `InstancePre`, with a
+//! memory cap (denials recorded, so "out of memory" is reported as such),
+//! an epoch deadline plus an async timeout, a stack cap, table and instance
+//! caps, hostcall fuel, a resource-table cap, and WASI limited to clocks,
+//! capped random and captured stdio (no files, network or environment).
+//! Arguments are checked against the tool's input schema before the
+//! component runs. Components reach the store only through the host imports
+//! in [`host`], which check every call against the endpoint's grants and
+//! workspace, then call the same `service` functions as the REST API.
 //!
 //! Compiled code is cached on disk, keyed by the component's digest and the
 //! engine's compatibility hash, so a restart does not recompile.
+//!
+//! Hot swap: a call reads its endpoint from one store snapshot and holds it
+//! (and its tool set) until it ends, so upserts, rollbacks and promotions
+//! never disturb calls in flight; the next call sees the new revision.
 
 mod host;
+pub mod logs;
+mod tools;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
-    StoreLimitsBuilder,
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
+    StoreLimits, StoreLimitsBuilder,
 };
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::service::endpoints::{Endpoint, Serving};
 use crate::service::{Caller, Service, ServiceError};
+pub use tools::{MAX_COMPONENT_BYTES, ToolSet, Upload};
 
 mod bindings {
     wasmtime::component::bindgen!({
         path: "../wit",
-        world: "generated",
+        world: "custom",
         imports: { default: async },
         exports: { default: async },
     });
@@ -44,11 +59,21 @@ mod bindings {
 
 pub use bindings::mcp_factory::plugin::types::{Annotations, CallError, Tool, ToolResult};
 
+type Pre = bindings::CustomPre<HostState>;
+
 /// The generated component, built from `plugins/generated` by `build.rs`.
 pub static GENERATED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/generated.wasm"));
 
 /// Epoch ticker period: the granularity of guest deadlines.
 const TICK: Duration = Duration::from_millis(5);
+/// Most bytes a guest may pass to the host in one call.
+const HOSTCALL_FUEL: usize = 16 << 20;
+/// Most bytes of randomness a guest may ask for at once.
+const MAX_RANDOM: u64 = 1 << 20;
+/// Most host resources (streams, pollables…) a call may hold.
+const MAX_RESOURCES: usize = 10_000;
+/// Most bytes a call may print to stdout or stderr (each).
+const MAX_OUTPUT: usize = 64 << 10;
 
 /// Server-wide sandbox limits (per-endpoint `limits` may only lower them).
 #[derive(Debug, Clone)]
@@ -56,6 +81,8 @@ pub struct Limits {
     pub memory_mb: u32,
     pub timeout: Duration,
     pub max_concurrency: u32,
+    /// Largest tool result, in bytes.
+    pub max_result_bytes: usize,
 }
 
 impl Default for Limits {
@@ -64,27 +91,101 @@ impl Default for Limits {
             memory_mb: 64,
             timeout: Duration::from_secs(10),
             max_concurrency: 64,
+            max_result_bytes: 8 << 20,
         }
     }
 }
 
-/// What a host import needs about the call in progress.
+/// The layer of an endpoint a tool comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layer {
+    Generated,
+    Custom,
+}
+
+/// What a host import needs about the call in progress (shared by the
+/// custom layer's store and a nested generated one for `base`).
 pub(crate) struct CallCtx {
+    pub runtime: Arc<Runtime>,
     pub service: Service,
     /// The endpoint's own identity and grants (never the client's token).
     pub caller: Caller,
     pub endpoint: Endpoint,
+    /// The endpoint config as JSON (what `context.endpoint-config` returns).
+    pub config_json: String,
     /// `{"collection": schema}` of the endpoint's collections.
     pub schemas: String,
     pub request_id: String,
+    pub deadline: Instant,
+}
+
+impl CallCtx {
+    fn key(&self) -> (&str, &str) {
+        (&self.endpoint.workspace_id, &self.endpoint.slug)
+    }
+
+    fn log(&self, level: &'static str, source: &'static str, message: &str) {
+        self.runtime
+            .logs
+            .push(self.key(), level, source, &self.request_id, message);
+    }
+}
+
+/// [`StoreLimits`] that remembers a refused memory growth, so the trap that
+/// follows (Rust aborts on allocation failure) is reported as what it is.
+struct Limiter {
+    inner: StoreLimits,
+    memory_denied: bool,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let ok = self.inner.memory_growing(current, desired, maximum)?;
+        self.memory_denied |= !ok;
+        Ok(ok)
+    }
+
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.memory_denied = true;
+        Ok(())
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.inner.table_growing(current, desired, maximum)
+    }
+
+    fn instances(&self) -> usize {
+        self.inner.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.inner.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.inner.memories()
+    }
 }
 
 /// Per-call store data.
 pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
-    limits: StoreLimits,
-    call: CallCtx,
+    limiter: Limiter,
+    call: Arc<CallCtx>,
+    layer: Layer,
+    stdout: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
 }
 
 impl WasiView for HostState {
@@ -99,10 +200,10 @@ impl WasiView for HostState {
 /// A failure to run a tool, as the doors report it.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    /// The component's own protocol error (unknown tool, bad arguments).
+    /// A protocol error: unknown tool, bad arguments, or the component's own.
     #[error("{0}")]
     Call(String, CallErrorKind),
-    /// The component trapped, ran out of memory or time.
+    /// The component trapped, ran out of memory or time, or broke a limit.
     #[error("{0}")]
     Sandbox(String),
     #[error(transparent)]
@@ -116,17 +217,31 @@ pub enum CallErrorKind {
     Failed,
 }
 
-/// The engine, the pre-linked generated component, and the limits.
+/// Components compiled and loaded since start.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Compiled from wasm (a cache miss).
+    pub compiled: AtomicU64,
+    /// Loaded from the on-disk cache.
+    pub cache_hits: AtomicU64,
+}
+
+/// The engine, the linker, the compiled components and the limits.
 pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
     limits: Limits,
     cache_dir: PathBuf,
-    generated: OnceCell<bindings::GeneratedPre<HostState>>,
+    generated: OnceCell<Pre>,
+    /// Custom components by digest, compiled once each.
+    custom: Mutex<HashMap<String, Arc<OnceCell<Pre>>>>,
+    /// Each endpoint's tool set, for the revision and schemas it was built for.
+    tool_sets: Mutex<HashMap<(String, String), Arc<ToolSet>>>,
     /// Calls running per endpoint (`workspace/slug`), each bounded by its
     /// `max_concurrency`; further calls wait their turn within the deadline.
-    running:
-        std::sync::Mutex<std::collections::HashMap<String, (u32, Arc<tokio::sync::Semaphore>)>>,
+    running: Mutex<HashMap<String, (u32, Arc<tokio::sync::Semaphore>)>>,
+    pub logs: logs::Logs,
+    pub stats: Stats,
 }
 
 fn engine() -> wasmtime::Result<Engine> {
@@ -142,15 +257,19 @@ fn engine() -> wasmtime::Result<Engine> {
     Engine::new(&config)
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl Runtime {
-    /// Builds the engine and linker and starts the epoch ticker; the
-    /// generated component is compiled (or loaded from `cache_dir`) on first
-    /// use, off the async threads.
+    /// Builds the engine and linker and starts the epoch ticker; components
+    /// are compiled (or loaded from `cache_dir`) on first use, off the async
+    /// threads — see [`Runtime::warm_up`].
     pub fn new(limits: Limits, cache_dir: PathBuf) -> Result<Arc<Runtime>, String> {
         let engine = engine().map_err(|e| format!("wasm engine: {e:#}"))?;
         let mut linker: Linker<HostState> = Linker::new(&engine);
         host::link_wasi(&mut linker).map_err(|e| format!("linking WASI: {e:#}"))?;
-        bindings::Generated::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+        bindings::Custom::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(|e| format!("linking host imports: {e:#}"))?;
         let weak = engine.weak();
         std::thread::Builder::new()
@@ -169,37 +288,46 @@ impl Runtime {
             limits,
             cache_dir,
             generated: OnceCell::new(),
+            custom: Default::default(),
+            tool_sets: Default::default(),
             running: Default::default(),
+            logs: Default::default(),
+            stats: Default::default(),
         }))
     }
 
     /// Loads the compiled component from the cache or compiles and caches it.
-    fn load(
-        engine: &Engine,
-        cache_dir: &std::path::Path,
-        wasm: &[u8],
-    ) -> Result<Component, String> {
-        let digest = hex::encode(Sha256::digest(wasm));
+    fn load(&self, wasm: &[u8]) -> Result<Component, String> {
+        let digest = crate::service::components::digest(wasm);
         let mut h = std::hash::DefaultHasher::new();
-        std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut h);
-        let key = format!("{digest}-{:016x}.cwasm", std::hash::Hasher::finish(&h));
-        let path = cache_dir.join(key);
+        std::hash::Hash::hash(&self.engine.precompile_compatibility_hash(), &mut h);
+        let hex = digest.trim_start_matches("sha256:");
+        let key = format!("{hex}-{:016x}.cwasm", std::hash::Hasher::finish(&h));
+        let path = self.cache_dir.join(key);
+        let started = Instant::now();
         if path.exists() {
             // SAFETY: files in the cache directory are written only by this
             // function, from `Engine::precompile_component` of the same
             // engine configuration (the key includes its compatibility hash).
             #[allow(unsafe_code)]
-            match unsafe { Component::deserialize_file(engine, &path) } {
-                Ok(c) => return Ok(c),
+            match unsafe { Component::deserialize_file(&self.engine, &path) } {
+                Ok(c) => {
+                    self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(%digest, ms = started.elapsed().as_secs_f64() * 1e3, "loaded a compiled component from the cache");
+                    return Ok(c);
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, path = %path.display(), "ignoring a bad compiled-component cache entry")
                 }
             }
         }
-        let bytes = engine
+        let bytes = self
+            .engine
             .precompile_component(wasm)
-            .map_err(|e| format!("compiling the component: {e:#}"))?;
-        if std::fs::create_dir_all(cache_dir).is_ok() {
+            .map_err(|e| format!("not a valid component: {e:#}"))?;
+        self.stats.compiled.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(%digest, ms = started.elapsed().as_secs_f64() * 1e3, "compiled a component");
+        if std::fs::create_dir_all(&self.cache_dir).is_ok() {
             let tmp = path.with_extension(format!("tmp{}", std::process::id()));
             if std::fs::write(&tmp, &bytes).is_ok() {
                 let _ = std::fs::rename(&tmp, &path);
@@ -207,46 +335,111 @@ impl Runtime {
         }
         // SAFETY: `bytes` was produced just now by this engine.
         #[allow(unsafe_code)]
-        unsafe { Component::deserialize(engine, &bytes) }
+        unsafe { Component::deserialize(&self.engine, &bytes) }
             .map_err(|e| format!("loading the component: {e:#}"))
     }
 
-    async fn generated(&self) -> Result<&bindings::GeneratedPre<HostState>, RunError> {
+    /// Compiles (or loads) `wasm` off the async threads, checks it targets
+    /// the `custom` world and pre-instantiates it.
+    async fn prepare(self: &Arc<Self>, wasm: Arc<Vec<u8>>) -> Result<Pre, RunError> {
+        let rt = self.clone();
+        let component = tokio::task::spawn_blocking(move || rt.load(&wasm))
+            .await
+            .map_err(|e| RunError::Sandbox(format!("compile task: {e}")))?
+            .map_err(|e| RunError::Call(e, CallErrorKind::InvalidArguments))?;
+        tools::check_world(&self.engine, &component)
+            .map_err(|e| RunError::Call(e, CallErrorKind::InvalidArguments))?;
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| {
+            RunError::Call(
+                format!("the component does not fit the host: {e:#}"),
+                CallErrorKind::InvalidArguments,
+            )
+        })?;
+        bindings::CustomPre::new(pre).map_err(|e| {
+            RunError::Call(
+                format!("the component does not export tool-provider: {e:#}"),
+                CallErrorKind::InvalidArguments,
+            )
+        })
+    }
+
+    async fn generated(self: &Arc<Self>) -> Result<&Pre, RunError> {
         self.generated
             .get_or_try_init(|| async {
-                let (engine, dir) = (self.engine.clone(), self.cache_dir.clone());
-                let component =
-                    tokio::task::spawn_blocking(move || Runtime::load(&engine, &dir, GENERATED))
-                        .await
-                        .map_err(|e| RunError::Sandbox(format!("compile task: {e}")))?
-                        .map_err(RunError::Sandbox)?;
-                let pre = self.linker.instantiate_pre(&component).map_err(|e| {
-                    RunError::Sandbox(format!("the component does not fit the host: {e:#}"))
-                })?;
-                bindings::GeneratedPre::new(pre).map_err(|e| RunError::Sandbox(format!("{e:#}")))
+                self.prepare(Arc::new(GENERATED.to_vec()))
+                    .await
+                    .map_err(|e| RunError::Sandbox(format!("the generated component: {e}")))
             })
             .await
     }
 
-    fn store(&self, call: CallCtx) -> Store<HostState> {
-        let limits = &call.endpoint.config.limits;
-        let memory_mb = limits
-            .memory_mb
-            .map_or(self.limits.memory_mb, |m| m.min(self.limits.memory_mb));
+    async fn custom(self: &Arc<Self>, service: &Service, digest: &str) -> Result<Pre, RunError> {
+        let cell = lock(&self.custom)
+            .entry(digest.to_string())
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| async {
+            let wasm = service.component_bytes(digest)?;
+            self.prepare(Arc::new(wasm)).await
+        })
+        .await
+        .cloned()
+    }
+
+    async fn pre(self: &Arc<Self>, call: &CallCtx, layer: Layer) -> Result<Pre, RunError> {
+        match (layer, &call.endpoint.config.component) {
+            (Layer::Custom, Some(d)) => self.custom(&call.service, d).await,
+            _ => self.generated().await.cloned(),
+        }
+    }
+
+    /// Compiles (or loads from the cache) the generated component and the
+    /// custom components of every endpoint, so first calls are not slow.
+    pub async fn warm_up(self: &Arc<Self>, service: &Service) {
+        if let Err(e) = self.generated().await {
+            tracing::error!(error = %e, "the generated component does not load");
+        }
+        for digest in service.endpoint_components() {
+            if let Err(e) = self.custom(service, &digest).await {
+                tracing::warn!(%digest, error = %e, "a custom component does not load");
+            }
+        }
+    }
+
+    fn memory_mb(&self, endpoint: &Endpoint) -> u32 {
+        let own = endpoint.config.limits.memory_mb;
+        own.map_or(self.limits.memory_mb, |m| m.min(self.limits.memory_mb))
+    }
+
+    fn store(&self, call: Arc<CallCtx>, layer: Layer) -> Store<HostState> {
+        let memory_mb = self.memory_mb(&call.endpoint);
+        let (stdout, stderr) = (
+            MemoryOutputPipe::new(MAX_OUTPUT),
+            MemoryOutputPipe::new(MAX_OUTPUT),
+        );
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
         let state = HostState {
-            wasi: host::wasi_ctx(),
-            table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size((memory_mb as usize) << 20)
-                .instances(4)
-                .tables(8)
-                .memories(2)
-                .table_elements(100_000)
-                .build(),
+            wasi: host::wasi_ctx(stdout.clone(), stderr.clone(), MAX_RANDOM),
+            table,
+            limiter: Limiter {
+                inner: StoreLimitsBuilder::new()
+                    .memory_size((memory_mb as usize) << 20)
+                    .instances(16)
+                    .tables(16)
+                    .memories(4)
+                    .table_elements(100_000)
+                    .build(),
+                memory_denied: false,
+            },
             call,
+            layer,
+            stdout,
+            stderr,
         };
         let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limits);
+        store.limiter(|s| &mut s.limiter);
+        store.set_hostcall_fuel(HOSTCALL_FUEL);
         store
     }
 
@@ -270,10 +463,7 @@ impl Runtime {
             })
             .max(1);
         let key = format!("{}/{}", endpoint.workspace_id, endpoint.slug);
-        let mut map = self
-            .running
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = lock(&self.running);
         let entry = map
             .entry(key)
             .or_insert_with(|| (max, Arc::new(tokio::sync::Semaphore::new(max as usize))));
@@ -283,11 +473,61 @@ impl Runtime {
         entry.1.clone()
     }
 
-    /// Runs `f` on a fresh instance with the call's deadline.
-    async fn with_instance<T>(
-        &self,
-        call: CallCtx,
-        f: impl AsyncFnOnce(&bindings::Generated, &mut Store<HostState>) -> wasmtime::Result<T>,
+    /// Runs `f` on a fresh instance of `layer`, within the call's deadline.
+    /// What the guest printed goes to the endpoint's log.
+    /// `pre` overrides the endpoint's component for `layer`.
+    async fn run_on<T>(
+        self: &Arc<Self>,
+        call: &Arc<CallCtx>,
+        layer: Layer,
+        pre: Option<Pre>,
+        f: impl AsyncFnOnce(&bindings::Custom, &mut Store<HostState>) -> wasmtime::Result<T>,
+    ) -> Result<T, RunError> {
+        let pre = match pre {
+            Some(p) => p,
+            None => self.pre(call, layer).await?,
+        };
+        let left = call.deadline.saturating_duration_since(Instant::now());
+        let mut store = self.store(call.clone(), layer);
+        store.set_epoch_deadline((left.as_millis() / TICK.as_millis()) as u64 + 1);
+        store.epoch_deadline_trap();
+        let run = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            f(&instance, &mut store).await
+        };
+        let out = tokio::time::timeout(left + TICK * 4, run).await;
+        for (pipe, source, level) in [
+            (&store.data().stdout, "stdout", "info"),
+            (&store.data().stderr, "stderr", "warn"),
+        ] {
+            let text = pipe.contents();
+            for line in String::from_utf8_lossy(&text).lines() {
+                call.log(level, source, line);
+            }
+        }
+        let timeout = self.timeout(&call.endpoint);
+        match out {
+            Err(_) => Err(RunError::Sandbox(format!(
+                "the endpoint did not answer within its {} ms time limit",
+                timeout.as_millis()
+            ))),
+            Ok(Err(e)) => {
+                let memory = store
+                    .data()
+                    .limiter
+                    .memory_denied
+                    .then(|| self.memory_mb(&call.endpoint));
+                Err(RunError::Sandbox(describe_trap(&e, timeout, memory)))
+            }
+            Ok(Ok(v)) => Ok(v),
+        }
+    }
+
+    /// Runs a whole call (gate, deadline, logging of failures).
+    async fn call<T>(
+        self: &Arc<Self>,
+        call: &Arc<CallCtx>,
+        work: impl AsyncFnOnce() -> Result<T, RunError>,
     ) -> Result<T, RunError> {
         let timeout = self.timeout(&call.endpoint);
         let gate = self.gate(&call.endpoint);
@@ -300,57 +540,101 @@ impl Runtime {
                 ))
             })?
             .map_err(|_| RunError::Sandbox("the endpoint is shutting down".into()))?;
-        let pre = self.generated().await?;
-        let mut store = self.store(call);
-        store.set_epoch_deadline((timeout.as_millis() / TICK.as_millis()).max(1) as u64 + 1);
-        store.epoch_deadline_trap();
-        let run = async {
-            let instance = pre.instantiate_async(&mut store).await?;
-            f(&instance, &mut store).await
-        };
-        match tokio::time::timeout(timeout + TICK * 4, run).await {
-            Err(_) => Err(RunError::Sandbox(format!(
-                "the endpoint did not answer within {} ms",
-                timeout.as_millis()
-            ))),
-            Ok(Err(e)) => Err(RunError::Sandbox(describe_trap(&e, timeout))),
-            Ok(Ok(v)) => Ok(v),
+        let out = work().await;
+        if let Err(RunError::Sandbox(m)) = &out {
+            call.log("error", "host", m);
         }
+        out
     }
 
-    pub(crate) async fn list_tools(&self, call: CallCtx) -> Result<Vec<Tool>, RunError> {
-        self.with_instance(call, async |g, store| {
-            g.mcp_factory_plugin_tool_provider()
-                .call_list_tools(store)
-                .await
+    fn call_ctx(self: &Arc<Self>, service: &Service, serving: Serving) -> Arc<CallCtx> {
+        let timeout = self.timeout(&serving.endpoint);
+        Arc::new(CallCtx {
+            runtime: self.clone(),
+            service: service.clone(),
+            caller: serving.identity,
+            config_json: serde_json::to_string(&serving.endpoint.config).unwrap_or_default(),
+            endpoint: serving.endpoint,
+            schemas: serving.schemas.to_string(),
+            request_id: uuid::Uuid::now_v7().to_string(),
+            deadline: Instant::now() + timeout,
         })
-        .await
     }
 
-    pub(crate) async fn call_tool(
-        &self,
-        call: CallCtx,
+    /// The tools of endpoint `slug` in `ws`.
+    pub async fn endpoint_tools(
+        self: &Arc<Self>,
+        service: &Service,
+        client: &Caller,
+        ws: &str,
+        slug: &str,
+    ) -> Result<Vec<Tool>, RunError> {
+        let serving = service.serving(client, ws, slug)?;
+        let call = self.call_ctx(service, serving);
+        let set = self
+            .call(&call, async || self.tool_set(&call).await)
+            .await?;
+        Ok(set.tools.iter().map(|t| t.tool.clone()).collect())
+    }
+
+    /// Calls tool `name` of endpoint `slug` with JSON `arguments`: checks
+    /// the client may (read-only tools need `read:records`, others
+    /// `write:records`), checks the arguments against the tool's input
+    /// schema, then runs it on the layer that serves it.
+    pub async fn call_endpoint_tool(
+        self: &Arc<Self>,
+        service: &Service,
+        client: &Caller,
+        ws: &str,
+        slug: &str,
         name: &str,
         arguments: &str,
     ) -> Result<ToolResult, RunError> {
-        let arguments = arguments.to_string();
-        let arguments = &arguments;
-        let out = self
-            .with_instance(call, async |g, store| {
-                g.mcp_factory_plugin_tool_provider()
-                    .call_call_tool(store, name, arguments)
-                    .await
-            })
-            .await?;
-        out.map_err(|e| match e {
-            CallError::UnknownTool(m) => RunError::Call(m, CallErrorKind::UnknownTool),
-            CallError::InvalidArguments(m) => RunError::Call(m, CallErrorKind::InvalidArguments),
-            CallError::Failed(m) => RunError::Call(m, CallErrorKind::Failed),
+        let serving = service.serving(client, ws, slug)?;
+        let call = self.call_ctx(service, serving);
+        self.call(&call, async || {
+            let set = self.tool_set(&call).await?;
+            let tool = set.find(name)?;
+            if !tool.tool.annotations.read_only {
+                service.require_write_records(client, ws)?;
+            }
+            if let Some(rejected) = tool.check_arguments(arguments)? {
+                return Ok(rejected);
+            }
+            let arguments = arguments.to_string();
+            let max = self.limits.max_result_bytes;
+            let out = self
+                .run_on(&call, tool.layer, None, async |g, store| {
+                    g.mcp_factory_plugin_tool_provider()
+                        .call_call_tool(store, name, &arguments)
+                        .await
+                })
+                .await?;
+            let result = out.map_err(call_error)?;
+            if result.content.len() > max {
+                return Err(RunError::Sandbox(format!(
+                    "the tool's result is {} bytes; the limit is {max}",
+                    result.content.len()
+                )));
+            }
+            Ok(result)
         })
+        .await
     }
 }
 
-fn describe_trap(e: &wasmtime::Error, timeout: Duration) -> String {
+fn call_error(e: CallError) -> RunError {
+    match e {
+        CallError::UnknownTool(m) => RunError::Call(m, CallErrorKind::UnknownTool),
+        CallError::InvalidArguments(m) => RunError::Call(m, CallErrorKind::InvalidArguments),
+        CallError::Failed(m) => RunError::Call(m, CallErrorKind::Failed),
+    }
+}
+
+fn describe_trap(e: &wasmtime::Error, timeout: Duration, memory_denied: Option<u32>) -> String {
+    if let Some(mb) = memory_denied {
+        return format!("the endpoint ran out of memory: its limit is {mb} MB");
+    }
     match e.downcast_ref::<wasmtime::Trap>() {
         Some(wasmtime::Trap::Interrupt) => format!(
             "the endpoint ran past its {} ms time limit",
@@ -359,45 +643,5 @@ fn describe_trap(e: &wasmtime::Error, timeout: Duration) -> String {
         Some(wasmtime::Trap::StackOverflow) => "the endpoint overflowed its stack".into(),
         Some(t) => format!("the endpoint failed: {t}"),
         None => format!("the endpoint failed: {e:#}"),
-    }
-}
-
-impl Runtime {
-    fn call_ctx(service: &Service, serving: Serving) -> CallCtx {
-        CallCtx {
-            service: service.clone(),
-            caller: serving.identity,
-            endpoint: serving.endpoint,
-            schemas: serving.schemas.to_string(),
-            request_id: uuid::Uuid::now_v7().to_string(),
-        }
-    }
-
-    /// The tools of endpoint `slug` in `ws`, as its component lists them.
-    pub async fn endpoint_tools(
-        &self,
-        service: &Service,
-        client: &Caller,
-        ws: &str,
-        slug: &str,
-    ) -> Result<Vec<Tool>, RunError> {
-        let serving = service.serving(client, ws, slug)?;
-        self.list_tools(Runtime::call_ctx(service, serving)).await
-    }
-
-    /// Calls tool `name` of endpoint `slug` with JSON `arguments`.
-    pub async fn call_endpoint_tool(
-        &self,
-        service: &Service,
-        client: &Caller,
-        ws: &str,
-        slug: &str,
-        name: &str,
-        arguments: &str,
-    ) -> Result<ToolResult, RunError> {
-        let serving = service.serving(client, ws, slug)?;
-        serving.require_call(service, client, name)?;
-        self.call_tool(Runtime::call_ctx(service, serving), name, arguments)
-            .await
     }
 }

@@ -4,8 +4,9 @@
 //! ([`mcp_factory_guest::config`]), collections against the workspace —
 //! and kept as numbered revisions that can be rolled back to.
 //!
-//! Serving endpoints as Wasm components comes with the runtime (issue
-//! "[spine 3/4]"); this is the configuration it will serve.
+//! The runtime (`crate::runtime`) serves what is stored here: each call
+//! reads the endpoint from one store snapshot, so it runs on exactly one
+//! revision, and calls in flight finish on the revision they started on.
 
 use mcp_factory_guest::config::{EndpointConfig, ToolPlan};
 use serde::{Deserialize, Serialize};
@@ -72,10 +73,8 @@ pub(crate) fn validate(v: &impl View, ws: &str, config: &EndpointConfig) -> Resu
         message: format!("invalid endpoint config: {e}"),
         details: json!({"at": e.at}),
     })?;
-    if config.component.is_some() {
-        return Err(ServiceError::invalid(
-            "'component': custom components are not supported yet (they come with the Wasm endpoint runtime)",
-        ));
+    if let Some(d) = &config.component {
+        super::components::require_uploaded(v, ws, d)?;
     }
     for c in config.collections() {
         if store::collections::get(v, ws, &c)?.is_none() {
@@ -317,65 +316,104 @@ pub struct Serving {
     /// The endpoint's own identity: its workspace, its collections, record
     /// and relationship permissions. Component store calls run as this.
     pub identity: Caller,
-    pub tools: Vec<ToolPlan>,
+}
+
+/// The endpoint's identity and schemas, read from `v`.
+fn serving_of(v: &impl View, endpoint: Endpoint) -> Result<Serving> {
+    let ws = endpoint.workspace_id.clone();
+    let schemas = schemas_of(v, &ws, &endpoint.config)?;
+    let collections: Vec<String> = schemas.keys().cloned().collect();
+    let identity = Caller {
+        token_id: format!("endpoint:{}", endpoint.slug),
+        token_name: format!("endpoint '{}'", endpoint.slug),
+        grants: vec![super::Grant {
+            scope: super::Scope {
+                workspaces: vec![ws],
+                collections: Some(collections),
+                environments: None,
+            },
+            permissions: [
+                "read:records",
+                "write:records",
+                "read:relationships",
+                "write:relationships",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }],
+    };
+    Ok(Serving {
+        endpoint,
+        schemas: Value::Object(schemas),
+        identity,
+    })
 }
 
 impl Service {
     /// Resolves an endpoint for `client`, who needs `read:records` on the
     /// workspace (and `write:records` to call a tool that is not read-only:
-    /// see [`Serving::require_call`]).
+    /// see [`Service::require_write_records`]). One snapshot: the call
+    /// runs on exactly one revision.
     pub fn serving(&self, client: &Caller, ws: &str, slug: &str) -> Result<Serving> {
         let txn = self.store.read()?;
         self.read_workspace(&txn, client, ws, None, "read:records")?;
         let endpoint = load(&txn, ws, slug)?.ok_or_else(|| not_found(ws, slug))?;
-        let schemas = schemas_of(&txn, ws, &endpoint.config)?;
-        let collections: Vec<String> = schemas.keys().cloned().collect();
-        let tools = endpoint
-            .config
-            .tools()
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let identity = Caller {
-            token_id: format!("endpoint:{slug}"),
-            token_name: format!("endpoint '{slug}'"),
-            grants: vec![super::Grant {
-                scope: super::Scope {
-                    workspaces: vec![ws.to_string()],
-                    collections: Some(collections),
-                    environments: None,
-                },
-                permissions: [
-                    "read:records",
-                    "write:records",
-                    "read:relationships",
-                    "write:relationships",
-                ]
-                .map(String::from)
-                .to_vec(),
-            }],
-        };
-        Ok(Serving {
-            endpoint,
-            schemas: Value::Object(schemas),
-            identity,
-            tools,
-        })
+        serving_of(&txn, endpoint)
     }
-}
 
-impl Serving {
+    /// What `config` would serve as endpoint `slug` of `ws`, before it is
+    /// stored (to check a custom component against it).
+    pub fn candidate(
+        &self,
+        caller: &Caller,
+        ws: &str,
+        slug: &str,
+        config: EndpointConfig,
+    ) -> Result<Serving> {
+        let txn = self.store.read()?;
+        self.read_workspace(&txn, caller, ws, None, "write:workspaces")?;
+        let tools = validate(&txn, ws, &config)?;
+        let old = load(&txn, ws, slug)?;
+        let endpoint = Endpoint {
+            slug: slug.to_string(),
+            workspace_id: ws.to_string(),
+            revision: old.as_ref().map_or(0, |o| o.revision) + 1,
+            config,
+            tools: tools.into_iter().map(|t| t.name).collect(),
+            created_at: now(),
+            updated_at: now(),
+        };
+        serving_of(&txn, endpoint)
+    }
+
     /// A client may call a read-only tool with `read:records`; others need
-    /// `write:records`. Unknown names are left to the component to report.
-    pub fn require_call(&self, service: &Service, client: &Caller, name: &str) -> Result<()> {
-        let read_only = self
-            .tools
+    /// `write:records` too.
+    pub fn require_write_records(&self, client: &Caller, ws: &str) -> Result<()> {
+        let w = self.get_workspace(client, ws)?;
+        client.require(&w, None, "write:records")
+    }
+
+    /// Checks `digest` was uploaded to the family of `ws`, for `caller`.
+    pub fn require_component(&self, caller: &Caller, ws: &str, digest: &str) -> Result<()> {
+        let txn = self.store.read()?;
+        self.read_workspace(&txn, caller, ws, None, "read:workspaces")?;
+        super::components::require_uploaded(&txn, ws, digest)
+    }
+
+    /// The custom components that endpoints use, each once.
+    pub fn endpoint_components(&self) -> Vec<String> {
+        let Ok(txn) = self.store.read() else {
+            return Vec::new();
+        };
+        let mut out: Vec<String> = store::endpoints::all(&txn)
+            .unwrap_or_default()
             .iter()
-            .find(|t| t.name == name)
-            .is_some_and(|t| t.annotations.read_only);
-        if read_only {
-            return Ok(());
-        }
-        let ws = service.get_workspace(client, &self.endpoint.workspace_id)?;
-        client.require(&ws, None, "write:records")
+            .filter_map(|b| decode::<Endpoint>(b, "endpoint").ok())
+            .filter_map(|e| e.config.component)
+            .collect();
+        out.sort();
+        out.dedup();
+        out
     }
 }
 

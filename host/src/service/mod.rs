@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod batch;
 pub mod collections;
+pub mod components;
 pub mod endpoints;
 pub mod error;
 pub mod oplog;

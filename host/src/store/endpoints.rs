@@ -17,6 +17,11 @@ pub fn list(v: &impl View, ws: &str) -> Result<Vec<Vec<u8>>, StoreError> {
     values(v.open(ENDPOINTS)?.range((ws, "")..(end.as_str(), ""))?)
 }
 
+/// Every endpoint of every workspace.
+pub fn all(v: &impl View) -> Result<Vec<Vec<u8>>, StoreError> {
+    values(v.open(ENDPOINTS)?.range::<(&str, &str)>(..)?)
+}
+
 pub fn put(t: &Txn, ws: &str, slug: &str, json: &[u8]) -> Result<(), StoreError> {
     t.table(ENDPOINTS)?.insert((ws, slug), json)?;
     Ok(())

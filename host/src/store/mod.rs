@@ -8,6 +8,7 @@
 //! commit), and acknowledges each job only after that commit returned.
 
 pub mod collections;
+pub mod components;
 pub mod endpoints;
 pub mod oplog;
 pub mod promotions;

@@ -41,6 +41,11 @@ pub(super) const ENDPOINTS: TableDefinition<(&str, &str), &[u8]> =
 /// (workspace, endpoint slug, revision) → that revision's JSON.
 pub(super) const ENDPOINT_REVISIONS: TableDefinition<(&str, &str, u64), &[u8]> =
     TableDefinition::new("endpoint_revisions");
+/// component digest (`sha256:…`) → the component's bytes.
+pub(super) const COMPONENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("components");
+/// (production workspace, digest) → upload JSON (size, tools, who, when).
+pub(super) const COMPONENT_UPLOADS: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("component_uploads");
 /// token id → token JSON (the secret only as a SHA-256 hash).
 pub(super) const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
 
@@ -59,6 +64,8 @@ pub(super) fn create_all(db: &Database) -> Result<(), StoreError> {
     txn.open_table(ENDPOINTS)?;
     txn.open_table(ENDPOINT_REVISIONS)?;
     txn.open_table(TOKENS)?;
+    txn.open_table(COMPONENTS)?;
+    txn.open_table(COMPONENT_UPLOADS)?;
     txn.commit()?;
     Ok(())
 }

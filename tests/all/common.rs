@@ -267,3 +267,67 @@ pub const SEED_CONFIG: &str = r#"{
     },
     "sql_query": true
   }"#;
+
+/// Builds a component crate of this repository (`plugins/invoicing`,
+/// `tests/hostile`) for wasm32-wasip2 with one cargo command, once per test
+/// run, in the target directory the host's build script uses for
+/// `plugins/generated` (so their dependencies are compiled once). Returns
+/// the `.wasm` file.
+pub fn build_component(dir: &str, artifact: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, p)) = built.iter().find(|(d, _)| d == dir) {
+        return p.clone();
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    // The test binary is <target>/<profile>/deps/all-<hash>.
+    let exe = std::env::current_exe().unwrap();
+    let target = exe.ancestors().nth(3).unwrap().join("plugins");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args([
+        "build",
+        "--release",
+        "--locked",
+        "--target",
+        "wasm32-wasip2",
+    ])
+    .arg("--manifest-path")
+    .arg(root.join(dir).join("Cargo.toml"))
+    .arg("--target-dir")
+    .arg(&target);
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+    ] {
+        cmd.env_remove(var);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "building {dir} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wasm = target.join(format!("wasm32-wasip2/release/{artifact}.wasm"));
+    assert!(wasm.exists(), "{} was not built", wasm.display());
+    built.push((dir.to_string(), wasm.clone()));
+    wasm
+}
+
+/// The digest the server gives a component.
+pub fn digest(path: &std::path::Path) -> String {
+    use sha2::Digest;
+    let bytes = std::fs::read(path).unwrap();
+    format!("sha256:{}", hex_lower(&sha2::Sha256::digest(&bytes)))
+}
+
+fn hex_lower(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

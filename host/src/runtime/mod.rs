@@ -641,7 +641,12 @@ fn describe_trap(e: &wasmtime::Error, timeout: Duration, memory_denied: Option<u
             timeout.as_millis()
         ),
         Some(wasmtime::Trap::StackOverflow) => "the endpoint overflowed its stack".into(),
+        Some(wasmtime::Trap::UnreachableCodeReached) => "the endpoint failed: it panicked or aborted \
+             (wasm `unreachable`); its message, if it printed one, is in `mcp-factory endpoints logs`"
+            .into(),
         Some(t) => format!("the endpoint failed: {t}"),
-        None => format!("the endpoint failed: {e:#}"),
+        // A host-side refusal (a limit on randomness or resources…): its
+        // own message, without the wasm backtrace.
+        None => format!("the endpoint failed: {}", e.root_cause()),
     }
 }

@@ -15,6 +15,7 @@ fn main() {
     for dir in [
         "plugins/generated/src",
         "plugins/generated/Cargo.toml",
+        "plugins/generated/build.rs",
         "guest-sdk/src",
         "guest-sdk/Cargo.toml",
         "wit",

@@ -345,11 +345,14 @@ async fn hot_swap_under_load_fails_no_call_and_mixes_no_revisions() {
     let s = Server::start();
     setup(&s).await;
     let path = "/v1/acme--dev/endpoints/swap";
-    let a = json!({"tools": [{"collection": "payments", "operations": ["get", "list"]}]});
+    // Both revisions serve list_invoices, which every client calls
+    // between listings: no call may fail while revisions swap.
+    let a = json!({"tools": [{"collection": "invoices", "operations": ["list"]},
+                             {"collection": "payments", "operations": ["get", "list"]}]});
     let b =
         json!({"tools": [{"collection": "invoices", "operations": ["list"]}], "sql_query": true});
     s.ok(Method::PUT, path, Some(a.clone())).await;
-    let tools_a = json!(["get_payments", "list_payments"]);
+    let tools_a = json!(["list_invoices", "get_payments", "list_payments"]);
     let tools_b = json!(["list_invoices", "sql_query"]);
     s.ok(Method::GET, &format!("{path}/tools"), None).await; // warm: compile once
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -383,7 +386,17 @@ async fn hot_swap_under_load_fails_no_call_and_mixes_no_revisions() {
                 } else {
                     panic!("a call saw neither revision: {names}");
                 }
-                calls += 1;
+                let r = http
+                    .post(format!("{url}/list_invoices"))
+                    .bearer_auth(&token)
+                    .json(&json!({}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), StatusCode::OK, "a tool call failed during the swap");
+                let v: Value = r.json().await.unwrap();
+                assert_eq!(v["is_error"], false, "{v}");
+                calls += 2;
                 done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             (calls, seen_a, seen_b)

@@ -309,6 +309,7 @@ impl Service {
 }
 
 /// What serving one call of an endpoint needs.
+#[derive(Clone)]
 pub struct Serving {
     pub endpoint: Endpoint,
     /// `{"collection": schema}` for the endpoint's collections.

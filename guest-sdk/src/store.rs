@@ -195,6 +195,11 @@ pub fn delete(collection: &str, id: &str) -> Result<Record> {
     read(raw::delete_record(collection, id))
 }
 
+/// Marks a record cancelled (its data stays); needs the `update` grant.
+pub fn cancel(collection: &str, id: &str) -> Result<Record> {
+    read(raw::cancel_record(collection, id))
+}
+
 /// Links two records: `request` is the REST relationship body without
 /// `rel_type`.
 pub fn link(rel_type: &str, request: &Value) -> Result<Value> {

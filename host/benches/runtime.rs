@@ -115,7 +115,14 @@ impl Fixture {
 
     async fn call_full(&self) -> mcp_factory::runtime::ToolResult {
         self.runtime
-            .call_endpoint_tool(&self.service, &self.sys, "bench", "ep", "get_items", &self.args)
+            .call_endpoint_tool(
+                &self.service,
+                &self.sys,
+                "bench",
+                "ep",
+                "get_items",
+                &self.args,
+            )
             .await
             .expect("call")
     }

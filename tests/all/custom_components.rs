@@ -79,7 +79,8 @@ fn config(component: &str, list_links: bool) -> Value {
         "name": "Billing",
         "tools": [{"collection": "invoices", "operations": ["create", "get", "list"]}],
         "relationships": [{"rel_type": "invoice_payment", "operations": rel_ops}],
-        "grants": [{"collection": "payments", "operations": ["get"]}],
+        "grants": [{"collection": "payments", "operations": ["get"]},
+                   {"collection": "invoices", "operations": ["update"]}],
         "component": component,
     })
 }
@@ -109,7 +110,7 @@ async fn invoicing_overrides_a_generated_tool_delegates_and_adds_one() {
     assert_eq!(list["data"][0]["digest"], d.as_str());
     assert_eq!(
         list["data"][0]["tools"],
-        json!(["create_invoices", "invoice_balance"])
+        json!(["create_invoices", "invoice_balance", "void_invoice"])
     );
 
     // `--component file.wasm` uploads (again: idempotent) and uses it.
@@ -150,7 +151,8 @@ async fn invoicing_overrides_a_generated_tool_delegates_and_adds_one() {
             "list_invoices",
             "link_invoice_payment",
             "list_invoice_payment",
-            "invoice_balance"
+            "invoice_balance",
+            "void_invoice"
         ]
     );
     let create = &tools["data"][0];
@@ -220,6 +222,33 @@ async fn invoicing_overrides_a_generated_tool_delegates_and_adds_one() {
     assert_eq!(bal["is_error"], false, "{bal}");
     assert_eq!(bal["content"]["paid"], 60.0);
     assert_eq!(bal["content"]["balance"], 40.0);
+
+    // Voiding: refused while a payment is linked; another invoice is
+    // cancelled through `store.cancel-record` (an `update` grant).
+    let v = call(&s, "void_invoice", json!({"id": id})).await;
+    assert_eq!(v["content"]["error"]["code"], "HAS_PAYMENTS", "{v}");
+    let other = call(
+        &s,
+        "create_invoices",
+        json!({"data": {"customer": "B", "total": 5,
+        "lines": [{"quantity": 1, "unit_price": 5}]}}),
+    )
+    .await;
+    let other_id = other["content"]["id"].as_str().unwrap();
+    let v = call(&s, "void_invoice", json!({"id": other_id})).await;
+    assert_eq!(
+        v["content"],
+        json!({"invoice_id": other_id, "cancelled": true}),
+        "{v}"
+    );
+    let rec = s
+        .ok(
+            Method::GET,
+            &format!("/v1/{WS}/records/invoices/{other_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(rec["cancelled"], true);
 
     // The component's log and its prints reach `endpoints logs`.
     let out = s.cli_in(

@@ -393,7 +393,11 @@ async fn hot_swap_under_load_fails_no_call_and_mixes_no_revisions() {
                     .send()
                     .await
                     .unwrap();
-                assert_eq!(r.status(), StatusCode::OK, "a tool call failed during the swap");
+                assert_eq!(
+                    r.status(),
+                    StatusCode::OK,
+                    "a tool call failed during the swap"
+                );
                 let v: Value = r.json().await.unwrap();
                 assert_eq!(v["is_error"], false, "{v}");
                 calls += 2;

@@ -28,6 +28,24 @@ pub struct ServeArgs {
     /// Wall-time limit of one SQL query, in milliseconds.
     #[arg(long, env = "MCP_FACTORY_SQL_TIMEOUT_MS", default_value_t = 10_000)]
     pub sql_timeout_ms: u64,
+    /// Memory cap of one endpoint call, in MiB (at most 256); an endpoint's
+    /// `limits.memory_mb` may only lower it.
+    #[arg(long, env = "MCP_FACTORY_ENDPOINT_MEMORY_MB", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub endpoint_memory_mb: u32,
+    /// Time limit of one endpoint call, in milliseconds; `limits.timeout_ms`
+    /// may only lower it.
+    #[arg(
+        long,
+        env = "MCP_FACTORY_ENDPOINT_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub endpoint_timeout_ms: u64,
+    /// Calls running at once per endpoint; `limits.max_concurrency` may only
+    /// lower it.
+    #[arg(long, env = "MCP_FACTORY_ENDPOINT_MAX_CONCURRENCY", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub endpoint_max_concurrency: u32,
 }
 
 pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
@@ -69,9 +87,16 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
         a.data.display()
     );
     tracing::info!(%addr, "listening");
-    let runtime =
-        crate::runtime::Runtime::new(crate::runtime::Limits::default(), a.data.join("cache"))
-            .map_err(|e| anyhow::anyhow!(e))?;
+    let runtime = crate::runtime::Runtime::new(
+        crate::runtime::Limits {
+            memory_mb: a.endpoint_memory_mb,
+            timeout: std::time::Duration::from_millis(a.endpoint_timeout_ms),
+            max_concurrency: a.endpoint_max_concurrency,
+            ..crate::runtime::Limits::default()
+        },
+        a.data.join("cache"),
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
     // Compile (or load from the cache) every component in the background;
     // a call arriving first waits for its component only.
     let warm = (runtime.clone(), service.clone());

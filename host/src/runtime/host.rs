@@ -257,6 +257,24 @@ impl store::Host for HostState {
             .await)
     }
 
+    async fn cancel_record(
+        &mut self,
+        collection: String,
+        id: String,
+    ) -> Result<String, StoreError> {
+        require(config(self), &collection, &[CollectionOp::Update])?;
+        out(self
+            .svc()
+            .mark_record(
+                &self.call.caller,
+                &self.ws(),
+                &collection,
+                &id,
+                Mark::Cancel,
+            )
+            .await)
+    }
+
     async fn link(&mut self, request: String) -> Result<String, StoreError> {
         let req: UpsertRelationship = parse("request", &request)?;
         require_rel(config(self), &req.rel_type, RelationshipOp::Create)?;

@@ -6,6 +6,9 @@
 //! - `invoice_balance` is a **new** read-only tool: an invoice's total, what
 //!   its linked payments (`invoice_payment`) add up to, and the balance.
 //!
+//! - `void_invoice` is a new tool that cancels an invoice (`store::cancel`)
+//!   unless payments are linked to it.
+//!
 //! Every other tool of the endpoint still comes from the generated layer.
 
 use mcp_factory_guest::store::{self, Record};
@@ -100,6 +103,24 @@ fn invoice_balance(args: Args) -> Result<Value, Error> {
     }))
 }
 
+fn void_invoice(args: Args) -> Result<Value, Error> {
+    #[derive(Deserialize)]
+    struct Ask {
+        id: String,
+    }
+    let Ask { id } = args.parse()?;
+    let links = store::links("invoices", &id, "invoice_payment", "outgoing")?;
+    let paid = links["data"].as_array().map_or(0, Vec::len);
+    if paid > 0 {
+        return Err(Error::business(
+            "HAS_PAYMENTS",
+            format!("invoice '{id}' has {paid} payment(s) linked; unlink them before voiding it"),
+        ));
+    }
+    let r = store::cancel("invoices", &id)?;
+    Ok(json!({"invoice_id": r.id, "cancelled": r.cancelled}))
+}
+
 impl Plugin for Invoicing {
     fn tools() -> Vec<ToolSpec> {
         // Reuse the generated tool's input schema (the collection's JSON
@@ -122,6 +143,17 @@ impl Plugin for Invoicing {
                 "required": ["id"]
             }))
             .read_only(),
+            ToolSpec::new(
+                "void_invoice",
+                "Cancel an invoice that has no payments linked to it",
+            )
+            .input_schema(json!({
+                "type": "object",
+                "properties": {"id": {"type": "string"}},
+                "required": ["id"]
+            }))
+            .destructive()
+            .idempotent(),
         ]
     }
 
@@ -129,6 +161,7 @@ impl Plugin for Invoicing {
         match name {
             "create_invoices" => create_invoice(args),
             "invoice_balance" => invoice_balance(args),
+            "void_invoice" => void_invoice(args),
             other => Err(Error::UnknownTool(format!(
                 "invoicing has no tool '{other}'"
             ))),

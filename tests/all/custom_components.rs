@@ -341,4 +341,27 @@ async fn uploads_and_component_configs_are_validated() {
         )
         .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
+    // Uploading takes `write:workspaces`: refused before any compiling.
+    let reader = s
+        .token(
+            "reader",
+            json!([{"scope": {"workspaces": ["acme"]}, "permissions": ["read:records"]}]),
+        )
+        .await;
+    for token in [Some(other.as_str()), Some(reader.as_str()), None] {
+        let mut req = s
+            .http
+            .post(format!("{}/v1/{WS}/plugins", s.url))
+            .body(wat::parse_str("(component)").unwrap());
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let st = req.send().await.unwrap().status();
+        let want = if token.is_some() {
+            StatusCode::FORBIDDEN
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        assert_eq!(st, want, "{token:?}");
+    }
 }

@@ -299,7 +299,7 @@ impl Runtime {
         wasm: Vec<u8>,
     ) -> Result<Upload, RunError> {
         let refuse = |m: String| RunError::Service(crate::service::ServiceError::invalid(m));
-        service.get_workspace(caller, ws)?;
+        service.require_upload(caller, ws)?;
         if wasm.len() > MAX_COMPONENT_BYTES {
             return Err(refuse(format!(
                 "the component is {} bytes; the limit is {MAX_COMPONENT_BYTES}",

@@ -166,9 +166,13 @@ impl Service {
         id: &str,
         req: UpsertCollection,
     ) -> Result<Collection> {
-        let (ws, id) = (ws.to_string(), id.to_string());
-        self.write_shared(caller, move |txn, ctx| upsert_in(txn, ctx, &ws, &id, req))
-            .await
+        let (w, c) = (ws.to_string(), id.to_string());
+        let out = self
+            .write_shared(caller, move |txn, ctx| upsert_in(txn, ctx, &w, &c, req))
+            .await?;
+        // Its schema is in the tools of endpoints that use it.
+        self.announce_users_of(ws, id);
+        Ok(out)
     }
 
     pub async fn delete_collection(

@@ -93,6 +93,14 @@ impl Service {
         .await
     }
 
+    /// Checks `caller` may upload components to `ws` (before any work is
+    /// spent on the bytes).
+    pub fn require_upload(&self, caller: &Caller, ws: &str) -> Result<()> {
+        let txn = self.store.read()?;
+        self.read_workspace(&txn, caller, ws, None, "write:workspaces")
+            .map(drop)
+    }
+
     /// The components uploaded to the family of `ws`.
     pub fn list_components(&self, caller: &Caller, ws: &str) -> Result<Vec<Upload>> {
         let txn = self.store.read()?;

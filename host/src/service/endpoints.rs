@@ -256,6 +256,22 @@ impl Service {
         });
     }
 
+    /// Announces the endpoints of `ws` that use `collection`: their tools'
+    /// schemas and descriptions follow the collection's schema.
+    pub(crate) fn announce_users_of(&self, ws: &str, collection: &str) {
+        let Ok(txn) = self.store.read() else { return };
+        for e in list_in(&txn, ws).unwrap_or_default() {
+            let uses = e.config.collections().iter().any(|c| c == collection)
+                || e.config
+                    .batch
+                    .as_ref()
+                    .is_some_and(|b| b.operations.contains_key(collection));
+            if uses {
+                self.announce_change(ws, &e.slug, Some(e.revision));
+            }
+        }
+    }
+
     /// Endpoint changes from now on (upserts, deletes, rollbacks,
     /// promotions), each sent once it is durable.
     pub fn endpoint_changes(&self) -> tokio::sync::broadcast::Receiver<Change> {
@@ -476,6 +492,19 @@ mod tests {
             revision: rev,
         };
         assert_eq!(rx.try_recv().expect("announced"), change(Some(1)));
+        // A schema change of a collection it uses changes its tools too.
+        let changed = UpsertCollection {
+            name: None,
+            description: None,
+            schema: json!({"type": "object", "properties": {"n": {"type": "number"}}}),
+        };
+        svc.upsert_collection(&sys, "w--dev", "items", changed)
+            .await
+            .expect("schema change");
+        assert_eq!(
+            rx.try_recv().expect("schema change announced"),
+            change(Some(1))
+        );
         let bad: EndpointConfig = serde_json::from_value(
             json!({"tools": [{"collection": "nope", "operations": ["get"]}]}),
         )

@@ -502,6 +502,69 @@ impl EndpointConfig {
         Ok(out.into_iter().map(|(_, t)| t).collect())
     }
 
+    /// What the tool named `name` does, without planning the others (no
+    /// descriptions, no validation): the serving path of a configuration
+    /// that [`EndpointConfig::tools`] accepted when it was stored. Agrees
+    /// with `tools()` on every name (tested).
+    pub fn tool_kind(&self, name: &str) -> Option<ToolKind> {
+        fn is_default(name: &str, prefix: &str, target: &str) -> bool {
+            name.strip_prefix(prefix)
+                .and_then(|r| r.strip_prefix('_'))
+                .is_some_and(|t| t == target)
+        }
+        for e in &self.tools {
+            let ops = match e.name_override.as_deref() {
+                Some(n) if n == name => {
+                    let mut ops = e.operations.clone();
+                    ops.sort();
+                    ops
+                }
+                Some(_) => continue,
+                None => match e
+                    .operations
+                    .iter()
+                    .find(|o| is_default(name, o.as_str(), &e.collection))
+                {
+                    Some(op) => vec![*op],
+                    None => continue,
+                },
+            };
+            return Some(ToolKind::Collection {
+                collection: e.collection.clone(),
+                operations: ops,
+            });
+        }
+        for e in &self.relationships {
+            let ops = match e.name_override.as_deref() {
+                Some(n) if n == name => {
+                    let mut ops = e.operations.clone();
+                    ops.sort();
+                    ops
+                }
+                Some(_) => continue,
+                None => match e
+                    .operations
+                    .iter()
+                    .find(|o| is_default(name, o.prefix(), &e.rel_type))
+                {
+                    Some(op) => vec![*op],
+                    None => continue,
+                },
+            };
+            return Some(ToolKind::Relationship {
+                rel_type: e.rel_type.clone(),
+                operations: ops,
+            });
+        }
+        if name == "batch" && self.batch.as_ref().is_some_and(|b| b.enabled) {
+            return Some(ToolKind::Batch);
+        }
+        if name == "sql_query" && self.sql_query {
+            return Some(ToolKind::Sql);
+        }
+        None
+    }
+
     /// Builds a configuration from the CLI shorthand flags:
     /// `--tool "invoices:get,list"`, `--relationship "invoice_payment:create,list"`,
     /// `--batch "invoices:create,update"` (each repeatable), `--sql-query`.
@@ -667,6 +730,33 @@ mod tests {
         assert!(tools[5].annotations.destructive);
         assert!(tools[6].annotations.read_only && tools[6].annotations.idempotent);
         assert_eq!(c.collections(), ["invoices", "payments"]);
+    }
+
+    #[test]
+    fn tool_kind_agrees_with_tools_on_every_name() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let shorthand = EndpointConfig::from_shorthand(
+            &s(&[
+                "invoices:get,list",
+                "payments:create,get,list,update,delete",
+            ]),
+            &s(&["invoice_payment:create,list,delete"]),
+            &s(&["invoices:create,update"]),
+            true,
+        )
+        .expect("shorthand");
+        let json: EndpointConfig = serde_json::from_str(SEED_JSON).expect("parses");
+        for c in [shorthand, json] {
+            for t in c.tools().expect("valid") {
+                assert_eq!(c.tool_kind(&t.name).as_ref(), Some(&t.kind), "{}", t.name);
+            }
+            for unknown in ["get_nothing", "get_", "search_invoicesx", "invoices", ""] {
+                assert_eq!(c.tool_kind(unknown), None, "{unknown}");
+            }
+        }
+        // An entry with an override has no default names.
+        let json: EndpointConfig = serde_json::from_str(SEED_JSON).expect("parses");
+        assert_eq!(json.tool_kind("get_invoices"), None);
     }
 
     #[test]

@@ -252,13 +252,10 @@ fn run_relationship(rel_type: &str, op: RelationshipOp, args: &Value) -> Result<
 /// Runs generated tool `name` of `config`; the result is the store's JSON
 /// answer as text. Store refusals are business errors ([`Error::Tool`]).
 pub fn call_json(config: &EndpointConfig, name: &str, args: &Value) -> Result<String, Error> {
-    let plan = config
-        .tools()
-        .map_err(|e| Error::Failed(e.to_string()))?
-        .into_iter()
-        .find(|p| p.name == name)
+    let kind = config
+        .tool_kind(name)
         .ok_or_else(|| Error::UnknownTool(format!("no tool '{name}' in this endpoint")))?;
-    match &plan.kind {
+    match &kind {
         ToolKind::Collection {
             collection,
             operations,

@@ -345,7 +345,7 @@ impl store::Host for HostState {
 
 impl context::Host for HostState {
     async fn endpoint_config(&mut self) -> String {
-        self.call.config_json.clone()
+        self.call.config_json.to_string()
     }
 
     async fn collection_schemas(&mut self) -> String {

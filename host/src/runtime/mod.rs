@@ -112,7 +112,7 @@ pub(crate) struct CallCtx {
     pub caller: Caller,
     pub endpoint: Endpoint,
     /// The endpoint config as JSON (what `context.endpoint-config` returns).
-    pub config_json: String,
+    pub config_json: Arc<str>,
     /// `{"collection": schema}` of the endpoint's collections.
     pub schemas: String,
     pub request_id: String,
@@ -237,6 +237,8 @@ pub struct Runtime {
     custom: Mutex<HashMap<String, Arc<OnceCell<Pre>>>>,
     /// Each endpoint's tool set, for the revision and schemas it was built for.
     tool_sets: Mutex<HashMap<(String, String), Arc<ToolSet>>>,
+    /// Each endpoint's config JSON, for the revision it was made for.
+    configs: Mutex<HashMap<(String, String), (u64, Arc<str>)>>,
     /// Calls running per endpoint (`workspace/slug`), each bounded by its
     /// `max_concurrency`; further calls wait their turn within the deadline.
     running: Mutex<HashMap<String, (u32, Arc<tokio::sync::Semaphore>)>>,
@@ -296,6 +298,7 @@ impl Runtime {
             generated: OnceCell::new(),
             custom: Default::default(),
             tool_sets: Default::default(),
+            configs: Default::default(),
             running: Default::default(),
             logs: Default::default(),
             stats: Default::default(),
@@ -537,15 +540,19 @@ impl Runtime {
     ) -> Result<T, RunError> {
         let timeout = self.timeout(&call.endpoint);
         let gate = self.gate(&call.endpoint);
-        let _slot = tokio::time::timeout(timeout, gate.acquire_owned())
-            .await
-            .map_err(|_| {
-                RunError::Sandbox(format!(
-                    "the endpoint is busy: no free slot within {} ms",
-                    timeout.as_millis()
-                ))
-            })?
-            .map_err(|_| RunError::Sandbox("the endpoint is shutting down".into()))?;
+        // A free slot is taken without a timer; otherwise wait, bounded.
+        let _slot = match gate.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => tokio::time::timeout(timeout, gate.acquire_owned())
+                .await
+                .map_err(|_| {
+                    RunError::Sandbox(format!(
+                        "the endpoint is busy: no free slot within {} ms",
+                        timeout.as_millis()
+                    ))
+                })?
+                .map_err(|_| RunError::Sandbox("the endpoint is shutting down".into()))?,
+        };
         let out = work().await;
         if let Err(RunError::Sandbox(m)) = &out {
             call.log("error", "host", m);
@@ -553,13 +560,38 @@ impl Runtime {
         out
     }
 
-    fn call_ctx(self: &Arc<Self>, service: &Service, serving: Serving) -> Arc<CallCtx> {
+    /// The endpoint config as JSON, serialized once per stored revision (a
+    /// revision number is never reused for another config of the endpoint).
+    fn config_json(&self, e: &Endpoint, stored: bool) -> Arc<str> {
+        let fresh = || Arc::<str>::from(serde_json::to_string(&e.config).unwrap_or_default());
+        if !stored {
+            return fresh();
+        }
+        let key = (e.workspace_id.clone(), e.slug.clone());
+        let mut map = lock(&self.configs);
+        match map.get(&key) {
+            Some((rev, json)) if *rev == e.revision => json.clone(),
+            _ => {
+                let json = fresh();
+                map.insert(key, (e.revision, json.clone()));
+                json
+            }
+        }
+    }
+
+    /// `stored`: the endpoint was read from the store (not a candidate).
+    fn call_ctx(
+        self: &Arc<Self>,
+        service: &Service,
+        serving: Serving,
+        stored: bool,
+    ) -> Arc<CallCtx> {
         let timeout = self.timeout(&serving.endpoint);
         Arc::new(CallCtx {
             runtime: self.clone(),
             service: service.clone(),
             caller: serving.identity,
-            config_json: serde_json::to_string(&serving.endpoint.config).unwrap_or_default(),
+            config_json: self.config_json(&serving.endpoint, stored),
             endpoint: serving.endpoint,
             schemas: serving.schemas.to_string(),
             request_id: uuid::Uuid::now_v7().to_string(),
@@ -576,7 +608,7 @@ impl Runtime {
         slug: &str,
     ) -> Result<Vec<Tool>, RunError> {
         let serving = service.serving(client, ws, slug)?;
-        let call = self.call_ctx(service, serving);
+        let call = self.call_ctx(service, serving, true);
         let set = self
             .call(&call, async || self.tool_set(&call).await)
             .await?;
@@ -611,7 +643,7 @@ impl Runtime {
         name: &str,
         arguments: &str,
     ) -> Result<ToolResult, RunError> {
-        let call = self.call_ctx(service, serving);
+        let call = self.call_ctx(service, serving, true);
         self.call(&call, async || {
             let set = self.tool_set(&call).await?;
             let tool = set.find(name)?;

@@ -277,7 +277,7 @@ impl Runtime {
         };
         service.require_component(caller, ws, digest)?;
         let serving = service.candidate(caller, ws, slug, config.clone())?;
-        let call = self.call_ctx(service, serving);
+        let call = self.call_ctx(service, serving, false);
         self.call(&call, async || self.build(&call).await.map(drop))
             .await
             .map_err(|e| match e {
@@ -331,7 +331,7 @@ impl Runtime {
                 created_at: String::new(),
                 updated_at: String::new(),
             },
-            config_json: "{}".into(),
+            config_json: Arc::from("{}"),
             schemas: "{}".into(),
             request_id: uuid::Uuid::now_v7().to_string(),
             deadline: Instant::now() + self.limits.timeout,

@@ -187,6 +187,10 @@ async fn bad_configs_are_refused_with_the_reason_and_change_nothing() {
         (json!({"tools": [], "component": "sha256:abc"}), "component"),
         (json!({"surprise": true}), "surprise"),
         (
+            json!({"tools": [{"collection": "invoices", "operations": ["get"]}], "limits": {"memory_mb": 0}}),
+            "limits.memory_mb must be at least 1",
+        ),
+        (
             json!({"batch": {"operations": {"invoices": ["explode"]}}}),
             "batch.operations.invoices",
         ),

@@ -217,6 +217,9 @@ pub enum CallErrorKind {
     Failed,
 }
 
+/// (workspace, slug).
+type EndpointKey = (String, String);
+
 /// Components compiled and loaded since start.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -236,9 +239,9 @@ pub struct Runtime {
     /// Custom components by digest, compiled once each.
     custom: Mutex<HashMap<String, Arc<OnceCell<Pre>>>>,
     /// Each endpoint's tool set, for the revision and schemas it was built for.
-    tool_sets: Mutex<HashMap<(String, String), Arc<ToolSet>>>,
+    tool_sets: Mutex<HashMap<EndpointKey, Arc<ToolSet>>>,
     /// Each endpoint's config JSON, for the revision it was made for.
-    configs: Mutex<HashMap<(String, String), (u64, Arc<str>)>>,
+    configs: Mutex<HashMap<EndpointKey, (u64, Arc<str>)>>,
     /// Calls running per endpoint (`workspace/slug`), each bounded by its
     /// `max_concurrency`; further calls wait their turn within the deadline.
     running: Mutex<HashMap<String, (u32, Arc<tokio::sync::Semaphore>)>>,

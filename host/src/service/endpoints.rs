@@ -73,6 +73,21 @@ pub(crate) fn validate(v: &impl View, ws: &str, config: &EndpointConfig) -> Resu
         message: format!("invalid endpoint config: {e}"),
         details: json!({"at": e.at}),
     })?;
+    let l = &config.limits;
+    for (field, value) in [
+        ("memory_mb", l.memory_mb),
+        ("timeout_ms", l.timeout_ms),
+        ("max_concurrency", l.max_concurrency),
+    ] {
+        if value == Some(0) {
+            return Err(ServiceError::Validation {
+                message: format!(
+                    "invalid endpoint config: limits.{field} must be at least 1 (the server's cap applies above it)"
+                ),
+                details: json!({"at": format!("limits.{field}")}),
+            });
+        }
+    }
     if let Some(d) = &config.component {
         super::components::require_uploaded(v, ws, d)?;
     }

@@ -332,6 +332,8 @@ async fn clients_errors_and_the_compiled_component_cache() {
         .lines()
         .find(|l| l.contains("loaded a compiled component from the cache"))
         .unwrap_or_else(|| panic!("no cache load in the log: {after}"));
+    let compiled_line = after.lines().find(|l| l.contains("compiled a component"));
+    eprintln!("{compiled_line:?}\n{loaded}");
     assert!(loaded.contains("ms="), "{loaded}");
     assert_eq!(
         std::fs::metadata(&entries[0]).unwrap().modified().unwrap(),

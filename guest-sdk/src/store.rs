@@ -144,60 +144,51 @@ impl Query {
     }
 }
 
-fn read<T: DeserializeOwned>(r: std::result::Result<String, RawError>) -> Result<T> {
-    let text = r?;
-    serde_json::from_str(&text)
+fn read<T: DeserializeOwned>(answer: text::Answer) -> Result<T> {
+    serde_json::from_str(&answer?)
         .map_err(|e| StoreError::Failed(format!("reading the store's answer: {e}")))
 }
 
 /// Creates a record with `data`.
 pub fn create(collection: &str, data: &Value) -> Result<Record> {
-    read(raw::upsert_record(
-        collection,
-        &json!({"data": data}).to_string(),
-    ))
+    read(text::upsert(collection, &json!({"data": data}).to_string()))
 }
 
 /// Creates or replaces a record: `request` is the REST upsert body
 /// (`data`, and `id`, `external_id`, `external_source`, `version` as needed).
 pub fn upsert(collection: &str, request: &Value) -> Result<Record> {
-    read(raw::upsert_record(collection, &request.to_string()))
+    read(text::upsert(collection, &request.to_string()))
 }
 
 /// A live record by internal or external id.
 pub fn get(collection: &str, id: &str) -> Result<Record> {
-    read(raw::get_record(collection, id))
+    read(text::get(collection, id))
 }
 
 /// [`get`], with `data` read as `T`.
 pub fn get_as<T: DeserializeOwned>(collection: &str, id: &str) -> Result<Record<T>> {
-    read(raw::get_record(collection, id))
+    read(text::get(collection, id))
 }
 
 /// Records matching `query`.
 pub fn query(collection: &str, query: &Query) -> Result<Page> {
-    read(raw::query_records(collection, &query.to_json().to_string()))
+    read(text::query(collection, &query.to_json().to_string()))
 }
 
 /// Merges `patch` (JSON merge patch) into a record's data; with `version`,
 /// only if the record is still at that version.
 pub fn update(collection: &str, id: &str, patch: &Value, version: Option<u64>) -> Result<Record> {
-    read(raw::update_record(
-        collection,
-        id,
-        &patch.to_string(),
-        version,
-    ))
+    read(text::update(collection, id, &patch.to_string(), version))
 }
 
 /// Soft-deletes a record.
 pub fn delete(collection: &str, id: &str) -> Result<Record> {
-    read(raw::delete_record(collection, id))
+    read(text::delete(collection, id))
 }
 
 /// Marks a record cancelled (its data stays); needs the `update` grant.
 pub fn cancel(collection: &str, id: &str) -> Result<Record> {
-    read(raw::cancel_record(collection, id))
+    read(text::cancel(collection, id))
 }
 
 /// Links two records: `request` is the REST relationship body without
@@ -205,30 +196,31 @@ pub fn cancel(collection: &str, id: &str) -> Result<Record> {
 pub fn link(rel_type: &str, request: &Value) -> Result<Value> {
     let mut body = request.clone();
     body["rel_type"] = json!(rel_type);
-    read(raw::link(&body.to_string()))
+    read(text::link(&body.to_string()))
 }
 
 /// Deletes a relationship by id.
 pub fn unlink(id: &str) -> Result<Value> {
-    read(raw::unlink(id))
+    read(text::unlink(id))
 }
 
 /// Relationships of a record; `direction` is `outgoing`, `incoming` or `both`.
 pub fn links(collection: &str, id: &str, rel_type: &str, direction: &str) -> Result<Value> {
-    read(raw::list_links(collection, id, Some(rel_type), direction))
+    read(text::links(collection, id, rel_type, direction))
 }
 
 /// Runs operations atomically (the REST batch list): all or nothing.
 pub fn batch(operations: &Value) -> Result<Value> {
-    read(raw::batch(&operations.to_string()))
+    read(text::batch(&operations.to_string()))
 }
 
 /// One read-only SQL query over the endpoint's collections.
 pub fn sql(query: &str, params: &Value) -> Result<Value> {
-    read(raw::sql(query, &params.to_string()))
+    read(text::sql(query, &params.to_string()))
 }
 
-/// Raw access for the generated layer: the store's JSON answer unparsed.
+/// The store's JSON answers unparsed: what the typed helpers read, and
+/// what the generated layer passes straight on as a tool result.
 pub(crate) mod text {
     use super::{StoreError, raw};
 
@@ -248,6 +240,9 @@ pub(crate) mod text {
     }
     pub fn delete(collection: &str, id: &str) -> Answer {
         raw::delete_record(collection, id).map_err(Into::into)
+    }
+    pub fn cancel(collection: &str, id: &str) -> Answer {
+        raw::cancel_record(collection, id).map_err(Into::into)
     }
     pub fn link(request: &str) -> Answer {
         raw::link(request).map_err(Into::into)

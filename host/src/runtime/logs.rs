@@ -46,10 +46,7 @@ impl Logs {
             request_id: request_id.to_string(),
             message,
         };
-        let mut map = self
-            .by_endpoint
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = super::lock(&self.by_endpoint);
         let q = map.entry((ws.to_string(), slug.to_string())).or_default();
         if q.len() == KEEP {
             q.pop_front();
@@ -59,10 +56,7 @@ impl Logs {
 
     /// The newest `limit` lines, oldest first.
     pub fn tail(&self, ws: &str, slug: &str, limit: usize) -> Vec<Line> {
-        let map = self
-            .by_endpoint
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let map = super::lock(&self.by_endpoint);
         map.get(&(ws.to_string(), slug.to_string()))
             .map(|q| {
                 q.iter()

@@ -322,15 +322,19 @@ fn check_ops<T: PartialEq + Copy>(at: &str, ops: &[T]) -> Result<(), ConfigError
 
 /// What the tool-naming rules need of an operation type.
 trait Operation: Copy + Ord + PartialEq {
+    /// What the default tool name starts with (`get`, `link`).
+    fn name_prefix(self) -> &'static str;
     /// The default tool name on `target` (`get_invoices`, `link_invoice_payment`).
-    fn default_name(self, target: &str) -> String;
+    fn default_name(self, target: &str) -> String {
+        format!("{}_{target}", self.name_prefix())
+    }
     fn describe(self, target: &str) -> String;
     fn annotations(self) -> Annotations;
 }
 
 impl Operation for CollectionOp {
-    fn default_name(self, collection: &str) -> String {
-        format!("{}_{collection}", self.as_str())
+    fn name_prefix(self) -> &'static str {
+        self.as_str()
     }
     fn describe(self, collection: &str) -> String {
         CollectionOp::describe(self, collection)
@@ -341,8 +345,8 @@ impl Operation for CollectionOp {
 }
 
 impl Operation for RelationshipOp {
-    fn default_name(self, rel_type: &str) -> String {
-        format!("{}_{rel_type}", self.prefix())
+    fn name_prefix(self) -> &'static str {
+        self.prefix()
     }
     fn describe(self, rel_type: &str) -> String {
         RelationshipOp::describe(self, rel_type)
@@ -409,6 +413,33 @@ impl Entry<'_> {
                 )
             })
             .collect())
+    }
+}
+
+/// The operations of the entry's tool named `name`, if it has one: the
+/// override covers all of them (sorted, as [`Entry::plans`] does); without
+/// one, each operation has its default name.
+fn operations_named<O: Operation>(
+    name: &str,
+    target: &str,
+    name_override: Option<&str>,
+    operations: &[O],
+) -> Option<Vec<O>> {
+    match name_override {
+        Some(n) if n == name => {
+            let mut ops = operations.to_vec();
+            ops.sort();
+            Some(ops)
+        }
+        Some(_) => None,
+        None => operations
+            .iter()
+            .find(|o| {
+                name.strip_prefix(o.name_prefix())
+                    .and_then(|r| r.strip_prefix('_'))
+                    == Some(target)
+            })
+            .map(|o| vec![*o]),
     }
 }
 
@@ -507,54 +538,28 @@ impl EndpointConfig {
     /// that [`EndpointConfig::tools`] accepted when it was stored. Agrees
     /// with `tools()` on every name (tested).
     pub fn tool_kind(&self, name: &str) -> Option<ToolKind> {
-        fn is_default(name: &str, prefix: &str, target: &str) -> bool {
-            name.strip_prefix(prefix)
-                .and_then(|r| r.strip_prefix('_'))
-                .is_some_and(|t| t == target)
-        }
         for e in &self.tools {
-            let ops = match e.name_override.as_deref() {
-                Some(n) if n == name => {
-                    let mut ops = e.operations.clone();
-                    ops.sort();
-                    ops
-                }
-                Some(_) => continue,
-                None => match e
-                    .operations
-                    .iter()
-                    .find(|o| is_default(name, o.as_str(), &e.collection))
-                {
-                    Some(op) => vec![*op],
-                    None => continue,
-                },
-            };
-            return Some(ToolKind::Collection {
-                collection: e.collection.clone(),
-                operations: ops,
-            });
+            if let Some(operations) = operations_named(
+                name,
+                &e.collection,
+                e.name_override.as_deref(),
+                &e.operations,
+            ) {
+                return Some(ToolKind::Collection {
+                    collection: e.collection.clone(),
+                    operations,
+                });
+            }
         }
         for e in &self.relationships {
-            let ops = match e.name_override.as_deref() {
-                Some(n) if n == name => {
-                    let mut ops = e.operations.clone();
-                    ops.sort();
-                    ops
-                }
-                Some(_) => continue,
-                None => match e
-                    .operations
-                    .iter()
-                    .find(|o| is_default(name, o.prefix(), &e.rel_type))
-                {
-                    Some(op) => vec![*op],
-                    None => continue,
-                },
-            };
-            return Some(ToolKind::Relationship {
-                rel_type: e.rel_type.clone(),
-                operations: ops,
-            });
+            if let Some(operations) =
+                operations_named(name, &e.rel_type, e.name_override.as_deref(), &e.operations)
+            {
+                return Some(ToolKind::Relationship {
+                    rel_type: e.rel_type.clone(),
+                    operations,
+                });
+            }
         }
         if name == "batch" && self.batch.as_ref().is_some_and(|b| b.enabled) {
             return Some(ToolKind::Batch);

@@ -171,6 +171,21 @@ impl HostState {
     fn ws(&self) -> String {
         self.call.endpoint.workspace_id.clone()
     }
+
+    /// A status change of a record, under the grant `op`.
+    async fn mark(
+        &mut self,
+        collection: &str,
+        id: &str,
+        op: CollectionOp,
+        mark: Mark,
+    ) -> Result<String, StoreError> {
+        require(config(self), collection, &[op])?;
+        out(self
+            .svc()
+            .mark_record(&self.call.caller, &self.ws(), collection, id, mark)
+            .await)
+    }
 }
 
 impl types::Host for HostState {}
@@ -244,17 +259,8 @@ impl store::Host for HostState {
         collection: String,
         id: String,
     ) -> Result<String, StoreError> {
-        require(config(self), &collection, &[CollectionOp::Delete])?;
-        out(self
-            .svc()
-            .mark_record(
-                &self.call.caller,
-                &self.ws(),
-                &collection,
-                &id,
-                Mark::Delete,
-            )
-            .await)
+        self.mark(&collection, &id, CollectionOp::Delete, Mark::Delete)
+            .await
     }
 
     async fn cancel_record(
@@ -262,17 +268,8 @@ impl store::Host for HostState {
         collection: String,
         id: String,
     ) -> Result<String, StoreError> {
-        require(config(self), &collection, &[CollectionOp::Update])?;
-        out(self
-            .svc()
-            .mark_record(
-                &self.call.caller,
-                &self.ws(),
-                &collection,
-                &id,
-                Mark::Cancel,
-            )
-            .await)
+        self.mark(&collection, &id, CollectionOp::Update, Mark::Cancel)
+            .await
     }
 
     async fn link(&mut self, request: String) -> Result<String, StoreError> {

@@ -151,11 +151,12 @@ async fn main() {
         dir.path().join("cache"),
     )
     .expect("runtime");
-    let state = AppState {
-        service: service.clone(),
+    let state = AppState::new(
+        service.clone(),
         runtime,
-        max_body: http::DEFAULT_MAX_BODY,
-    };
+        http::DEFAULT_MAX_BODY,
+        mcp_factory::mcp::Access::default(),
+    );
     tokio::spawn(http::serve(listener, state, std::future::pending()));
     println!();
     for clients in [1, 32] {

@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod http;
+pub mod mcp;
 pub mod runtime;
 pub mod schema;
 pub mod service;

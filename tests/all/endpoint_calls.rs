@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::common::{SEED_CONFIG, Server};
 
-async fn setup(s: &Server) {
+pub(crate) async fn setup(s: &Server) {
     s.ok(Method::POST, "/v1/workspaces", Some(json!({"id": "acme"})))
         .await;
     s.ok(

@@ -46,6 +46,25 @@ pub struct ServeArgs {
     #[arg(long, env = "MCP_FACTORY_ENDPOINT_MAX_CONCURRENCY", default_value_t = 64,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub endpoint_max_concurrency: u32,
+    /// A `Host` the MCP routes accept (`name` or `name:port`); repeat for
+    /// more. Default: localhost, 127.0.0.1 and ::1 only (DNS-rebinding
+    /// protection). A public server lists its own host names here.
+    #[arg(
+        long = "allowed-host",
+        env = "MCP_FACTORY_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_host: Vec<String>,
+    /// A browser `Origin` the MCP routes accept (`https://app.example.com`,
+    /// `http://localhost:*`); repeat for more. Default: none, so any request
+    /// carrying an `Origin` header is refused. Clients that are not browsers
+    /// send no `Origin` and are not affected.
+    #[arg(
+        long = "allowed-origin",
+        env = "MCP_FACTORY_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allowed_origin: Vec<String>,
 }
 
 pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
@@ -101,11 +120,15 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     // a call arriving first waits for its component only.
     let warm = (runtime.clone(), service.clone());
     tokio::spawn(async move { warm.0.warm_up(&warm.1).await });
-    let state = AppState {
-        service,
-        runtime,
-        max_body: a.max_body,
+    let access = crate::mcp::Access {
+        allowed_hosts: if a.allowed_host.is_empty() {
+            crate::mcp::Access::default().allowed_hosts
+        } else {
+            a.allowed_host.clone()
+        },
+        allowed_origins: a.allowed_origin.clone(),
     };
+    let state = AppState::new(service, runtime, a.max_body, access);
     http::serve(listener, state, shutdown_signal()).await?;
     Ok(())
 }

@@ -1,8 +1,9 @@
-//! The HTTP server: the axum router (REST `/v1`, and later the MCP routes),
+//! The HTTP server: the axum router (REST `/v1` and the MCP routes),
 //! request limits, and the listener. Knows `service`, never `store`.
 
 pub mod error;
 pub mod extract;
+pub mod mcp;
 pub mod rest;
 
 use axum::Router;
@@ -21,6 +22,26 @@ pub struct AppState {
     pub service: Service,
     pub runtime: std::sync::Arc<crate::runtime::Runtime>,
     pub max_body: usize,
+    pub mcp: crate::mcp::Mcp,
+}
+
+impl AppState {
+    /// The state of a server; call inside a tokio runtime (the MCP session
+    /// sweeper starts here).
+    pub fn new(
+        service: Service,
+        runtime: std::sync::Arc<crate::runtime::Runtime>,
+        max_body: usize,
+        access: crate::mcp::Access,
+    ) -> AppState {
+        let mcp = crate::mcp::Mcp::new(service.clone(), runtime.clone(), access);
+        AppState {
+            service,
+            runtime,
+            max_body,
+            mcp,
+        }
+    }
 }
 
 /// The whole application router.
@@ -29,11 +50,12 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/health", get(rest::health))
         .merge(rest::routes())
+        .merge(mcp::routes())
         .fallback(|| async {
             error::ApiError::new(
                 axum::http::StatusCode::NOT_FOUND,
                 "NOT_FOUND",
-                "no such route; the REST API lives under /v1",
+                "no such route; the REST API lives under /v1, MCP at /mcp, /sse and /e/{slug}/mcp",
             )
             .into_response()
         })
@@ -58,6 +80,12 @@ pub async fn serve(
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
+    // Open MCP streams would hold a graceful shutdown forever: end them first.
+    let streams = state.mcp.shutdown.clone();
+    let shutdown = async move {
+        shutdown.await;
+        streams.cancel();
+    };
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await

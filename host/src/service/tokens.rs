@@ -216,6 +216,21 @@ impl Service {
         })
     }
 
+    /// Whether token `id` still authenticates: it exists, is not revoked
+    /// and has not expired. The system caller is always live. Live MCP
+    /// sessions and streams are ended once their token is not.
+    pub fn token_is_live(&self, id: &str) -> bool {
+        if id == "system" {
+            return true;
+        }
+        self.tokens.get(id).is_some_and(|t| {
+            t.revoked_at.is_none()
+                && !t.expires_at.as_deref().is_some_and(|exp| {
+                    parse_time(exp, "expires_at").is_ok_and(|t| t <= jiff::Timestamp::now())
+                })
+        })
+    }
+
     /// Creates a token with grants no wider than the caller's; the result
     /// is the only time its secret is seen.
     pub async fn create_token(&self, caller: &Caller, req: CreateToken) -> Result<CreatedToken> {

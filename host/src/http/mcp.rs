@@ -1,0 +1,425 @@
+//! The MCP routes: authentication, Host/Origin checks and endpoint
+//! resolution in front of the rmcp Streamable HTTP services and the legacy
+//! SSE transport of [`crate::mcp`].
+//!
+//! | route | server |
+//! |---|---|
+//! | `POST/GET/DELETE /mcp` | Admin MCP, Streamable HTTP |
+//! | `GET /sse`, `POST /messages?sessionId=` | Admin MCP, legacy SSE |
+//! | `POST/GET/DELETE /e/{slug}/mcp` | endpoint MCP, Streamable HTTP |
+//! | `GET /e/{slug}/sse`, `POST /e/{slug}/messages?sessionId=` | endpoint MCP, legacy SSE |
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use serde::Deserialize;
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::Params;
+use crate::mcp::{Access, McpCaller, SessionRefusal, Target};
+use crate::service::{Caller, ServiceError};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/mcp", any(admin_mcp))
+        .route("/sse", get(admin_sse))
+        .route("/messages", post(admin_messages))
+        .route("/e/{slug}/mcp", any(endpoint_mcp))
+        .route("/e/{slug}/sse", get(endpoint_sse))
+        .route("/e/{slug}/messages", post(endpoint_messages))
+}
+
+const SESSION_HEADER: &str = "mcp-session-id";
+
+/// The `Authorization: Bearer` token of a request.
+fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(v) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", m);
+    let v = v
+        .to_str()
+        .map_err(|_| unauthorized("malformed Authorization header"))?;
+    let token = v
+        .strip_prefix("Bearer ")
+        .or_else(|| v.strip_prefix("bearer "))
+        .ok_or_else(|| unauthorized("the Authorization header must be 'Bearer mcpf_…'"))?;
+    Ok(Some(token.trim()))
+}
+
+impl Access {
+    /// Refuses a request whose `Host` is not allowed, or that carries an
+    /// `Origin` that is not (DNS rebinding, cross-site browser requests).
+    pub fn check(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        let forbidden = |m: String| ApiError::new(StatusCode::FORBIDDEN, "FORBIDDEN", m);
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        if !self.allowed_hosts.is_empty() && !self.host_allowed(host) {
+            return Err(forbidden(format!(
+                "Host '{host}' is not allowed; start the server with --allowed-host {} to serve it",
+                host_name(host)
+            )));
+        }
+        if let Some(origin) = headers.get(header::ORIGIN) {
+            let origin = origin.to_str().unwrap_or("");
+            if !self.origin_allowed(origin) {
+                return Err(forbidden(format!(
+                    "Origin '{origin}' is not allowed; start the server with --allowed-origin {origin} to accept it"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn host_allowed(&self, host: &str) -> bool {
+        let name = host_name(host);
+        self.allowed_hosts.iter().any(|a| {
+            a.eq_ignore_ascii_case(host) || a.trim_matches(['[', ']']).eq_ignore_ascii_case(name)
+        })
+    }
+
+    fn origin_allowed(&self, origin: &str) -> bool {
+        let Some((scheme, authority)) = origin.split_once("://") else {
+            return self.allowed_origins.iter().any(|a| a == origin);
+        };
+        let (name, port) = split_port(authority);
+        self.allowed_origins.iter().any(|a| {
+            let Some((s, auth)) = a.split_once("://") else {
+                return false;
+            };
+            let (n, p) = split_port(auth);
+            s.eq_ignore_ascii_case(scheme)
+                && n.eq_ignore_ascii_case(name)
+                && match p {
+                    None | Some("*") => true,
+                    Some(p) => Some(p) == port.or(default_port(scheme)),
+                }
+        })
+    }
+}
+
+fn default_port(scheme: &str) -> Option<&'static str> {
+    match scheme {
+        "http" => Some("80"),
+        "https" => Some("443"),
+        _ => None,
+    }
+}
+
+/// `name` and port of an authority; IPv6 brackets removed.
+fn split_port(authority: &str) -> (&str, Option<&str>) {
+    if let Some(rest) = authority.strip_prefix('[') {
+        let (name, after) = rest.split_once(']').unwrap_or((rest, ""));
+        return (name, after.strip_prefix(':'));
+    }
+    match authority.rsplit_once(':') {
+        Some((n, p)) if !n.contains(':') => (n, Some(p)),
+        _ => (authority, None),
+    }
+}
+
+fn host_name(host: &str) -> &str {
+    split_port(host).0
+}
+
+/// Checks Host/Origin and the token.
+fn authenticate(s: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    s.mcp.access.check(headers)?;
+    Ok(s.service.authenticate(bearer(headers)?)?)
+}
+
+/// The one workspace an endpoint token is scoped to.
+fn endpoint_workspace(c: &Caller) -> Result<String, ApiError> {
+    let refuse = |why: String| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            format!(
+                "token '{}' {why}; endpoint routes accept only tokens scoped to exactly one \
+                 workspace (create one with `mcp-factory tokens create --name agent --workspace <ws> \
+                 --permissions read:records,write:records`)",
+                c.token_name
+            ),
+        )
+    };
+    let mut found: Option<&str> = None;
+    for w in c.grants.iter().flat_map(|g| &g.scope.workspaces) {
+        if w == "*" {
+            return Err(refuse("is a wildcard token (workspaces: \"*\")".into()));
+        }
+        match found {
+            None => found = Some(w),
+            Some(f) if f == w => {}
+            Some(f) => {
+                return Err(refuse(format!(
+                    "is scoped to several workspaces ('{f}', '{w}', …)"
+                )));
+            }
+        }
+    }
+    found
+        .map(String::from)
+        .ok_or_else(|| refuse("has no workspace".into()))
+}
+
+/// The caller of an endpoint route: a single-workspace token, and an
+/// endpoint `slug` in that workspace it may read.
+fn endpoint_caller(s: &AppState, headers: &HeaderMap, slug: &str) -> Result<McpCaller, ApiError> {
+    let caller = authenticate(s, headers)?;
+    let workspace = endpoint_workspace(&caller)?;
+    match s.service.serving(&caller, &workspace, slug) {
+        Ok(_) => {}
+        Err(ServiceError::NotFound(_)) => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                format!(
+                    "no endpoint '{slug}' in workspace '{workspace}' (the workspace of this token); \
+                     list them with `mcp-factory endpoints list --workspace {workspace}`"
+                ),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(McpCaller {
+        caller,
+        target: Target::Endpoint {
+            workspace,
+            slug: slug.to_string(),
+        },
+    })
+}
+
+fn admin_caller(s: &AppState, headers: &HeaderMap) -> Result<McpCaller, ApiError> {
+    Ok(McpCaller {
+        caller: authenticate(s, headers)?,
+        target: Target::Admin,
+    })
+}
+
+async fn admin_mcp(State(s): State<AppState>, req: Request) -> Response {
+    match admin_caller(&s, req.headers()) {
+        Ok(c) => streamable(&s, c, req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn endpoint_mcp(
+    State(s): State<AppState>,
+    Path(slug): Path<String>,
+    req: Request,
+) -> Response {
+    match endpoint_caller(&s, req.headers(), &slug) {
+        Ok(c) => streamable(&s, c, req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Hands the request to rmcp's Streamable HTTP service, with the caller in
+/// its extensions; remembers which token opened a new session.
+async fn streamable(s: &AppState, caller: McpCaller, mut req: Request) -> Response {
+    let session = req
+        .headers()
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    if let Some(id) = &session {
+        match s.mcp.sessions.check(id, &caller) {
+            Ok(()) => {}
+            Err(SessionRefusal::OtherToken) => {
+                return ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "FORBIDDEN",
+                    "this MCP session was opened with another token; initialize a new session",
+                )
+                .into_response();
+            }
+            Err(SessionRefusal::OtherServer) => {
+                return ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "NOT_FOUND",
+                    "no such MCP session on this route; initialize a new session",
+                )
+                .into_response();
+            }
+        }
+    }
+    req.extensions_mut().insert(caller.clone());
+    let response = match caller.target {
+        Target::Admin => tower_service::Service::call(&mut s.mcp.admin.clone(), req).await,
+        Target::Endpoint { .. } => {
+            tower_service::Service::call(&mut s.mcp.endpoint.clone(), req).await
+        }
+    };
+    let response = match response {
+        Ok(r) => r,
+        Err(never) => match never {},
+    };
+    if session.is_none()
+        && let Some(id) = response
+            .headers()
+            .get(SESSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+    {
+        s.mcp.opened(id.to_string(), &caller);
+    }
+    response.map(Body::new)
+}
+
+async fn admin_sse(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    match admin_caller(&s, &headers) {
+        Ok(c) => s.mcp.sse.open(c, "/messages"),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn endpoint_sse(
+    State(s): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match endpoint_caller(&s, &headers, &slug) {
+        Ok(c) => s.mcp.sse.open(c, &format!("/e/{slug}/messages")),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct SessionParam {
+    #[serde(rename = "sessionId")]
+    session_id: String,
+}
+
+async fn admin_messages(
+    State(s): State<AppState>,
+    Params(p): Params<SessionParam>,
+    req: Request,
+) -> Response {
+    match admin_caller(&s, req.headers()) {
+        Ok(c) => messages(&s, c, &p.session_id, req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn endpoint_messages(
+    State(s): State<AppState>,
+    Path(slug): Path<String>,
+    Params(p): Params<SessionParam>,
+    req: Request,
+) -> Response {
+    match endpoint_caller(&s, req.headers(), &slug) {
+        Ok(c) => messages(&s, c, &p.session_id, req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn messages(s: &AppState, caller: McpCaller, id: &str, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, s.max_body).await {
+        Ok(b) => b,
+        Err(_) => {
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                format!("the message is larger than the {} byte limit", s.max_body),
+            )
+            .into_response();
+        }
+    };
+    s.mcp.sse.post(id, caller, parts, &bytes).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn access(hosts: &[&str], origins: &[&str]) -> Access {
+        Access {
+            allowed_hosts: hosts.iter().map(|s| s.to_string()).collect(),
+            allowed_origins: origins.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn headers(host: &str, origin: Option<&str>) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, host.parse().expect("header"));
+        if let Some(o) = origin {
+            h.insert(header::ORIGIN, o.parse().expect("header"));
+        }
+        h
+    }
+
+    #[test]
+    fn hosts_and_origins_are_checked() {
+        let a = Access::default();
+        assert!(a.check(&headers("127.0.0.1:8787", None)).is_ok());
+        assert!(a.check(&headers("localhost", None)).is_ok());
+        assert!(a.check(&headers("[::1]:8787", None)).is_ok());
+        assert!(a.check(&headers("evil.example:8787", None)).is_err());
+        // No origin is trusted by default.
+        assert!(
+            a.check(&headers("localhost:8787", Some("http://localhost:8787")))
+                .is_err()
+        );
+
+        let a = access(
+            &["mcp.example.com", "other.example:8080"],
+            &["https://app.example.com", "http://localhost:*"],
+        );
+        assert!(a.check(&headers("mcp.example.com:443", None)).is_ok());
+        assert!(a.check(&headers("other.example:8080", None)).is_ok());
+        assert!(a.check(&headers("other.example:9090", None)).is_err());
+        assert!(
+            a.check(&headers("mcp.example.com", Some("https://app.example.com")))
+                .is_ok()
+        );
+        assert!(
+            a.check(&headers("mcp.example.com", Some("http://app.example.com")))
+                .is_err()
+        );
+        assert!(
+            a.check(&headers("mcp.example.com", Some("http://localhost:6274")))
+                .is_ok()
+        );
+        assert!(
+            a.check(&headers("mcp.example.com", Some("https://evil.example")))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn endpoint_routes_take_single_workspace_tokens_only() {
+        use crate::service::{Grant, Scope};
+        let token = |wss: &[&[&str]]| Caller {
+            token_id: "t".into(),
+            token_name: "t".into(),
+            grants: wss
+                .iter()
+                .map(|ws| Grant {
+                    scope: Scope {
+                        workspaces: ws.iter().map(|s| s.to_string()).collect(),
+                        collections: None,
+                        environments: None,
+                    },
+                    permissions: vec!["read:records".into()],
+                })
+                .collect(),
+        };
+        assert_eq!(endpoint_workspace(&token(&[&["crm"]])).expect("one"), "crm");
+        assert_eq!(
+            endpoint_workspace(&token(&[&["crm"], &["crm"]])).expect("one"),
+            "crm"
+        );
+        let e = endpoint_workspace(&token(&[&["crm", "ops"]])).expect_err("two");
+        assert!(e.message.contains("several workspaces"), "{}", e.message);
+        let e = endpoint_workspace(&token(&[&["*"]])).expect_err("wildcard");
+        assert!(e.message.contains("wildcard"), "{}", e.message);
+        assert!(endpoint_workspace(&Caller::system()).is_err());
+    }
+}

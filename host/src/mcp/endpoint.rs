@@ -1,0 +1,172 @@
+//! The endpoint MCP server (`/e/{slug}/mcp`): the tools of the endpoint's
+//! live revision, run in its sandbox by the runtime.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, JsonObject,
+    ListToolsResult, PaginatedRequestParams, ServerConfig, Tool, ToolAnnotations,
+};
+use rmcp::service::{NotificationContext, RequestContext, RoleServer};
+use rmcp::{ErrorData, ServerHandler};
+use serde_json::{Value, json};
+
+use super::{McpCaller, Target};
+use crate::runtime::{self, CallErrorKind, RunError, Runtime};
+use crate::service::Service;
+
+/// One per session (or per stateless request); the caller comes with each
+/// request.
+#[derive(Clone)]
+pub struct EndpointMcp {
+    service: Service,
+    runtime: Arc<Runtime>,
+}
+
+impl EndpointMcp {
+    pub fn new(service: Service, runtime: Arc<Runtime>) -> EndpointMcp {
+        EndpointMcp { service, runtime }
+    }
+}
+
+fn endpoint_of(c: &McpCaller) -> Result<(&str, &str), ErrorData> {
+    match &c.target {
+        Target::Endpoint { workspace, slug } => Ok((workspace, slug)),
+        Target::Admin => Err(ErrorData::internal_error(
+            "an endpoint handler was reached through the Admin MCP route",
+            None,
+        )),
+    }
+}
+
+/// Every endpoint tool promises an object result (`structuredContent`).
+pub(crate) fn object_output_schema() -> Arc<JsonObject> {
+    let Value::Object(o) = json!({"type": "object"}) else {
+        unreachable!("a literal object")
+    };
+    Arc::new(o)
+}
+
+/// A component's tool as MCP lists it.
+pub(crate) fn mcp_tool(t: runtime::Tool) -> Tool {
+    let schema = match serde_json::from_str::<Value>(&t.input_schema) {
+        Ok(Value::Object(o)) => o,
+        _ => JsonObject::from_iter([("type".to_string(), json!("object"))]),
+    };
+    let a = t.annotations;
+    Tool::new(t.name, t.description, Arc::new(schema))
+        .with_raw_output_schema(object_output_schema())
+        .with_annotations(
+            ToolAnnotations::new()
+                .read_only(a.read_only)
+                .destructive(a.destructive)
+                .idempotent(a.idempotent)
+                .open_world(false),
+        )
+}
+
+/// A runtime failure as MCP sees it: unknown tools are protocol errors;
+/// everything the agent can act on is an `isError` result.
+fn run_error(e: RunError) -> Result<CallToolResult, ErrorData> {
+    match e {
+        RunError::Call(m, CallErrorKind::UnknownTool) => Err(ErrorData::invalid_params(m, None)),
+        RunError::Call(m, CallErrorKind::InvalidArguments) => {
+            Ok(message_result("INVALID_ARGUMENTS", &m))
+        }
+        RunError::Call(m, CallErrorKind::Failed) | RunError::Sandbox(m) => {
+            Ok(message_result("ENDPOINT_ERROR", &m))
+        }
+        RunError::Service(s) => super::error_result(&s),
+    }
+}
+
+fn message_result(code: &str, message: &str) -> CallToolResult {
+    let mut r = CallToolResult::error(vec![ContentBlock::text(format!("{code}: {message}"))]);
+    r.structured_content = Some(json!({"error": {"code": code, "message": message}}));
+    r
+}
+
+impl ServerHandler for EndpointMcp {
+    fn get_info(&self) -> ServerConfig {
+        super::server_info(
+            "mcp-factory-endpoint",
+            "Tools generated for this endpoint from its collections. Each result is JSON \
+             (structuredContent); a result with isError explains what to change.",
+        )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let c = super::request_caller(&ctx)?;
+        let (ws, slug) = endpoint_of(&c)?;
+        let tools = self
+            .runtime
+            .endpoint_tools(&self.service, &c.caller, ws, slug)
+            .await
+            .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+        Ok(ListToolsResult::with_all_items(
+            tools.into_iter().map(mcp_tool).collect(),
+        ))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let c = super::request_caller(&ctx)?;
+        let (ws, slug) = endpoint_of(&c)?;
+        let args = Value::Object(request.arguments.unwrap_or_default()).to_string();
+        let out = self
+            .runtime
+            .call_endpoint_tool(&self.service, &c.caller, ws, slug, &request.name, &args)
+            .await;
+        let result = match out {
+            Ok(r) => {
+                let value =
+                    serde_json::from_str::<Value>(&r.content).unwrap_or(Value::String(r.content));
+                super::json_result(value, r.is_error)
+            }
+            Err(e) => run_error(e)?,
+        };
+        Ok(CallToolResponse::Complete(result))
+    }
+
+    /// Watches the endpoint for the session's lifetime and tells the client
+    /// when its tools change (`notifications/tools/list_changed`).
+    async fn on_initialized(&self, ctx: NotificationContext<RoleServer>) {
+        let Some(McpCaller {
+            target: Target::Endpoint { workspace, slug },
+            ..
+        }) = super::notification_caller(&ctx)
+        else {
+            return;
+        };
+        let mut changes = self.service.endpoint_changes();
+        let peer = ctx.peer;
+        tokio::spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            let mut check = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                let changed = tokio::select! {
+                    r = changes.recv() => match r {
+                        Ok(ch) => ch.workspace_id == workspace && ch.slug == slug,
+                        Err(RecvError::Lagged(_)) => true,
+                        Err(RecvError::Closed) => break,
+                    },
+                    _ = check.tick() => false,
+                };
+                if peer.is_transport_closed() {
+                    break;
+                }
+                if changed && peer.notify_tool_list_changed().await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,353 @@
+//! The MCP surfaces: the Admin MCP (`/mcp`, `/sse`) and endpoint MCP
+//! (`/e/{slug}/mcp`, `/e/{slug}/sse`) as rmcp `ServerHandler`s, served over
+//! rmcp's Streamable HTTP service and over the legacy SSE transport in
+//! [`sse`].
+//!
+//! Every HTTP request is authenticated on its own: the `http` layer puts the
+//! request's [`McpCaller`] into the request extensions, and the handlers
+//! read it from there. A session id only routes messages; it never stands in
+//! for a token. [`Sessions`] remembers which token opened which session, so
+//! another token cannot use it, and a sweeper ends the sessions and streams
+//! of a token once it is revoked or expires.
+
+pub mod admin;
+pub mod endpoint;
+pub mod sse;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rmcp::ErrorData;
+use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::service::{NotificationContext, RequestContext, RoleServer};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{SessionId, SessionManager};
+use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::service::{Caller, Service, ServiceError};
+
+/// Which MCP server a request is for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Target {
+    Admin,
+    Endpoint { workspace: String, slug: String },
+}
+
+/// The authenticated caller of one HTTP request, in its extensions.
+#[derive(Clone)]
+pub struct McpCaller {
+    pub caller: Caller,
+    pub target: Target,
+}
+
+/// How the MCP routes check `Host` and `Origin`.
+#[derive(Debug, Clone)]
+pub struct Access {
+    /// Accepted `Host` values (`name` or `name:port`); loopback names by default.
+    pub allowed_hosts: Vec<String>,
+    /// Accepted `Origin` values (`scheme://host[:port|:*]`). Requests with
+    /// an `Origin` header not listed here are refused; requests without one
+    /// (non-browser clients) pass.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for Access {
+    fn default() -> Access {
+        Access {
+            allowed_hosts: ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec(),
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+/// The caller of a handler call, from the request's HTTP parts.
+fn caller_of(ext: &rmcp::model::Extensions) -> Result<McpCaller, ErrorData> {
+    ext.get::<axum::http::request::Parts>()
+        .and_then(|p| p.extensions.get::<McpCaller>())
+        .cloned()
+        .ok_or_else(|| {
+            ErrorData::internal_error("the request carries no authenticated caller", None)
+        })
+}
+
+pub(crate) fn request_caller(ctx: &RequestContext<RoleServer>) -> Result<McpCaller, ErrorData> {
+    caller_of(&ctx.extensions)
+}
+
+pub(crate) fn notification_caller(ctx: &NotificationContext<RoleServer>) -> Option<McpCaller> {
+    caller_of(&ctx.extensions).ok()
+}
+
+/// The server's `initialize` answer.
+pub(crate) fn server_info(name: &str, instructions: &str) -> ServerConfig {
+    ServerConfig::new(
+        ServerCapabilities::builder()
+            .enable_tools()
+            .enable_tool_list_changed()
+            .build(),
+    )
+    .with_server_info(Implementation::new(name, env!("CARGO_PKG_VERSION")))
+    .with_instructions(instructions)
+}
+
+/// A tool result carrying `value` as `structuredContent` and as JSON text.
+/// `structuredContent` must be an object: anything else is wrapped as
+/// `{"result": value}`.
+pub(crate) fn json_result(value: Value, is_error: bool) -> CallToolResult {
+    let structured = if value.is_object() {
+        value
+    } else {
+        json!({ "result": value })
+    };
+    let mut r = CallToolResult::structured(structured);
+    r.is_error = Some(is_error);
+    r
+}
+
+/// A service error as a tool result the agent can act on.
+pub(crate) fn error_result(e: &ServiceError) -> Result<CallToolResult, ErrorData> {
+    if matches!(e, ServiceError::Internal(_) | ServiceError::Store(_)) {
+        tracing::error!(error = %e, "internal error in an MCP tool call");
+        return Err(ErrorData::internal_error(
+            "internal error; the server log has the details",
+            None,
+        ));
+    }
+    let mut error = json!({"code": e.code(), "message": e.to_string()});
+    if let Some(d) = e.details() {
+        error["details"] = d.clone();
+    }
+    let mut r = CallToolResult::error(vec![ContentBlock::text(format!("{}: {e}", e.code()))]);
+    r.structured_content = Some(json!({ "error": error }));
+    Ok(r)
+}
+
+/// Who opened a session or stream, and how to end it.
+struct Owner {
+    token_id: String,
+    target: Target,
+    end: End,
+}
+
+enum End {
+    /// A Streamable HTTP session, closed through its session manager.
+    Http(Arc<LocalSessionManager>),
+    /// A legacy SSE stream.
+    Sse(CancellationToken),
+}
+
+/// Live sessions and streams by id, with the token that opened each.
+#[derive(Clone, Default)]
+pub struct Sessions {
+    inner: Arc<Mutex<HashMap<String, Owner>>>,
+}
+
+/// Why a request may not use a session.
+pub enum SessionRefusal {
+    OtherToken,
+    OtherServer,
+}
+
+impl Sessions {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Owner>> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn insert(&self, id: String, token_id: String, target: Target, end: End) {
+        self.lock().insert(
+            id,
+            Owner {
+                token_id,
+                target,
+                end,
+            },
+        );
+    }
+
+    pub(crate) fn remove(&self, id: &str) {
+        self.lock().remove(id);
+    }
+
+    /// Whether `caller` may use session `id` on `target`. Sessions this
+    /// server does not know pass (the transport answers 404 for them).
+    pub fn check(&self, id: &str, caller: &McpCaller) -> Result<(), SessionRefusal> {
+        match self.lock().get(id) {
+            None => Ok(()),
+            Some(o) if o.token_id != caller.caller.token_id => Err(SessionRefusal::OtherToken),
+            Some(o) if o.target != caller.target => Err(SessionRefusal::OtherServer),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Ends every session and stream whose token no longer authenticates
+    /// (revoked or expired), and forgets closed sessions.
+    async fn sweep(&self, service: &Service) {
+        let mut ended = Vec::new();
+        let mut http = Vec::new();
+        {
+            let map = self.lock();
+            for (id, o) in map.iter() {
+                let live = service.token_is_live(&o.token_id);
+                match &o.end {
+                    End::Http(m) => http.push((id.clone(), m.clone(), live)),
+                    End::Sse(ct) if !live || ct.is_cancelled() => {
+                        ct.cancel();
+                        ended.push(id.clone());
+                    }
+                    End::Sse(_) => {}
+                }
+            }
+        }
+        for (id, manager, live) in http {
+            let sid: SessionId = Arc::from(id.as_str());
+            if !live {
+                tracing::info!(session = %id, "closing a session: its token was revoked or expired");
+                let _ = manager.close_session(&sid).await;
+                ended.push(id);
+            } else if !manager.has_session(&sid).await.unwrap_or(false) {
+                ended.push(id);
+            }
+        }
+        let mut map = self.lock();
+        for id in ended {
+            map.remove(&id);
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+/// The MCP services the router mounts.
+#[derive(Clone)]
+pub struct Mcp {
+    pub admin: StreamableHttpService<admin::AdminMcp, LocalSessionManager>,
+    pub endpoint: StreamableHttpService<endpoint::EndpointMcp, LocalSessionManager>,
+    admin_sessions: Arc<LocalSessionManager>,
+    endpoint_sessions: Arc<LocalSessionManager>,
+    pub sessions: Sessions,
+    pub sse: sse::Hub,
+    pub access: Access,
+    /// Cancelled when the server shuts down: ends every session and stream.
+    pub shutdown: CancellationToken,
+}
+
+/// How often sessions of revoked tokens are looked for.
+const SWEEP_EVERY: Duration = Duration::from_millis(250);
+
+impl Mcp {
+    pub fn new(service: Service, runtime: Arc<crate::runtime::Runtime>, access: Access) -> Mcp {
+        let shutdown = CancellationToken::new();
+        let config = http_config(&access, shutdown.clone());
+        let admin_sessions = Arc::new(LocalSessionManager::default());
+        let endpoint_sessions = Arc::new(LocalSessionManager::default());
+        let svc = service.clone();
+        let admin = StreamableHttpService::new(
+            move || Ok(admin::AdminMcp::new(svc.clone())),
+            admin_sessions.clone(),
+            config.clone(),
+        );
+        let svc = service.clone();
+        let rt = runtime.clone();
+        let endpoint = StreamableHttpService::new(
+            move || Ok(endpoint::EndpointMcp::new(svc.clone(), rt.clone())),
+            endpoint_sessions.clone(),
+            config,
+        );
+        let sessions = Sessions::default();
+        let mcp = Mcp {
+            admin,
+            endpoint,
+            admin_sessions,
+            endpoint_sessions,
+            sse: sse::Hub::new(service.clone(), runtime, sessions.clone(), shutdown.clone()),
+            sessions,
+            access,
+            shutdown: shutdown.clone(),
+        };
+        let sessions = mcp.sessions.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SWEEP_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => sessions.sweep(&service).await,
+                    _ = shutdown.cancelled() => break,
+                }
+            }
+        });
+        mcp
+    }
+
+    /// Remembers that `caller` opened Streamable HTTP session `id`.
+    pub fn opened(&self, id: String, caller: &McpCaller) {
+        let manager = match caller.target {
+            Target::Admin => self.admin_sessions.clone(),
+            Target::Endpoint { .. } => self.endpoint_sessions.clone(),
+        };
+        self.sessions.insert(
+            id,
+            caller.caller.token_id.clone(),
+            caller.target.clone(),
+            End::Http(manager),
+        );
+    }
+}
+
+fn http_config(access: &Access, shutdown: CancellationToken) -> StreamableHttpServerConfig {
+    let config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(access.allowed_hosts.clone())
+        .with_cancellation_token(shutdown)
+        .with_max_request_body_bytes(crate::http::DEFAULT_MAX_BODY);
+    if access.allowed_origins.is_empty() {
+        // No browser origin is trusted: any request carrying `Origin` is refused.
+        config.enforce_origin_validation()
+    } else {
+        config
+            .with_allowed_origins(access.allowed_origins.clone())
+            .enforce_origin_validation()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sessions_refuse_other_tokens_and_other_servers() {
+        let s = Sessions::default();
+        let me = McpCaller {
+            caller: Caller::system(),
+            target: Target::Admin,
+        };
+        s.insert(
+            "s1".into(),
+            "system".into(),
+            Target::Admin,
+            End::Sse(CancellationToken::new()),
+        );
+        assert!(s.check("s1", &me).is_ok());
+        assert!(s.check("unknown", &me).is_ok());
+        let mut other = me.clone();
+        other.caller.token_id = "tok_other".into();
+        assert!(matches!(
+            s.check("s1", &other),
+            Err(SessionRefusal::OtherToken)
+        ));
+        let mut elsewhere = me.clone();
+        elsewhere.target = Target::Endpoint {
+            workspace: "w".into(),
+            slug: "e".into(),
+        };
+        assert!(matches!(
+            s.check("s1", &elsewhere),
+            Err(SessionRefusal::OtherServer)
+        ));
+        assert_eq!(s.len(), 1);
+    }
+}

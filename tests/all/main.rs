@@ -16,6 +16,7 @@ mod durability;
 mod endpoint_calls;
 mod endpoints;
 mod http_errors;
+mod mcp_auth;
 mod mcp_clients;
 mod records;
 mod relationships;

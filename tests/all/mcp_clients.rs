@@ -102,3 +102,123 @@ async fn python_sdk_over_legacy_sse() {
     python_flow(&s, "endpoint", &agent, "sse").await;
     python_flow(&s, "admin", &s.admin, "sse").await;
 }
+
+/// A pinned Node tool from tests/node (installed there by `npm ci`).
+pub(crate) fn node_bin(name: &str) -> String {
+    let p = repo_file(&format!("tests/node/node_modules/.bin/{name}"));
+    assert!(
+        std::path::Path::new(&p).exists(),
+        "{p} is missing: run `npm ci --prefix tests/node` (.ci/run does)"
+    );
+    p
+}
+
+async fn run(mut cmd: Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn endpoints_url_prints_configs_that_real_clients_accept() {
+    let s = Server::start();
+    setup(&s).await;
+    let agent = agent_token(&s).await;
+
+    // Text output: the URL first, then the configs with a placeholder and
+    // how to get a token of the right kind.
+    let out = s.cli_in(
+        &["endpoints", "url", "invoicing-agent", "--workspace", "acme"],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let url = format!("{}/e/invoicing-agent/mcp", s.url);
+    assert_eq!(text.lines().next().unwrap(), url);
+    for needle in [
+        "\"mcpServers\"",
+        "\"Authorization\": \"Bearer mcpf_your_token_here\"",
+        "claude mcp add --transport http invoicing-agent",
+        "claude mcp add --transport sse invoicing-agent",
+        "tokens create",
+        "curl -N -H \"Accept: text/event-stream\"",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    let out = s.cli_in(&["endpoints", "url", "nope", "--workspace", "acme"], None);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("nope"), "{}", stderr(&out));
+
+    // JSON output with a real token.
+    let out = s.cli_in(
+        &[
+            "endpoints",
+            "url",
+            "invoicing-agent",
+            "--workspace",
+            "acme",
+            "--with-token",
+            &agent,
+            "--json",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let conn: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(conn["url"], url.as_str());
+
+    // The printed curl line reaches the server.
+    let mut sh = Command::new("sh");
+    sh.args(["-c", conn["curl"].as_str().unwrap()]);
+    let out = run(sh).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("\"serverInfo\""), "{}", stdout(&out));
+
+    // The Claude Desktop / Cursor config works as-is in the MCP Inspector.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("mcp.json");
+    std::fs::write(&config, conn["claude_desktop"].to_string()).unwrap();
+    let mut inspector = Command::new(node_bin("mcp-inspector"));
+    inspector
+        .arg("--cli")
+        .arg("--config")
+        .arg(&config)
+        .args(["--server", "invoicing-agent", "--method", "tools/list"])
+        .env("HOME", dir.path())
+        .env("MCP_INSPECTOR_SECRET_STORE", "memory");
+    let out = run(inspector).await;
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let listed: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let names: Vec<&str> = listed["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names[0], "search_invoices");
+    assert_eq!(names.len(), 7);
+
+    // And the Inspector CLI with --header calls a tool.
+    let mut inspector = Command::new(node_bin("mcp-inspector"));
+    inspector
+        .args(["--cli", &url, "--transport", "http", "--header"])
+        .arg(format!("Authorization: Bearer {agent}"))
+        .args(["--method", "tools/call", "--tool-name", "create_payments"])
+        .args([
+            "--tool-arg",
+            r#"data={"amount": 42}"#,
+            "external_id=pay-inspector",
+        ])
+        .env("HOME", dir.path())
+        .env("MCP_INSPECTOR_SECRET_STORE", "memory");
+    let out = run(inspector).await;
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let called: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(called["isError"], false, "{called}");
+    assert_eq!(called["structuredContent"]["data"]["amount"], 42);
+    let stored = s
+        .ok(Method::GET, "/v1/acme/records/payments/pay-inspector", None)
+        .await;
+    assert_eq!(stored["data"]["amount"], 42);
+}

@@ -70,6 +70,11 @@ impl Client {
 
     /// Sends a request; returns the JSON body of a 2xx, or an error carrying
     /// the server's message.
+    /// The server address this client talks to.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     pub async fn call(
         &self,
         method: Method,

@@ -142,8 +142,8 @@ fn endpoint_workspace(c: &Caller) -> Result<String, ApiError> {
             "FORBIDDEN",
             format!(
                 "token '{}' {why}; endpoint routes accept only tokens scoped to exactly one \
-                 workspace (create one with `mcp-factory tokens create --name agent --workspace <ws> \
-                 --permissions read:records,write:records`)",
+                 workspace (create one with `mcp-factory tokens create --name agent --grants \
+                 '[{{\"scope\":{{\"workspaces\":[\"<ws>\"]}},\"permissions\":[\"read:records\",\"write:records\"]}}]'`)",
                 c.token_name
             ),
         )

@@ -155,7 +155,7 @@ async fn main() {
         service.clone(),
         runtime,
         http::DEFAULT_MAX_BODY,
-        mcp_factory::mcp::Access::default(),
+        mcp_factory::mcp::McpConfig::default(),
     );
     tokio::spawn(http::serve(listener, state, std::future::pending()));
     println!();

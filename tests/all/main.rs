@@ -11,6 +11,7 @@ mod auth;
 mod batch;
 mod cli;
 mod collections;
+mod conformance;
 mod custom_components;
 mod durability;
 mod endpoint_calls;

@@ -57,7 +57,7 @@ pub(crate) fn repo_file(rel: &str) -> String {
 
 /// Runs the Python client; returns the JSON line it prints.
 async fn python_flow(s: &Server, flow: &str, token: &str, transport: &str) -> Value {
-    let mut cmd = Command::new("python3");
+    let mut cmd = python();
     cmd.arg(repo_file("tests/python/mcp_flow.py"))
         .args([
             flow,
@@ -72,7 +72,7 @@ async fn python_flow(s: &Server, flow: &str, token: &str, transport: &str) -> Va
     let out = tokio::task::spawn_blocking(move || cmd.output())
         .await
         .unwrap()
-        .expect("python3 runs (the test suite needs Python 3 with `pip install mcp==2.3.0`)");
+        .expect("python3 runs");
     assert!(
         out.status.success(),
         "{flow} over {transport} failed:\n{}\n{}",
@@ -103,12 +103,63 @@ async fn python_sdk_over_legacy_sse() {
     python_flow(&s, "admin", &s.admin, "sse").await;
 }
 
-/// A pinned Node tool from tests/node (installed there by `npm ci`).
+/// The pinned Python SDK, installed on first use (`pip install mcp==2.3.0`)
+/// so that the README's test command works on a fresh machine.
+pub(crate) fn python() -> Command {
+    static READY: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    READY.get_or_init(|| {
+        let version = Command::new("python3")
+            .args([
+                "-c",
+                "import importlib.metadata as m; print(m.version('mcp'))",
+            ])
+            .output()
+            .expect("the tests need python3");
+        if stdout(&version).trim() != PYTHON_SDK {
+            let out = Command::new("python3")
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    &format!("mcp=={PYTHON_SDK}"),
+                ])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "pip install mcp=={PYTHON_SDK}: {}",
+                stderr(&out)
+            );
+        }
+    });
+    Command::new("python3")
+}
+
+const PYTHON_SDK: &str = "2.3.0";
+
+/// A pinned Node tool from tests/node, installed there on first use with
+/// `npm ci` (versions in tests/node/package-lock.json).
 pub(crate) fn node_bin(name: &str) -> String {
+    static READY: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    let mut ready = READY.lock().unwrap_or_else(|e| e.into_inner());
     let p = repo_file(&format!("tests/node/node_modules/.bin/{name}"));
+    if !*ready && !std::path::Path::new(&p).exists() {
+        let out = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+            .arg(repo_file("tests/node"))
+            .output()
+            .expect("the tests need Node.js and npm");
+        assert!(
+            out.status.success(),
+            "npm ci in tests/node: {}",
+            stderr(&out)
+        );
+    }
+    *ready = true;
     assert!(
         std::path::Path::new(&p).exists(),
-        "{p} is missing: run `npm ci --prefix tests/node` (.ci/run does)"
+        "{p} is missing after npm ci"
     );
     p
 }

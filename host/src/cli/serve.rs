@@ -56,15 +56,21 @@ pub struct ServeArgs {
     )]
     pub allowed_host: Vec<String>,
     /// A browser `Origin` the MCP routes accept (`https://app.example.com`,
-    /// `http://localhost:*`); repeat for more. Default: none, so any request
-    /// carrying an `Origin` header is refused. Clients that are not browsers
-    /// send no `Origin` and are not affected.
+    /// `http://localhost:*`); repeat for more; replaces the default, which
+    /// is pages served from localhost, 127.0.0.1 and [::1]. A request with
+    /// any other `Origin` is refused. Clients that are not browsers send no
+    /// `Origin` and are not affected.
     #[arg(
         long = "allowed-origin",
         env = "MCP_FACTORY_ALLOWED_ORIGINS",
         value_delimiter = ','
     )]
     pub allowed_origin: Vec<String>,
+    /// TEST MODE, off by default: also serve the MCP conformance suite's
+    /// fixture tools at /conformance/mcp WITHOUT authentication. Refused
+    /// unless --listen is a loopback address. The fixture touches no data.
+    #[arg(long)]
+    pub conformance_fixture: bool,
 }
 
 pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
@@ -80,6 +86,17 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", a.listen))?;
     let addr = listener.local_addr()?;
+    if a.conformance_fixture && !addr.ip().is_loopback() {
+        anyhow::bail!(
+            "--conformance-fixture serves tools without authentication: it is only allowed on a \
+             loopback address (e.g. --listen 127.0.0.1:8787), not {addr}"
+        );
+    }
+    if a.conformance_fixture {
+        println!(
+            "TEST MODE: the conformance fixture is served without auth at http://{addr}/conformance/mcp"
+        );
+    }
     let url = format!("http://{addr}");
     if let Some(admin) = service.bootstrap_admin().await? {
         // Shown once, on purpose on stdout and never through the logger.
@@ -126,9 +143,17 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
         } else {
             a.allowed_host.clone()
         },
-        allowed_origins: a.allowed_origin.clone(),
+        allowed_origins: if a.allowed_origin.is_empty() {
+            crate::mcp::Access::default().allowed_origins
+        } else {
+            a.allowed_origin.clone()
+        },
     };
-    let state = AppState::new(service, runtime, a.max_body, access);
+    let mcp = crate::mcp::McpConfig {
+        access,
+        conformance_fixture: a.conformance_fixture,
+    };
+    let state = AppState::new(service, runtime, a.max_body, mcp);
     http::serve(listener, state, shutdown_signal()).await?;
     Ok(())
 }

@@ -31,6 +31,26 @@ pub fn routes() -> Router<AppState> {
         .route("/e/{slug}/mcp", any(endpoint_mcp))
         .route("/e/{slug}/sse", get(endpoint_sse))
         .route("/e/{slug}/messages", post(endpoint_messages))
+        .route("/conformance/mcp", any(fixture_mcp))
+}
+
+/// The conformance fixture (only with `serve --conformance-fixture`).
+async fn fixture_mcp(State(s): State<AppState>, req: Request) -> Response {
+    let Some(fixture) = &s.mcp.fixture else {
+        return ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "no such route (the conformance fixture is off; it is a test mode of `serve`)",
+        )
+        .into_response();
+    };
+    if let Err(e) = s.mcp.access.check(req.headers()) {
+        return e.into_response();
+    }
+    match tower_service::Service::call(&mut fixture.clone(), req).await {
+        Ok(r) => r.map(Body::new),
+        Err(never) => match never {},
+    }
 }
 
 const SESSION_HEADER: &str = "mcp-session-id";
@@ -362,11 +382,20 @@ mod tests {
         assert!(a.check(&headers("localhost", None)).is_ok());
         assert!(a.check(&headers("[::1]:8787", None)).is_ok());
         assert!(a.check(&headers("evil.example:8787", None)).is_err());
-        // No origin is trusted by default.
+        // Loopback pages are trusted by default, nothing else.
         assert!(
-            a.check(&headers("localhost:8787", Some("http://localhost:8787")))
+            a.check(&headers("localhost:8787", Some("http://localhost:6274")))
+                .is_ok()
+        );
+        assert!(
+            a.check(&headers("localhost:8787", Some("http://[::1]:6274")))
+                .is_ok()
+        );
+        assert!(
+            a.check(&headers("localhost:8787", Some("https://evil.example")))
                 .is_err()
         );
+        assert!(a.check(&headers("localhost:8787", Some("null"))).is_err());
 
         let a = access(
             &["mcp.example.com", "other.example:8080"],

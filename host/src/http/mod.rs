@@ -32,9 +32,9 @@ impl AppState {
         service: Service,
         runtime: std::sync::Arc<crate::runtime::Runtime>,
         max_body: usize,
-        access: crate::mcp::Access,
+        mcp: crate::mcp::McpConfig,
     ) -> AppState {
-        let mcp = crate::mcp::Mcp::new(service.clone(), runtime.clone(), access);
+        let mcp = crate::mcp::Mcp::new(service.clone(), runtime.clone(), mcp);
         AppState {
             service,
             runtime,

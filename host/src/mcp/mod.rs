@@ -12,6 +12,7 @@
 
 pub mod admin;
 pub mod endpoint;
+pub mod fixture;
 pub mod sse;
 
 use std::collections::HashMap;
@@ -48,17 +49,28 @@ pub struct McpCaller {
 pub struct Access {
     /// Accepted `Host` values (`name` or `name:port`); loopback names by default.
     pub allowed_hosts: Vec<String>,
-    /// Accepted `Origin` values (`scheme://host[:port|:*]`). Requests with
-    /// an `Origin` header not listed here are refused; requests without one
-    /// (non-browser clients) pass.
+    /// Accepted `Origin` values (`scheme://host[:port|:*]`); loopback
+    /// pages by default. Requests with an `Origin` header not listed here
+    /// are refused; requests without one (non-browser clients) pass.
     pub allowed_origins: Vec<String>,
+}
+
+/// What the MCP routes serve and accept.
+#[derive(Debug, Clone, Default)]
+pub struct McpConfig {
+    pub access: Access,
+    /// Serve the conformance suite's fixture tools, without auth, at
+    /// `/conformance/mcp` (see [`fixture`]). Loopback servers only.
+    pub conformance_fixture: bool,
 }
 
 impl Default for Access {
     fn default() -> Access {
         Access {
             allowed_hosts: ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec(),
-            allowed_origins: Vec::new(),
+            allowed_origins: ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"]
+                .map(String::from)
+                .to_vec(),
         }
     }
 }
@@ -228,6 +240,8 @@ impl Sessions {
 pub struct Mcp {
     pub admin: StreamableHttpService<admin::AdminMcp, LocalSessionManager>,
     pub endpoint: StreamableHttpService<endpoint::EndpointMcp, LocalSessionManager>,
+    /// Only with `--conformance-fixture`.
+    pub fixture: Option<StreamableHttpService<fixture::FixtureMcp, LocalSessionManager>>,
     admin_sessions: Arc<LocalSessionManager>,
     endpoint_sessions: Arc<LocalSessionManager>,
     pub sessions: Sessions,
@@ -241,7 +255,11 @@ pub struct Mcp {
 const SWEEP_EVERY: Duration = Duration::from_millis(250);
 
 impl Mcp {
-    pub fn new(service: Service, runtime: Arc<crate::runtime::Runtime>, access: Access) -> Mcp {
+    pub fn new(service: Service, runtime: Arc<crate::runtime::Runtime>, config: McpConfig) -> Mcp {
+        let McpConfig {
+            access,
+            conformance_fixture,
+        } = config;
         let shutdown = CancellationToken::new();
         let config = http_config(&access, shutdown.clone());
         let admin_sessions = Arc::new(LocalSessionManager::default());
@@ -257,12 +275,20 @@ impl Mcp {
         let endpoint = StreamableHttpService::new(
             move || Ok(endpoint::EndpointMcp::new(svc.clone(), rt.clone())),
             endpoint_sessions.clone(),
-            config,
+            config.clone(),
         );
+        let fixture = conformance_fixture.then(|| {
+            StreamableHttpService::new(
+                || Ok(fixture::FixtureMcp),
+                Arc::new(LocalSessionManager::default()),
+                config,
+            )
+        });
         let sessions = Sessions::default();
         let mcp = Mcp {
             admin,
             endpoint,
+            fixture,
             admin_sessions,
             endpoint_sessions,
             sse: sse::Hub::new(service.clone(), runtime, sessions.clone(), shutdown.clone()),
@@ -304,14 +330,11 @@ fn http_config(access: &Access, shutdown: CancellationToken) -> StreamableHttpSe
         .with_allowed_hosts(access.allowed_hosts.clone())
         .with_cancellation_token(shutdown)
         .with_max_request_body_bytes(crate::http::DEFAULT_MAX_BODY);
-    if access.allowed_origins.is_empty() {
-        // No browser origin is trusted: any request carrying `Origin` is refused.
-        config.enforce_origin_validation()
-    } else {
-        config
-            .with_allowed_origins(access.allowed_origins.clone())
-            .enforce_origin_validation()
-    }
+    // An empty list trusts no browser origin: any request carrying `Origin`
+    // is refused.
+    config
+        .with_allowed_origins(access.allowed_origins.clone())
+        .enforce_origin_validation()
 }
 
 #[cfg(test)]

@@ -193,8 +193,8 @@ fn endpoint_workspace(c: &Caller) -> Result<String, ApiError> {
 fn endpoint_caller(s: &AppState, headers: &HeaderMap, slug: &str) -> Result<McpCaller, ApiError> {
     let caller = authenticate(s, headers)?;
     let workspace = endpoint_workspace(&caller)?;
-    match s.service.serving(&caller, &workspace, slug) {
-        Ok(_) => {}
+    let serving = match s.service.serving(&caller, &workspace, slug) {
+        Ok(serving) => serving,
         Err(ServiceError::NotFound(_)) => {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -206,13 +206,14 @@ fn endpoint_caller(s: &AppState, headers: &HeaderMap, slug: &str) -> Result<McpC
             ));
         }
         Err(e) => return Err(e.into()),
-    }
+    };
     Ok(McpCaller {
         caller,
         target: Target::Endpoint {
             workspace,
             slug: slug.to_string(),
         },
+        serving: Some(std::sync::Arc::new(serving)),
     })
 }
 
@@ -220,6 +221,7 @@ fn admin_caller(s: &AppState, headers: &HeaderMap) -> Result<McpCaller, ApiError
     Ok(McpCaller {
         caller: authenticate(s, headers)?,
         target: Target::Admin,
+        serving: None,
     })
 }
 

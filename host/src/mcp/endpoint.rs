@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use super::{McpCaller, Target};
 use crate::runtime::{self, CallErrorKind, RunError, Runtime};
 use crate::service::Service;
+use crate::service::endpoints::Serving;
 
 /// One per session (or per stateless request); the caller comes with each
 /// request.
@@ -30,11 +31,12 @@ impl EndpointMcp {
     }
 }
 
-fn endpoint_of(c: &McpCaller) -> Result<(&str, &str), ErrorData> {
-    match &c.target {
-        Target::Endpoint { workspace, slug } => Ok((workspace, slug)),
-        Target::Admin => Err(ErrorData::internal_error(
-            "an endpoint handler was reached through the Admin MCP route",
+/// The endpoint revision a request is served by.
+fn serving_of(c: &McpCaller) -> Result<Serving, ErrorData> {
+    match (&c.target, &c.serving) {
+        (Target::Endpoint { .. }, Some(s)) => Ok(Serving::clone(s)),
+        _ => Err(ErrorData::internal_error(
+            "an endpoint handler was reached without a resolved endpoint",
             None,
         )),
     }
@@ -102,10 +104,9 @@ impl ServerHandler for EndpointMcp {
         ctx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let c = super::request_caller(&ctx)?;
-        let (ws, slug) = endpoint_of(&c)?;
         let tools = self
             .runtime
-            .endpoint_tools(&self.service, &c.caller, ws, slug)
+            .serving_tools(&self.service, serving_of(&c)?)
             .await
             .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
         Ok(ListToolsResult::with_all_items(
@@ -119,11 +120,11 @@ impl ServerHandler for EndpointMcp {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let c = super::request_caller(&ctx)?;
-        let (ws, slug) = endpoint_of(&c)?;
+        let serving = serving_of(&c)?;
         let args = Value::Object(request.arguments.unwrap_or_default()).to_string();
         let out = self
             .runtime
-            .call_endpoint_tool(&self.service, &c.caller, ws, slug, &request.name, &args)
+            .call_serving(&self.service, &c.caller, serving, &request.name, &args)
             .await;
         let result = match out {
             Ok(r) => {

@@ -42,6 +42,9 @@ pub enum Target {
 pub struct McpCaller {
     pub caller: Caller,
     pub target: Target,
+    /// For an endpoint: the revision this request is served by, resolved
+    /// once when the request was authenticated.
+    pub serving: Option<Arc<crate::service::endpoints::Serving>>,
 }
 
 /// How the MCP routes check `Host` and `Origin`.
@@ -347,6 +350,7 @@ mod tests {
         let me = McpCaller {
             caller: Caller::system(),
             target: Target::Admin,
+            serving: None,
         };
         s.insert(
             "s1".into(),

@@ -611,6 +611,16 @@ impl Runtime {
         slug: &str,
     ) -> Result<Vec<Tool>, RunError> {
         let serving = service.serving(client, ws, slug)?;
+        self.serving_tools(service, serving).await
+    }
+
+    /// [`Runtime::endpoint_tools`] for an endpoint already resolved with
+    /// [`Service::serving`].
+    pub async fn serving_tools(
+        self: &Arc<Self>,
+        service: &Service,
+        serving: Serving,
+    ) -> Result<Vec<Tool>, RunError> {
         let call = self.call_ctx(service, serving, true);
         let set = self
             .call(&call, async || self.tool_set(&call).await)

@@ -234,6 +234,40 @@ async def admin_flow(args):
         gone = await call("manage_record", {"action": "delete", "workspace_id": "crm", "collection": "contacts", "id": rid})
         check(gone["id"] == rid, "deleted")
 
+        # Setting up a new workspace, as an agent builder would.
+        ws = await call("manage_workspace", {"action": "create", "workspace_id": "scratch", "name": "Scratch"})
+        check(ws["id"] == "scratch", f"created: {ws}")
+        dev = await call("manage_workspace", {"action": "create_preview", "workspace_id": "scratch", "name": "dev"})
+        check(dev["id"] == "scratch--dev", f"preview: {dev}")
+        previews = await call("manage_workspace", {"action": "list_previews", "workspace_id": "scratch"})
+        check([p["id"] for p in previews["data"]] == ["scratch--dev"], f"previews: {previews}")
+        got = await call("manage_workspace", {"action": "get", "workspace_id": "scratch--dev"})
+        check(got["parent"] == "scratch", f"get preview: {got}")
+        r = await s.call_tool("manage_collection", {"action": "upsert", "workspace_id": "scratch", "collection": "notes",
+                                                     "schema": {"type": "object"}})
+        check(r.is_error and "preview" in r.content[0].text, f"schema changes only in previews: {r.content[0].text}")
+        await call("manage_collection", {"action": "upsert", "workspace_id": "scratch--dev", "collection": "notes",
+                                         "schema": {"type": "object", "properties": {"text": {"type": "string"}},
+                                                    "required": ["text"]}})
+        coll = await call("manage_collection", {"action": "get", "workspace_id": "scratch--dev", "collection": "notes"})
+        check(coll["schema"]["required"] == ["text"], f"collection: {coll}")
+        b = await call("batch_operations", {"workspace_id": "scratch--dev", "operations": [
+            {"type": "upsert_record", "collection": "notes", "external_id": "n1", "data": {"text": "one"}},
+            {"type": "upsert_record", "collection": "notes", "external_id": "n2", "data": {"text": "two"}}]})
+        check(b["meta"]["operations"] == 2, f"batch: {b}")
+        r = await s.call_tool("batch_operations", {"workspace_id": "scratch--dev", "operations": [
+            {"type": "upsert_record", "collection": "notes", "external_id": "n3", "data": {"text": "three"}},
+            {"type": "upsert_record", "collection": "notes", "external_id": "n4", "data": {"text": 4}}]})
+        check(r.is_error, "a batch with one bad operation fails")
+        q = await call("manage_record", {"action": "query", "workspace_id": "scratch--dev", "collection": "notes",
+                                         "sort": [{"field": "data.text", "order": "asc"}]})
+        check([x["data"]["text"] for x in q["data"]] == ["one", "two"], f"atomic: nothing of the failed batch: {q}")
+        up = await call("manage_record", {"action": "update", "workspace_id": "scratch--dev", "collection": "notes",
+                                          "id": "n1", "data": {"text": "uno"}})
+        check(up["data"]["text"] == "uno", f"merge patch: {up}")
+        c = await call("manage_record", {"action": "cancel", "workspace_id": "scratch--dev", "collection": "notes", "id": "n2"})
+        check(c["cancelled"] is True, f"cancelled: {c}")
+
         # Mistakes are tool errors that say what to fix.
         r = await s.call_tool("manage_record", {"action": "get", "workspace_id": "crm", "collection": "contacts"})
         check(r.is_error and "'id'" in r.content[0].text, f"missing id: {r.content[0].text}")

@@ -193,7 +193,7 @@ fn tool(
             .open_world(false),
     };
     Tool::new(name, description, Arc::new(schema))
-        .with_raw_output_schema(super::endpoint::object_output_schema())
+        .with_raw_output_schema(super::object_output_schema())
         .with_annotations(annotations)
 }
 

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, JsonObject,
-    ListToolsResult, PaginatedRequestParams, ServerConfig, Tool, ToolAnnotations,
+    CallToolRequestParams, CallToolResponse, CallToolResult, JsonObject, ListToolsResult,
+    PaginatedRequestParams, ServerConfig, Tool, ToolAnnotations,
 };
 use rmcp::service::{NotificationContext, RequestContext, RoleServer};
 use rmcp::{ErrorData, ServerHandler};
@@ -42,14 +42,6 @@ fn serving_of(c: &McpCaller) -> Result<Serving, ErrorData> {
     }
 }
 
-/// Every endpoint tool promises an object result (`structuredContent`).
-pub(crate) fn object_output_schema() -> Arc<JsonObject> {
-    let Value::Object(o) = json!({"type": "object"}) else {
-        unreachable!("a literal object")
-    };
-    Arc::new(o)
-}
-
 /// A component's tool as MCP lists it.
 pub(crate) fn mcp_tool(t: runtime::Tool) -> Tool {
     let schema = match serde_json::from_str::<Value>(&t.input_schema) {
@@ -58,7 +50,7 @@ pub(crate) fn mcp_tool(t: runtime::Tool) -> Tool {
     };
     let a = t.annotations;
     Tool::new(t.name, t.description, Arc::new(schema))
-        .with_raw_output_schema(object_output_schema())
+        .with_raw_output_schema(super::object_output_schema())
         .with_annotations(
             ToolAnnotations::new()
                 .read_only(a.read_only)
@@ -74,19 +66,13 @@ fn run_error(e: RunError) -> Result<CallToolResult, ErrorData> {
     match e {
         RunError::Call(m, CallErrorKind::UnknownTool) => Err(ErrorData::invalid_params(m, None)),
         RunError::Call(m, CallErrorKind::InvalidArguments) => {
-            Ok(message_result("INVALID_ARGUMENTS", &m))
+            Ok(super::error_content("INVALID_ARGUMENTS", &m, None))
         }
         RunError::Call(m, CallErrorKind::Failed) | RunError::Sandbox(m) => {
-            Ok(message_result("ENDPOINT_ERROR", &m))
+            Ok(super::error_content("ENDPOINT_ERROR", &m, None))
         }
         RunError::Service(s) => super::error_result(&s),
     }
-}
-
-fn message_result(code: &str, message: &str) -> CallToolResult {
-    let mut r = CallToolResult::error(vec![ContentBlock::text(format!("{code}: {message}"))]);
-    r.structured_content = Some(json!({"error": {"code": code, "message": message}}));
-    r
 }
 
 impl ServerHandler for EndpointMcp {

@@ -122,6 +122,13 @@ pub(crate) fn json_result(value: Value, is_error: bool) -> CallToolResult {
     r
 }
 
+/// Every tool promises an object result (`structuredContent`).
+pub(crate) fn object_output_schema() -> Arc<rmcp::model::JsonObject> {
+    let mut o = rmcp::model::JsonObject::new();
+    o.insert("type".into(), json!("object"));
+    Arc::new(o)
+}
+
 /// A service error as a tool result the agent can act on.
 pub(crate) fn error_result(e: &ServiceError) -> Result<CallToolResult, ErrorData> {
     if matches!(e, ServiceError::Internal(_) | ServiceError::Store(_)) {
@@ -131,13 +138,20 @@ pub(crate) fn error_result(e: &ServiceError) -> Result<CallToolResult, ErrorData
             None,
         ));
     }
-    let mut error = json!({"code": e.code(), "message": e.to_string()});
-    if let Some(d) = e.details() {
+    Ok(error_content(e.code(), &e.to_string(), e.details()))
+}
+
+/// An `isError` result: `CODE: message` as text, and
+/// `{"error": {"code", "message", "details"?}}` as structured content (the
+/// REST error body).
+pub(crate) fn error_content(code: &str, message: &str, details: Option<&Value>) -> CallToolResult {
+    let mut error = json!({"code": code, "message": message});
+    if let Some(d) = details {
         error["details"] = d.clone();
     }
-    let mut r = CallToolResult::error(vec![ContentBlock::text(format!("{}: {e}", e.code()))]);
+    let mut r = CallToolResult::error(vec![ContentBlock::text(format!("{code}: {message}"))]);
     r.structured_content = Some(json!({ "error": error }));
-    Ok(r)
+    r
 }
 
 /// Who opened a session or stream, and how to end it.

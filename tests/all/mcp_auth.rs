@@ -569,3 +569,78 @@ async fn revoking_a_token_ends_its_sessions_and_streams_within_a_second() {
     let (st, _, _) = rpc.call("list_notes", json!({})).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn malformed_requests_get_json_rpc_errors_and_change_nothing() {
+    let s = Server::start();
+    setup(&s).await;
+    let token = s
+        .token("a", json!([{"scope": {"workspaces": ["alpha"]}, "permissions": ["read:records", "write:records"]}]))
+        .await;
+    let post = |path: &str, body: &'static str, accept: &'static str| {
+        s.http
+            .post(format!("{}{path}", s.url))
+            .bearer_auth(&token)
+            .header("Content-Type", "application/json")
+            .header("Accept", accept)
+            .body(body)
+    };
+    let both = "application/json, text/event-stream";
+    for path in ["/mcp", "/e/desk/mcp"] {
+        let r = post(path, "{not json", both).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], -32700, "{v}");
+        let r = post(path, r#"{"hello": 1}"#, both).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], -32600, "{v}");
+        // Clients must accept both JSON and SSE answers.
+        let r = post(
+            path,
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#,
+            "text/html",
+        )
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_ACCEPTABLE, "{path}");
+    }
+    let mut rpc = Rpc::new(&s, "/e/desk/mcp", Some(&token));
+    assert_eq!(rpc.initialize().await.0, StatusCode::OK);
+    let (st, _, v) = rpc.request("no/such/method", json!({})).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(v["error"]["code"], -32601, "{v}");
+    let (_, _, v) = rpc.call("drop_table", json!({})).await;
+    assert_eq!(v["error"]["code"], -32602, "{v}");
+    // Arguments that break the tool's input schema: a tool error, nothing written.
+    let (_, _, v) = rpc.call("list_notes", json!({"limit": "many"})).await;
+    assert_eq!(v["result"]["isError"], true, "{v}");
+    // An unsupported protocol version header is refused.
+    let r = s
+        .http
+        .post(format!("{}/e/desk/mcp", s.url))
+        .bearer_auth(&token)
+        .header("Accept", both)
+        .header("Mcp-Session-Id", rpc.session.clone().unwrap())
+        .header("MCP-Protocol-Version", "1999-01-01")
+        .json(&json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("MCP-Protocol-Version"));
+    // The tool list is stable: twice the same, in the config's order.
+    let (_, _, a) = rpc.request("tools/list", json!({})).await;
+    let (_, _, b) = rpc.request("tools/list", json!({})).await;
+    assert_eq!(a["result"], b["result"]);
+    let names: Vec<&str> = a["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["get_notes", "list_notes", "sql_query"]);
+    let notes = s.ok(Method::GET, "/v1/alpha/records/notes", None).await;
+    assert_eq!(notes["meta"]["total"], 1, "nothing was written");
+}

@@ -245,7 +245,7 @@ async fn endpoint_mcp(
 
 /// Hands the request to rmcp's Streamable HTTP service, with the caller in
 /// its extensions; remembers which token opened a new session.
-async fn streamable(s: &AppState, caller: McpCaller, mut req: Request) -> Response {
+async fn streamable(s: &AppState, caller: McpCaller, req: Request) -> Response {
     let session = req
         .headers()
         .get(SESSION_HEADER)
@@ -272,6 +272,10 @@ async fn streamable(s: &AppState, caller: McpCaller, mut req: Request) -> Respon
             }
         }
     }
+    let mut req = match check_message(req, s.max_body).await {
+        Ok(req) => req,
+        Err(refusal) => return refusal,
+    };
     req.extensions_mut().insert(caller.clone());
     let response = match caller.target {
         Target::Admin => tower_service::Service::call(&mut s.mcp.admin.clone(), req).await,
@@ -292,6 +296,43 @@ async fn streamable(s: &AppState, caller: McpCaller, mut req: Request) -> Respon
         s.mcp.opened(id.to_string(), &caller);
     }
     response.map(Body::new)
+}
+
+/// A POST body that is not JSON, or not a JSON-RPC message, gets a JSON-RPC
+/// error (parse error -32700, invalid request -32600) instead of rmcp's
+/// plain-text 415.
+async fn check_message(req: Request, max_body: usize) -> Result<Request, Response> {
+    if req.method() != axum::http::Method::POST {
+        return Ok(req);
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, max_body).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            format!("the message is larger than the {max_body} byte limit"),
+        )
+        .into_response()
+    })?;
+    if let Err(e) = serde_json::from_slice::<rmcp::model::ClientJsonRpcMessage>(&bytes) {
+        let (code, what) = if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() {
+            (
+                rmcp::model::ErrorCode::PARSE_ERROR,
+                "Parse error: the body is not JSON",
+            )
+        } else {
+            (
+                rmcp::model::ErrorCode::INVALID_REQUEST,
+                "Invalid Request: not a JSON-RPC 2.0 request, notification or response",
+            )
+        };
+        let err = rmcp::model::JsonRpcError::new(
+            None,
+            rmcp::ErrorData::new(code, format!("{what} ({e})"), None),
+        );
+        return Err((StatusCode::BAD_REQUEST, axum::Json(err)).into_response());
+    }
+    Ok(Request::from_parts(parts, Body::from(bytes)))
 }
 
 async fn admin_sse(State(s): State<AppState>, headers: HeaderMap) -> Response {

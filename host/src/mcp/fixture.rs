@@ -1,6 +1,3 @@
-// The 2025-11-25 logging feature the suite checks is deprecated in newer
-// revisions (SEP-2577); the fixture still serves it.
-#![allow(deprecated)]
 //! The conformance fixture: the tools the `@modelcontextprotocol/conformance`
 //! server suite calls (`test_simple_text`, `test_error_handling`, …), served
 //! over the same rmcp Streamable HTTP stack, Host/Origin checks included,
@@ -15,6 +12,10 @@
 //! elicitation. mcp-factory endpoints serve tools only and never call back
 //! into the client; `tests/conformance/baseline.yml` lists those scenarios
 //! with that reason.
+
+// The 2025-11-25 logging feature the suite checks is deprecated in newer
+// revisions (SEP-2577); the fixture still serves it.
+#![allow(deprecated)]
 
 use std::sync::Arc;
 use std::time::Duration;

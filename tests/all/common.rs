@@ -211,6 +211,11 @@ impl Drop for Server {
     }
 }
 
+/// Grants to read and write the records of `ws` alone.
+pub fn rw(ws: &str) -> Value {
+    json!([{"scope": {"workspaces": [ws]}, "permissions": ["read:records", "write:records"]}])
+}
+
 pub fn contacts_schema() -> Value {
     json!({
         "type": "object",

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::Server;
+use crate::common::{Server, rw};
 
 const ALPHA: &str = "ALPHA-ONLY-4711";
 const BRAVO: &str = "BRAVO-SECRET-0815";
@@ -331,7 +331,6 @@ async fn everything(s: &Server, token: Option<&str>) -> Seen {
 async fn no_alpha_token_ever_sees_bravo_data_on_any_route() {
     let s = Server::start();
     setup(&s).await;
-    let rw = |ws: &str| json!([{"scope": {"workspaces": [ws]}, "permissions": ["read:records", "write:records"]}]);
     let a_rw = s.token("a-rw", rw("alpha")).await;
     let a_ro = s
         .token(
@@ -454,7 +453,6 @@ async fn no_alpha_token_ever_sees_bravo_data_on_any_route() {
 async fn a_session_belongs_to_its_token_and_host_and_origin_are_checked() {
     let s = Server::start();
     setup(&s).await;
-    let rw = |ws: &str| json!([{"scope": {"workspaces": [ws]}, "permissions": ["read:records", "write:records"]}]);
     let a1 = s.token("a1", rw("alpha")).await;
     let a2 = s.token("a2", rw("alpha")).await;
     let mut mine = Rpc::new(&s, "/e/desk/mcp", Some(&a1));
@@ -574,9 +572,7 @@ async fn revoking_a_token_ends_its_sessions_and_streams_within_a_second() {
 async fn malformed_requests_get_json_rpc_errors_and_change_nothing() {
     let s = Server::start();
     setup(&s).await;
-    let token = s
-        .token("a", json!([{"scope": {"workspaces": ["alpha"]}, "permissions": ["read:records", "write:records"]}]))
-        .await;
+    let token = s.token("a", rw("alpha")).await;
     let post = |path: &str, body: &'static str, accept: &'static str| {
         s.http
             .post(format!("{}{path}", s.url))

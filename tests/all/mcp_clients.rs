@@ -7,7 +7,7 @@ use std::process::Command;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::common::{Server, contacts_schema, stderr, stdout};
+use crate::common::{Server, contacts_schema, rw, stderr, stdout};
 use crate::endpoint_calls;
 
 /// The seed's invoicing endpoint in `acme`, and a `crm` workspace with
@@ -44,11 +44,7 @@ async fn setup(s: &Server) {
 
 /// A token for the agent: records in `acme` only.
 pub(crate) async fn agent_token(s: &Server) -> String {
-    s.token(
-        "agent",
-        json!([{"scope": {"workspaces": ["acme"]}, "permissions": ["read:records", "write:records"]}]),
-    )
-    .await
+    s.token("agent", rw("acme")).await
 }
 
 pub(crate) fn repo_file(rel: &str) -> String {

@@ -19,31 +19,24 @@ impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Auth, ApiError> {
-        let bearer = match parts.headers.get(header::AUTHORIZATION) {
-            None => None,
-            Some(v) => {
-                let v = v.to_str().map_err(|_| {
-                    ApiError::new(
-                        StatusCode::UNAUTHORIZED,
-                        "UNAUTHORIZED",
-                        "malformed Authorization header",
-                    )
-                })?;
-                let token = v
-                    .strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-                    .ok_or_else(|| {
-                        ApiError::new(
-                            StatusCode::UNAUTHORIZED,
-                            "UNAUTHORIZED",
-                            "the Authorization header must be 'Bearer mcpf_…'",
-                        )
-                    })?;
-                Some(token.trim())
-            }
-        };
-        Ok(Auth(state.service.authenticate(bearer)?))
+        Ok(Auth(state.service.authenticate(bearer(&parts.headers)?)?))
     }
+}
+
+/// The `Authorization: Bearer` token of a request, if it sent one.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(v) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", m);
+    let v = v
+        .to_str()
+        .map_err(|_| unauthorized("malformed Authorization header"))?;
+    let token = v
+        .strip_prefix("Bearer ")
+        .or_else(|| v.strip_prefix("bearer "))
+        .ok_or_else(|| unauthorized("the Authorization header must be 'Bearer mcpf_…'"))?;
+    Ok(Some(token.trim()))
 }
 
 /// A JSON request body of type `T`.

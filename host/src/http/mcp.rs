@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::Params;
+use super::extract::{Params, bearer};
 use crate::mcp::{Access, McpCaller, SessionRefusal, Target};
 use crate::service::{Caller, ServiceError};
 
@@ -54,22 +54,6 @@ async fn fixture_mcp(State(s): State<AppState>, req: Request) -> Response {
 }
 
 const SESSION_HEADER: &str = "mcp-session-id";
-
-/// The `Authorization: Bearer` token of a request.
-fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
-    let Some(v) = headers.get(header::AUTHORIZATION) else {
-        return Ok(None);
-    };
-    let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", m);
-    let v = v
-        .to_str()
-        .map_err(|_| unauthorized("malformed Authorization header"))?;
-    let token = v
-        .strip_prefix("Bearer ")
-        .or_else(|| v.strip_prefix("bearer "))
-        .ok_or_else(|| unauthorized("the Authorization header must be 'Bearer mcpf_…'"))?;
-    Ok(Some(token.trim()))
-}
 
 impl Access {
     /// Refuses a request whose `Host` is not allowed, or that carries an
@@ -298,6 +282,18 @@ async fn streamable(s: &AppState, caller: McpCaller, req: Request) -> Response {
     response.map(Body::new)
 }
 
+/// An MCP message body, at most `max` bytes.
+async fn read_body(body: Body, max: usize) -> Result<axum::body::Bytes, Response> {
+    axum::body::to_bytes(body, max).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            format!("the message is larger than the {max} byte limit"),
+        )
+        .into_response()
+    })
+}
+
 /// A POST body that is not JSON, or not a JSON-RPC message, gets a JSON-RPC
 /// error (parse error -32700, invalid request -32600) instead of rmcp's
 /// plain-text 415.
@@ -306,14 +302,7 @@ async fn check_message(req: Request, max_body: usize) -> Result<Request, Respons
         return Ok(req);
     }
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, max_body).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "PAYLOAD_TOO_LARGE",
-            format!("the message is larger than the {max_body} byte limit"),
-        )
-        .into_response()
-    })?;
+    let bytes = read_body(body, max_body).await?;
     if let Err(e) = serde_json::from_slice::<rmcp::model::ClientJsonRpcMessage>(&bytes) {
         let (code, what) = if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() {
             (
@@ -384,18 +373,10 @@ async fn endpoint_messages(
 
 async fn messages(s: &AppState, caller: McpCaller, id: &str, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let bytes = match axum::body::to_bytes(body, s.max_body).await {
-        Ok(b) => b,
-        Err(_) => {
-            return ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "PAYLOAD_TOO_LARGE",
-                format!("the message is larger than the {} byte limit", s.max_body),
-            )
-            .into_response();
-        }
-    };
-    s.mcp.sse.post(id, caller, parts, &bytes).await
+    match read_body(body, s.max_body).await {
+        Ok(bytes) => s.mcp.sse.post(id, caller, parts, &bytes).await,
+        Err(refusal) => refusal,
+    }
 }
 
 #[cfg(test)]

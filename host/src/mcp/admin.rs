@@ -505,3 +505,32 @@ impl ServerHandler for AdminMcp {
         Ok(CallToolResponse::Complete(result))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_validators_and_tools_agree() {
+        let listed: Vec<&str> = TOOLS.iter().map(|t| t.name.as_ref()).collect();
+        assert_eq!(listed, NAMES);
+        assert_eq!(VALIDATORS.len(), NAMES.len());
+        for t in TOOLS.iter() {
+            let d = t.description.as_deref().unwrap_or("");
+            assert!(
+                d.len() > 40,
+                "{} needs a description that teaches its use",
+                t.name
+            );
+            assert_eq!(t.input_schema["type"], "object");
+        }
+        // Descriptions teach the discovery pattern.
+        assert!(
+            TOOLS[0]
+                .description
+                .as_deref()
+                .unwrap_or("")
+                .contains("manage_collection")
+        );
+    }
+}

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{Params, bearer};
-use crate::mcp::{Access, McpCaller, SessionRefusal, Target};
+use crate::mcp::{Access, McpCaller, Target};
 use crate::service::{Caller, ServiceError};
 
 pub fn routes() -> Router<AppState> {
@@ -235,26 +235,10 @@ async fn streamable(s: &AppState, caller: McpCaller, req: Request) -> Response {
         .get(SESSION_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(String::from);
-    if let Some(id) = &session {
-        match s.mcp.sessions.check(id, &caller) {
-            Ok(()) => {}
-            Err(SessionRefusal::OtherToken) => {
-                return ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "FORBIDDEN",
-                    "this MCP session was opened with another token; initialize a new session",
-                )
-                .into_response();
-            }
-            Err(SessionRefusal::OtherServer) => {
-                return ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    "NOT_FOUND",
-                    "no such MCP session on this route; initialize a new session",
-                )
-                .into_response();
-            }
-        }
+    if let Some(id) = &session
+        && let Err(refusal) = s.mcp.sessions.check(id, &caller, "MCP")
+    {
+        return refusal.into_response();
     }
     let mut req = match check_message(req, s.max_body).await {
         Ok(req) => req,

@@ -28,6 +28,9 @@ use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+use axum::http::StatusCode;
+
+use crate::http::error::ApiError;
 use crate::service::{Caller, Service, ServiceError};
 
 /// Which MCP server a request is for.
@@ -174,12 +177,6 @@ pub struct Sessions {
     inner: Arc<Mutex<HashMap<String, Owner>>>,
 }
 
-/// Why a request may not use a session.
-pub enum SessionRefusal {
-    OtherToken,
-    OtherServer,
-}
-
 impl Sessions {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Owner>> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
@@ -200,14 +197,23 @@ impl Sessions {
         self.lock().remove(id);
     }
 
-    /// Whether `caller` may use session `id` on `target`. Sessions this
-    /// server does not know pass (the transport answers 404 for them).
-    pub fn check(&self, id: &str, caller: &McpCaller) -> Result<(), SessionRefusal> {
+    /// Whether `caller` may use session `id` on `target`: another token
+    /// gets 403, another route 404. `kind` names the transport in the
+    /// message ("MCP", "SSE"). Sessions this server does not know pass (the
+    /// transport answers 404 for them).
+    pub fn check(&self, id: &str, caller: &McpCaller, kind: &str) -> Result<(), ApiError> {
         match self.lock().get(id) {
-            None => Ok(()),
-            Some(o) if o.token_id != caller.caller.token_id => Err(SessionRefusal::OtherToken),
-            Some(o) if o.target != caller.target => Err(SessionRefusal::OtherServer),
-            Some(_) => Ok(()),
+            Some(o) if o.token_id != caller.caller.token_id => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "FORBIDDEN",
+                format!("this {kind} session was opened with another token; open a new session"),
+            )),
+            Some(o) if o.target != caller.target => Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                format!("{kind} session '{id}' not found on this route; open a new session"),
+            )),
+            _ => Ok(()),
         }
     }
 
@@ -372,23 +378,23 @@ mod tests {
             Target::Admin,
             End::Sse(CancellationToken::new()),
         );
-        assert!(s.check("s1", &me).is_ok());
-        assert!(s.check("unknown", &me).is_ok());
+        assert!(s.check("s1", &me, "MCP").is_ok());
+        assert!(s.check("unknown", &me, "MCP").is_ok());
         let mut other = me.clone();
         other.caller.token_id = "tok_other".into();
-        assert!(matches!(
-            s.check("s1", &other),
-            Err(SessionRefusal::OtherToken)
-        ));
+        assert_eq!(
+            s.check("s1", &other, "MCP").map_err(|e| e.status),
+            Err(StatusCode::FORBIDDEN)
+        );
         let mut elsewhere = me.clone();
         elsewhere.target = Target::Endpoint {
             workspace: "w".into(),
             slug: "e".into(),
         };
-        assert!(matches!(
-            s.check("s1", &elsewhere),
-            Err(SessionRefusal::OtherServer)
-        ));
+        assert_eq!(
+            s.check("s1", &elsewhere, "MCP").map_err(|e| e.status),
+            Err(StatusCode::NOT_FOUND)
+        );
         assert_eq!(s.len(), 1);
     }
 }

@@ -22,7 +22,7 @@ use rmcp::transport::Transport;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{End, McpCaller, SessionRefusal, Sessions, Target};
+use super::{End, McpCaller, Sessions, Target};
 use crate::http::error::ApiError;
 use crate::runtime::Runtime;
 use crate::service::Service;
@@ -180,17 +180,8 @@ impl Hub {
         mut parts: Parts,
         body: &[u8],
     ) -> Response {
-        match self.sessions.check(id, &caller) {
-            Ok(()) => {}
-            Err(SessionRefusal::OtherToken) => {
-                return ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "FORBIDDEN",
-                    "this SSE session was opened with another token",
-                )
-                .into_response();
-            }
-            Err(SessionRefusal::OtherServer) => return unknown_session(id),
+        if let Err(refusal) = self.sessions.check(id, &caller, "SSE") {
+            return refusal.into_response();
         }
         let Some(inbox) = self.inboxes_lock().get(id).cloned() else {
             return unknown_session(id);

@@ -602,6 +602,22 @@ async fn malformed_requests_get_json_rpc_errors_and_change_nothing() {
         .unwrap();
         assert_eq!(r.status(), StatusCode::NOT_ACCEPTABLE, "{path}");
     }
+    // The same over the legacy SSE transport's messages endpoint.
+    let sse = Sse::open(&s, "/e/desk/sse", Some(&token)).await.unwrap();
+    for (body, code) in [("{not json", -32700), (r#"{"hello": 1}"#, -32600)] {
+        let r = s
+            .http
+            .post(&sse.messages_url)
+            .bearer_auth(&token)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], code, "{v}");
+    }
     let mut rpc = Rpc::new(&s, "/e/desk/mcp", Some(&token));
     assert_eq!(rpc.initialize().await.0, StatusCode::OK);
     let (st, _, v) = rpc.request("no/such/method", json!({})).await;

@@ -240,8 +240,10 @@ async fn streamable(s: &AppState, caller: McpCaller, req: Request) -> Response {
     {
         return refusal.into_response();
     }
-    let mut req = match check_message(req, s.max_body).await {
-        Ok(req) => req,
+    // Keep a POST body: if rmcp cannot read it as a message, it answers a
+    // plain-text 415, which becomes a JSON-RPC error below.
+    let (mut req, body) = match buffered(req, s.max_body).await {
+        Ok(r) => r,
         Err(refusal) => return refusal,
     };
     req.extensions_mut().insert(caller.clone());
@@ -255,6 +257,12 @@ async fn streamable(s: &AppState, caller: McpCaller, req: Request) -> Response {
         Ok(r) => r,
         Err(never) => match never {},
     };
+    if response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE
+        && let Some(bytes) = &body
+        && let Err(refusal) = crate::mcp::parse_message(bytes)
+    {
+        return *refusal;
+    }
     if session.is_none()
         && let Some(id) = response
             .headers()
@@ -278,34 +286,21 @@ async fn read_body(body: Body, max: usize) -> Result<axum::body::Bytes, Response
     })
 }
 
-/// A POST body that is not JSON, or not a JSON-RPC message, gets a JSON-RPC
-/// error (parse error -32700, invalid request -32600) instead of rmcp's
-/// plain-text 415.
-async fn check_message(req: Request, max_body: usize) -> Result<Request, Response> {
+/// A POST request with its body read (a copy of it is kept to explain a
+/// refusal); other requests as they are.
+async fn buffered(
+    req: Request,
+    max_body: usize,
+) -> Result<(Request, Option<axum::body::Bytes>), Response> {
     if req.method() != axum::http::Method::POST {
-        return Ok(req);
+        return Ok((req, None));
     }
     let (parts, body) = req.into_parts();
     let bytes = read_body(body, max_body).await?;
-    if let Err(e) = serde_json::from_slice::<rmcp::model::ClientJsonRpcMessage>(&bytes) {
-        let (code, what) = if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() {
-            (
-                rmcp::model::ErrorCode::PARSE_ERROR,
-                "Parse error: the body is not JSON",
-            )
-        } else {
-            (
-                rmcp::model::ErrorCode::INVALID_REQUEST,
-                "Invalid Request: not a JSON-RPC 2.0 request, notification or response",
-            )
-        };
-        let err = rmcp::model::JsonRpcError::new(
-            None,
-            rmcp::ErrorData::new(code, format!("{what} ({e})"), None),
-        );
-        return Err((StatusCode::BAD_REQUEST, axum::Json(err)).into_response());
-    }
-    Ok(Request::from_parts(parts, Body::from(bytes)))
+    Ok((
+        Request::from_parts(parts, Body::from(bytes.clone())),
+        Some(bytes),
+    ))
 }
 
 async fn admin_sse(State(s): State<AppState>, headers: HeaderMap) -> Response {

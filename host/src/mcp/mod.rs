@@ -125,6 +125,33 @@ pub(crate) fn json_result(value: Value, is_error: bool) -> CallToolResult {
     r
 }
 
+/// A client's JSON-RPC message; a body that is not JSON gets a parse error
+/// (-32700), JSON that is not a JSON-RPC message an invalid request (-32600),
+/// both as a 400 with a JSON-RPC error body.
+pub fn parse_message(
+    body: &[u8],
+) -> Result<rmcp::model::ClientJsonRpcMessage, Box<axum::response::Response>> {
+    use axum::response::IntoResponse;
+    serde_json::from_slice(body).map_err(|e| {
+        let (code, what) = if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_err() {
+            (
+                rmcp::model::ErrorCode::PARSE_ERROR,
+                "Parse error: the body is not JSON",
+            )
+        } else {
+            (
+                rmcp::model::ErrorCode::INVALID_REQUEST,
+                "Invalid Request: not a JSON-RPC 2.0 request, notification or response",
+            )
+        };
+        let err = rmcp::model::JsonRpcError::new(
+            None,
+            ErrorData::new(code, format!("{what} ({e})"), None),
+        );
+        Box::new((StatusCode::BAD_REQUEST, axum::Json(err)).into_response())
+    })
+}
+
 /// Every tool promises an object result (`structuredContent`).
 pub(crate) fn object_output_schema() -> Arc<rmcp::model::JsonObject> {
     let mut o = rmcp::model::JsonObject::new();

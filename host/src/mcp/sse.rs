@@ -186,19 +186,9 @@ impl Hub {
         let Some(inbox) = self.inboxes_lock().get(id).cloned() else {
             return unknown_session(id);
         };
-        let mut message: ClientJsonRpcMessage = match serde_json::from_slice(body) {
+        let mut message = match super::parse_message(body) {
             Ok(m) => m,
-            Err(e) => {
-                let err = rmcp::model::JsonRpcError::new(
-                    None,
-                    rmcp::ErrorData::new(
-                        rmcp::model::ErrorCode::PARSE_ERROR,
-                        format!("not a JSON-RPC message: {e}"),
-                        None,
-                    ),
-                );
-                return (StatusCode::BAD_REQUEST, axum::Json(err)).into_response();
-            }
+            Err(refusal) => return *refusal,
         };
         parts.extensions.insert(caller);
         match &mut message {

@@ -44,10 +44,82 @@ fn collection_schema(schemas: &Value, collection: &str) -> Value {
         .unwrap_or(json!({"type": "object"}))
 }
 
+/// Keywords whose values are data, not schemas: never rewritten.
+const DATA_KEYWORDS: &[&str] = &["enum", "const", "default", "examples"];
+
+/// Whether `schema` refers into itself (`"$ref": "#…"`), so that it cannot
+/// be pasted into a tool's input schema as it is: its pointers would then
+/// resolve against the tool schema's root. A schema with its own `$id` is
+/// a resource of its own, where they still resolve.
+fn refers_to_itself(schema: &Value) -> bool {
+    fn walk(v: &Value) -> bool {
+        match v {
+            Value::Object(m) => m.iter().any(|(k, x)| match k.as_str() {
+                "$ref" | "$dynamicRef" => x.as_str().is_some_and(|r| r.starts_with('#')),
+                k if DATA_KEYWORDS.contains(&k) => false,
+                _ => x.get("$id").is_none() && walk(x),
+            }),
+            Value::Array(a) => a.iter().any(walk),
+            _ => false,
+        }
+    }
+    schema.get("$id").is_none() && walk(schema)
+}
+
+/// `schema` with each `#…` reference moved under `base` (`#/$defs/x`).
+fn rebase(v: &Value, base: &str) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| {
+                    let x = match (k.as_str(), x) {
+                        ("$ref" | "$dynamicRef", Value::String(r)) if r.starts_with('#') => {
+                            Value::String(format!("{base}{}", &r[1..]))
+                        }
+                        (k, _) if DATA_KEYWORDS.contains(&k) => x.clone(),
+                        (_, x) if x.get("$id").is_some() => x.clone(),
+                        (_, x) => rebase(x, base),
+                    };
+                    (k.clone(), x)
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(|x| rebase(x, base)).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Where a self-referring collection schema lives in a tool's input schema.
+fn defs_key(collection: &str) -> String {
+    format!("collection_{collection}")
+}
+
+/// The schema of a record's `data` in a tool's input schema: the
+/// collection's schema itself or, when it refers into itself, a `$ref` to
+/// its copy under the tool schema's `$defs` (see [`hoisted_defs`]).
+fn data_schema(schemas: &Value, collection: &str) -> Value {
+    let schema = collection_schema(schemas, collection);
+    if refers_to_itself(&schema) {
+        json!({"$ref": format!("#/$defs/{}", defs_key(collection))})
+    } else {
+        schema
+    }
+}
+
+/// The `$defs` a tool's input schema needs for [`data_schema`].
+fn hoisted_defs(schemas: &Value, collection: &str) -> Option<Value> {
+    let schema = collection_schema(schemas, collection);
+    if !refers_to_itself(&schema) {
+        return None;
+    }
+    let key = defs_key(collection);
+    Some(json!({ key.clone(): rebase(&schema, &format!("#/$defs/{key}")) }))
+}
+
 fn op_schema(op: CollectionOp, schemas: &Value, collection: &str) -> Value {
     match op {
         CollectionOp::Create => obj(
-            json!({"data": collection_schema(schemas, collection),
+            json!({"data": data_schema(schemas, collection),
                    "external_id": {"type": "string"}, "external_source": {"type": "string"}}),
             &["data"],
         ),
@@ -113,12 +185,20 @@ fn input_schema(plan: &ToolPlan, schemas: &Value) -> Value {
         ToolKind::Collection {
             collection,
             operations,
-        } => with_actions(
-            operations
-                .iter()
-                .map(|o| (o.as_str(), op_schema(*o, schemas, collection)))
-                .collect(),
-        ),
+        } => {
+            let mut schema = with_actions(
+                operations
+                    .iter()
+                    .map(|o| (o.as_str(), op_schema(*o, schemas, collection)))
+                    .collect(),
+            );
+            if operations.contains(&CollectionOp::Create)
+                && let Some(defs) = hoisted_defs(schemas, collection)
+            {
+                schema["$defs"] = defs;
+            }
+            schema
+        }
         ToolKind::Relationship { operations, .. } => with_actions(
             operations
                 .iter()
@@ -286,4 +366,52 @@ pub fn call_json(config: &EndpointConfig, name: &str, args: &Value) -> Result<St
 /// [`call_json`], parsed.
 pub fn call(config: &EndpointConfig, name: &str, args: &Value) -> Result<Value, Error> {
     Ok(serde_json::from_str(&call_json(config, name, args)?)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A collection schema with `$defs`/`$ref` keeps resolving inside a
+    /// tool's input schema (defect: every tool of such an endpoint failed
+    /// with "Pointer '/$defs/n' does not exist").
+    #[test]
+    fn self_referring_collection_schemas_are_hoisted_under_defs() {
+        let config: EndpointConfig = serde_json::from_value(json!({
+            "tools": [{"collection": "tree", "operations": ["create", "get"], "name_override": "tree"}]
+        }))
+        .expect("config");
+        let schema = json!({
+            "type": "object",
+            "properties": {"root": {"$ref": "#/$defs/n"}, "kind": {"enum": ["#/not/a/ref"]}},
+            "$defs": {"n": {"type": "object", "properties": {
+                "v": {"type": "number"}, "kids": {"type": "array", "items": {"$ref": "#/$defs/n"}}}}}
+        });
+        let tools = tools(&config, &json!({"tree": schema})).expect("tools");
+        let s = &tools[0].input_schema;
+        let create = &s["oneOf"][0];
+        assert_eq!(
+            create["properties"]["data"],
+            json!({"$ref": "#/$defs/collection_tree"})
+        );
+        let hoisted = &s["$defs"]["collection_tree"];
+        assert_eq!(
+            hoisted["properties"]["root"]["$ref"],
+            "#/$defs/collection_tree/$defs/n"
+        );
+        assert_eq!(
+            hoisted["$defs"]["n"]["properties"]["kids"]["items"]["$ref"],
+            "#/$defs/collection_tree/$defs/n"
+        );
+        // Data is not rewritten.
+        assert_eq!(hoisted["properties"]["kind"]["enum"][0], "#/not/a/ref");
+        // A schema without self-references is embedded as it is.
+        let plain = json!({"type": "object", "properties": {"a": {"type": "string"}}});
+        let tools = super::tools(&config, &json!({"tree": plain.clone()})).expect("tools");
+        assert_eq!(
+            tools[0].input_schema["oneOf"][0]["properties"]["data"],
+            plain
+        );
+        assert!(tools[0].input_schema.get("$defs").is_none());
+    }
 }

@@ -70,8 +70,10 @@ pub fn check(validator: &jsonschema::Validator, instance: &Value) -> Result<(), 
     }
 }
 
-/// A compiled validator and the collection version it was compiled for.
-type Versioned = (u64, Arc<jsonschema::Validator>);
+/// A compiled validator with the collection version and the schema it was
+/// compiled from. The schema is compared too: a collection deleted and
+/// created again starts its versions anew, so a version alone can repeat.
+type Versioned = (u64, Arc<Value>, Arc<jsonschema::Validator>);
 
 /// Compiled validators by (workspace, collection), tagged with the version.
 #[derive(Default)]
@@ -91,14 +93,15 @@ impl Cache {
     ) -> Result<Arc<jsonschema::Validator>, Vec<Violation>> {
         let key = (workspace.to_string(), collection.to_string());
         if let Ok(map) = self.inner.read()
-            && let Some((v, validator)) = map.get(&key)
+            && let Some((v, compiled_from, validator)) = map.get(&key)
             && *v == version
+            && **compiled_from == *schema
         {
             return Ok(validator.clone());
         }
         let validator = Arc::new(compile(schema)?);
         if let Ok(mut map) = self.inner.write() {
-            map.insert(key, (version, validator.clone()));
+            map.insert(key, (version, Arc::new(schema.clone()), validator.clone()));
         }
         Ok(validator)
     }
@@ -107,5 +110,25 @@ impl Cache {
         if let Ok(mut map) = self.inner.write() {
             map.retain(|(ws, _), _| ws != workspace);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A collection deleted and created again with another schema gets
+    /// version 1 again: the cache must not answer with the old validator
+    /// (defect: writes were validated against the deleted schema).
+    #[test]
+    fn a_repeated_version_with_another_schema_is_compiled_anew() {
+        let cache = Cache::default();
+        let old = json!({"type": "object", "required": ["a"]});
+        let new = json!({"type": "object", "required": ["b"]});
+        let v = cache.get("w", "c", 1, &old).expect("compiles");
+        assert!(check(&v, &json!({"a": 1})).is_ok());
+        let v = cache.get("w", "c", 1, &new).expect("compiles");
+        assert!(check(&v, &json!({"b": 1})).is_ok());
+        assert!(check(&v, &json!({"a": 1})).is_err());
     }
 }

@@ -360,19 +360,48 @@ async fn tokens_cannot_create_wider_tokens_and_bad_grants_are_refused() {
 
 #[tokio::test]
 async fn tokens_never_reach_the_log() {
-    let s = Server::start();
+    // At trace level every crate that sees a request logs all it has
+    // (hyper, axum, tower, rmcp, ours): a leak would show. The Wasm
+    // compiler's crates stay at info: they see no request, and at trace
+    // they print every compiled function.
+    let s = Server::start_logging(
+        &[],
+        "trace,cranelift_codegen=info,cranelift_frontend=info,regalloc2=info,wasmtime_cranelift=info,wasmtime_internal_cranelift=info,cranelift_entity=info,wasmtime_environ=info,wasmtime_internal_environ=info",
+    );
+    s.setup("crm", "contacts", crate::common::contacts_schema())
+        .await;
+    s.ok(
+        Method::PUT,
+        "/v1/crm--dev/endpoints/desk",
+        Some(json!({"tools": [{"collection": "contacts", "operations": ["list"]}]})),
+    )
+    .await;
     let t = s
         .token(
             "agent",
-            json!([{"scope": {"workspaces": ["*"]}, "permissions": ["read:records"]}]),
+            json!([{"scope": {"workspaces": ["crm--dev"]}, "permissions": ["read:records"]}]),
         )
         .await;
     s.call(Method::GET, "/v1/workspaces", Some(&t), None).await;
     s.call(Method::GET, "/v1/workspaces", Some("mcpf_bad_token"), None)
         .await;
+    // Both MCP surfaces, Streamable HTTP: initialize and a tool call.
+    for path in ["/mcp", "/e/desk/mcp"] {
+        let mut rpc = crate::mcp_auth::Rpc::new(&s, path, Some(&t));
+        let (st, body) = rpc.initialize().await;
+        assert_eq!(st, StatusCode::OK, "{path}: {body}");
+        rpc.request("tools/list", json!({})).await;
+    }
     let log = std::fs::read_to_string(s.dir.path().join("serve.log")).unwrap_or_default();
-    let secret = t.splitn(3, '_').nth(2).unwrap();
-    assert!(!log.contains(secret) && !log.contains(s.admin.splitn(3, '_').nth(2).unwrap()));
+    assert!(
+        log.contains("TRACE"),
+        "the server logged at trace level ({} bytes)",
+        log.len()
+    );
+    for token in [&t, &s.admin] {
+        let secret = token.splitn(3, '_').nth(2).unwrap();
+        assert!(!log.contains(secret), "a token's secret is in the log");
+    }
 }
 
 #[tokio::test]

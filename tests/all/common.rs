@@ -19,6 +19,8 @@ pub struct Server {
     child: Option<Child>,
     pub http: reqwest::Client,
     extra_args: Vec<String>,
+    /// The server's `RUST_LOG`.
+    log_filter: String,
 }
 
 impl Server {
@@ -27,6 +29,11 @@ impl Server {
     }
 
     pub fn start_with(extra_args: &[&str]) -> Server {
+        Server::start_logging(extra_args, "warn,mcp_factory::runtime=info")
+    }
+
+    /// Starts with `RUST_LOG=<filter>` (the log is `serve.log` in `dir`).
+    pub fn start_logging(extra_args: &[&str], filter: &str) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Server {
             url: String::new(),
@@ -38,6 +45,7 @@ impl Server {
                 .build()
                 .unwrap(),
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            log_filter: filter.to_string(),
         };
         let token = s.spawn();
         s.admin = token.expect("first start prints the admin token");
@@ -66,7 +74,7 @@ impl Server {
             .args(["--listen", "127.0.0.1:0"])
             .args(&self.extra_args)
             .env("XDG_CONFIG_HOME", self.config_dir())
-            .env("RUST_LOG", "warn,mcp_factory::runtime=info")
+            .env("RUST_LOG", &self.log_filter)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)

@@ -105,7 +105,7 @@ async fn invoicing_overrides_a_generated_tool_delegates_and_adds_one() {
     assert!(out.status.success(), "{out:?}");
     let d = digest(&wasm);
     assert_eq!(stdout(&out).trim(), d);
-    let out = s.cli_in(&["plugins", "list", "--workspace", "acme", "--json"], None);
+    let out = s.cli_in(&["plugins", "list", "--workspace", WS, "--json"], None);
     let list: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(list["data"][0]["digest"], d.as_str());
     assert_eq!(

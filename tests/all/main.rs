@@ -23,4 +23,6 @@ mod records;
 mod relationships;
 mod sandbox;
 mod sql;
+mod trust;
+mod trust_model;
 mod workspaces;

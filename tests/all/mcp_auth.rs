@@ -75,6 +75,11 @@ impl<'a> Rpc<'a> {
         }
     }
 
+    /// The session `initialize` opened, if any.
+    pub(crate) fn session_id(&self) -> Option<&str> {
+        self.session.as_deref()
+    }
+
     async fn post(&self, body: &Value) -> (StatusCode, reqwest::header::HeaderMap, String) {
         let mut req = self
             .s

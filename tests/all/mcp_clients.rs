@@ -42,9 +42,18 @@ async fn setup(s: &Server) {
     }
 }
 
-/// A token for the agent: records in `acme` only.
+/// A token for the agent: records and relationships in `acme` only (an
+/// endpoint call runs as this token through the endpoint's grants, so its
+/// relationship tools need the relationship permissions too).
 pub(crate) async fn agent_token(s: &Server) -> String {
-    s.token("agent", rw("acme")).await
+    let mut grants = rw("acme");
+    grants[0]["permissions"] = serde_json::json!([
+        "read:records",
+        "write:records",
+        "read:relationships",
+        "write:relationships"
+    ]);
+    s.token("agent", grants).await
 }
 
 pub(crate) fn repo_file(rel: &str) -> String {

@@ -18,9 +18,16 @@ pub enum Cmd {
         #[arg(long, env = "MCP_FACTORY_WORKSPACE")]
         workspace: String,
     },
-    /// The components uploaded to a workspace (previews share their
-    /// production workspace's).
+    /// The components uploaded to a workspace (a new preview starts with
+    /// its production workspace's; promotion brings a preview's).
     List {
+        #[arg(long, env = "MCP_FACTORY_WORKSPACE")]
+        workspace: String,
+    },
+    /// Delete an upload that no endpoint of the workspace uses (previews
+    /// only, like every config change).
+    Delete {
+        digest: String,
         #[arg(long, env = "MCP_FACTORY_WORKSPACE")]
         workspace: String,
     },
@@ -51,6 +58,16 @@ pub async fn run(cmd: Cmd, c: &Client, json_out: bool) -> anyhow::Result<()> {
             } else {
                 println!("{digest}");
             }
+        }
+        Cmd::Delete { digest, workspace } => {
+            let out = c
+                .call(
+                    reqwest::Method::DELETE,
+                    &format!("/v1/{}/plugins/{}", seg(&workspace), seg(&digest)),
+                    None,
+                )
+                .await?;
+            print(&out, json_out, COLUMNS);
         }
         Cmd::List { workspace } => {
             let out = c.get(&format!("/v1/{}/plugins", seg(&workspace))).await?;

@@ -25,6 +25,10 @@ pub struct ServeArgs {
     /// Requests per second allowed per token (bursts of the same size); 0: no limit.
     #[arg(long, env = "MCP_FACTORY_RATE_LIMIT", default_value_t = 0)]
     pub rate_limit: u32,
+    /// Most bytes of uploaded components (plugins) one workspace may hold.
+    #[arg(long, env = "MCP_FACTORY_MAX_PLUGIN_BYTES",
+          default_value_t = crate::service::DEFAULT_MAX_PLUGIN_BYTES)]
+    pub max_plugin_bytes: u64,
     /// Wall-time limit of one SQL query, in milliseconds.
     #[arg(long, env = "MCP_FACTORY_SQL_TIMEOUT_MS", default_value_t = 10_000)]
     pub sql_timeout_ms: u64,
@@ -79,6 +83,7 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     let config = Config {
         sql_timeout: std::time::Duration::from_millis(a.sql_timeout_ms),
         rate_limit: std::num::NonZeroU32::new(a.rate_limit),
+        max_plugin_bytes: a.max_plugin_bytes,
         ..Config::default()
     };
     let service = Service::with_config(store, config)?;
@@ -133,6 +138,10 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
         a.data.join("cache"),
     )
     .map_err(|e| anyhow::anyhow!(e))?;
+    // Every endpoint upsert, from any door, checks its component first.
+    service.set_config_check(std::sync::Arc::new(crate::runtime::Checker(
+        runtime.clone(),
+    )));
     // Compile (or load from the cache) every component in the background;
     // a call arriving first waits for its component only.
     let warm = (runtime.clone(), service.clone());

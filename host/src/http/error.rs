@@ -39,7 +39,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Validation { .. } => StatusCode::BAD_REQUEST,
             ServiceError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+            ServiceError::NotFound { .. } => StatusCode::NOT_FOUND,
             ServiceError::Conflict { .. } => StatusCode::CONFLICT,
             ServiceError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ServiceError::Internal(_) | ServiceError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -54,7 +54,7 @@ impl From<ServiceError> for ApiError {
         ApiError {
             status,
             code: e.code(),
-            details: e.details().cloned(),
+            details: e.details(),
             message: e.to_string(),
             retry_after,
         }

@@ -21,7 +21,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{Params, bearer};
 use crate::mcp::{Access, McpCaller, Target};
-use crate::service::{Caller, ServiceError};
+use crate::service::Caller;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -138,63 +138,15 @@ fn authenticate(s: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
     Ok(s.service.authenticate(bearer(headers)?)?)
 }
 
-/// The one workspace an endpoint token is scoped to.
-fn endpoint_workspace(c: &Caller) -> Result<String, ApiError> {
-    let refuse = |why: String| {
-        ApiError::new(
-            StatusCode::FORBIDDEN,
-            "FORBIDDEN",
-            format!(
-                "token '{}' {why}; endpoint routes accept only tokens scoped to exactly one \
-                 workspace (create one with `mcp-factory tokens create --name agent --grants \
-                 '[{{\"scope\":{{\"workspaces\":[\"<ws>\"]}},\"permissions\":[\"read:records\",\"write:records\"]}}]'`)",
-                c.token_name
-            ),
-        )
-    };
-    let mut found: Option<&str> = None;
-    for w in c.grants.iter().flat_map(|g| &g.scope.workspaces) {
-        if w == "*" {
-            return Err(refuse("is a wildcard token (workspaces: \"*\")".into()));
-        }
-        match found {
-            None => found = Some(w),
-            Some(f) if f == w => {}
-            Some(f) => {
-                return Err(refuse(format!(
-                    "is scoped to several workspaces ('{f}', '{w}', …)"
-                )));
-            }
-        }
-    }
-    found
-        .map(String::from)
-        .ok_or_else(|| refuse("has no workspace".into()))
-}
-
-/// The caller of an endpoint route: a single-workspace token, and an
-/// endpoint `slug` in that workspace it may read.
+/// The caller of an endpoint route: a token scoped to exactly one workspace
+/// (service's rule), and an endpoint `slug` there it may read.
 fn endpoint_caller(s: &AppState, headers: &HeaderMap, slug: &str) -> Result<McpCaller, ApiError> {
     let caller = authenticate(s, headers)?;
-    let workspace = endpoint_workspace(&caller)?;
-    let serving = match s.service.serving(&caller, &workspace, slug) {
-        Ok(serving) => serving,
-        Err(ServiceError::NotFound(_)) => {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "NOT_FOUND",
-                format!(
-                    "no endpoint '{slug}' in workspace '{workspace}' (the workspace of this token); \
-                     list them with `mcp-factory endpoints list --workspace {workspace}`"
-                ),
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let serving = s.service.serving_for_route(&caller, slug)?;
     Ok(McpCaller {
         caller,
         target: Target::Endpoint {
-            workspace,
+            workspace: serving.endpoint.workspace_id.clone(),
             slug: slug.to_string(),
         },
         serving: Some(std::sync::Arc::new(serving)),
@@ -423,35 +375,5 @@ mod tests {
             a.check(&headers("mcp.example.com", Some("https://evil.example")))
                 .is_err()
         );
-    }
-
-    #[test]
-    fn endpoint_routes_take_single_workspace_tokens_only() {
-        use crate::service::{Grant, Scope};
-        let token = |wss: &[&[&str]]| Caller {
-            token_id: "t".into(),
-            token_name: "t".into(),
-            grants: wss
-                .iter()
-                .map(|ws| Grant {
-                    scope: Scope {
-                        workspaces: ws.iter().map(|s| s.to_string()).collect(),
-                        collections: None,
-                        environments: None,
-                    },
-                    permissions: vec!["read:records".into()],
-                })
-                .collect(),
-        };
-        assert_eq!(endpoint_workspace(&token(&[&["crm"]])).expect("one"), "crm");
-        assert_eq!(
-            endpoint_workspace(&token(&[&["crm"], &["crm"]])).expect("one"),
-            "crm"
-        );
-        let e = endpoint_workspace(&token(&[&["crm", "ops"]])).expect_err("two");
-        assert!(e.message.contains("several workspaces"), "{}", e.message);
-        let e = endpoint_workspace(&token(&[&["*"]])).expect_err("wildcard");
-        assert!(e.message.contains("wildcard"), "{}", e.message);
-        assert!(endpoint_workspace(&Caller::system()).is_err());
     }
 }

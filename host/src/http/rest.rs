@@ -118,6 +118,10 @@ pub fn routes() -> Router<AppState> {
                     crate::runtime::MAX_COMPONENT_BYTES,
                 )),
         )
+        .route(
+            "/v1/{ws}/plugins/{digest}",
+            axum::routing::delete(delete_plugin),
+        )
         .route("/v1/{ws}/batch", post(batch))
         .route("/v1/{ws}/sql", post(sql_query))
         .route("/v1/{ws}/operations", get(list_operations))
@@ -403,12 +407,6 @@ async fn upsert_endpoint(
     Path((ws, slug)): Path<(String, String)>,
     Body(config): Body<EndpointConfig>,
 ) -> Res {
-    // A custom component must load and list valid tools for this config
-    // before the revision is published.
-    s.runtime
-        .check_config(&s.service, &c, &ws, &slug, &config)
-        .await
-        .map_err(run_error)?;
     ok(s.service.upsert_endpoint(&c, &ws, &slug, config).await?)
 }
 
@@ -510,6 +508,14 @@ async fn endpoint_logs(
 
 // ---- plugins (custom components) ----
 
+async fn delete_plugin(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((ws, digest)): Path<(String, String)>,
+) -> Res {
+    ok(s.service.delete_component(&c, &ws, &digest).await?)
+}
+
 async fn list_plugins(State(s): State<AppState>, Auth(c): Auth, Path(ws): Path<String>) -> Res {
     list(s.service.list_components(&c, &ws)?)
 }
@@ -551,7 +557,7 @@ fn run_error(e: RunError) -> ApiError {
             ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", m)
         }
         RunError::Call(m, CallErrorKind::InvalidArguments) => ApiError::bad_request(m),
-        RunError::Call(m, CallErrorKind::Failed) | RunError::Sandbox(m) => {
+        RunError::Call(m, CallErrorKind::Failed) | RunError::Sandbox(m) | RunError::Load(m) => {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "ENDPOINT_ERROR", m)
         }
     }

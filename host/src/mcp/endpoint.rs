@@ -68,7 +68,7 @@ fn run_error(e: RunError) -> Result<CallToolResult, ErrorData> {
         RunError::Call(m, CallErrorKind::InvalidArguments) => {
             Ok(super::error_content("INVALID_ARGUMENTS", &m, None))
         }
-        RunError::Call(m, CallErrorKind::Failed) | RunError::Sandbox(m) => {
+        RunError::Call(m, CallErrorKind::Failed) | RunError::Sandbox(m) | RunError::Load(m) => {
             Ok(super::error_content("ENDPOINT_ERROR", &m, None))
         }
         RunError::Service(s) => super::error_result(&s),
@@ -92,7 +92,7 @@ impl ServerHandler for EndpointMcp {
         let c = super::request_caller(&ctx)?;
         let tools = self
             .runtime
-            .serving_tools(&self.service, serving_of(&c)?)
+            .serving_tools(&self.service, &c.caller, serving_of(&c)?)
             .await
             .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
         Ok(ListToolsResult::with_all_items(

@@ -168,7 +168,11 @@ pub(crate) fn error_result(e: &ServiceError) -> Result<CallToolResult, ErrorData
             None,
         ));
     }
-    Ok(error_content(e.code(), &e.to_string(), e.details()))
+    Ok(error_content(
+        e.code(),
+        &e.to_string(),
+        e.details().as_ref(),
+    ))
 }
 
 /// An `isError` result: `CODE: message` as text, and

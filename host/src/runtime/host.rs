@@ -1,14 +1,12 @@
 //! Host imports: what a component may ask of the host.
 //!
-//! Every `store` call is checked against the endpoint's grants before it
-//! reaches `service`: the collection operations of `tools` and `grants`, the
-//! relationship operations of `relationships`, the `batch` operation list and
-//! `sql_query`. A call outside them gets `denied`, naming the missing grant.
-//! The service call itself runs as the endpoint (a caller scoped to the
-//! endpoint's workspace and collections), so workspace isolation is checked
-//! twice.
+//! Each `store` call is translated into the same typed request the REST API
+//! builds (parse first) and handed to `service`, which decides: the call
+//! runs as the client's token through the endpoint's scope
+//! ([`crate::service::Caller::through`]), so an operation needs both the
+//! token's grants and the endpoint's configuration. Nothing here decides
+//! who may do what; a refusal comes back as `denied` with service's message.
 
-use mcp_factory_guest::config::{CollectionOp, EndpointConfig, RelationshipOp};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use wasmtime::component::Linker;
@@ -56,15 +54,9 @@ pub(super) fn wasi_ctx(
         .build()
 }
 
-fn denied(what: String) -> StoreError {
-    StoreError::Denied(format!(
-        "this endpoint has no grant for {what}; add it to the endpoint config"
-    ))
-}
-
 fn to_store_error(e: ServiceError) -> StoreError {
     match e {
-        ServiceError::NotFound(m) => StoreError::NotFound(m),
+        ServiceError::NotFound { message, .. } => StoreError::NotFound(message),
         ServiceError::Validation { message, details } if details.is_null() => {
             StoreError::Invalid(message)
         }
@@ -86,83 +78,6 @@ fn out<T: serde::Serialize>(r: Result<T, ServiceError>) -> Result<String, StoreE
     serde_json::to_string(&v).map_err(|e| StoreError::Failed(e.to_string()))
 }
 
-fn config(s: &HostState) -> &EndpointConfig {
-    &s.call.endpoint.config
-}
-
-/// Whether `tools` or `grants` give `op` on `collection`.
-fn allows(c: &EndpointConfig, collection: &str, op: CollectionOp) -> bool {
-    c.tools
-        .iter()
-        .chain(&c.grants)
-        .any(|t| t.collection == collection && t.operations.contains(&op))
-}
-
-fn allows_rel(c: &EndpointConfig, rel_type: &str, op: RelationshipOp) -> bool {
-    c.relationships
-        .iter()
-        .any(|r| r.rel_type == rel_type && r.operations.contains(&op))
-}
-
-fn require(c: &EndpointConfig, collection: &str, ops: &[CollectionOp]) -> Result<(), StoreError> {
-    if ops.iter().any(|op| allows(c, collection, *op)) {
-        return Ok(());
-    }
-    let names: Vec<&str> = ops.iter().map(|o| o.as_str()).collect();
-    Err(denied(format!(
-        "'{}' on collection '{collection}'",
-        names.join("' or '")
-    )))
-}
-
-fn require_rel(c: &EndpointConfig, rel_type: &str, op: RelationshipOp) -> Result<(), StoreError> {
-    if allows_rel(c, rel_type, op) {
-        return Ok(());
-    }
-    Err(denied(format!(
-        "'{}' on relationship type '{rel_type}'",
-        op.as_str()
-    )))
-}
-
-/// Checks every operation of a batch against `batch.operations`.
-fn require_batch(c: &EndpointConfig, ops: &[Value]) -> Result<(), StoreError> {
-    let Some(b) = c.batch.as_ref().filter(|b| b.enabled) else {
-        return Err(denied("the batch tool".into()));
-    };
-    for (i, op) in ops.iter().enumerate() {
-        let kind = op["type"].as_str().unwrap_or("");
-        let (key, action) = match kind {
-            "upsert_record" => (
-                op["collection"].as_str(),
-                if op.get("id").is_some() {
-                    "update"
-                } else {
-                    "create"
-                },
-            ),
-            "delete_record" => (op["collection"].as_str(), "delete"),
-            "upsert_relationship" => (op["rel_type"].as_str(), "create"),
-            "delete_relationship" => (op["rel_type"].as_str(), "delete"),
-            _ => (None, kind),
-        };
-        let ok = key.is_some_and(|k| {
-            b.operations.get(k).is_some_and(|allowed| {
-                allowed.iter().any(|a| a == action)
-                    // An upsert by external key may create or update.
-                    || (kind == "upsert_record" && op.get("id").is_none() && allowed.iter().any(|a| a == "update") && op.get("external_id").is_some())
-            })
-        });
-        if !ok {
-            return Err(denied(format!(
-                "'{action}' on '{}' in a batch (operation {i}, type '{kind}')",
-                key.unwrap_or("?")
-            )));
-        }
-    }
-    Ok(())
-}
-
 impl HostState {
     fn svc(&self) -> Service {
         self.call.service.clone()
@@ -172,15 +87,8 @@ impl HostState {
         self.call.endpoint.workspace_id.clone()
     }
 
-    /// A status change of a record, under the grant `op`.
-    async fn mark(
-        &mut self,
-        collection: &str,
-        id: &str,
-        op: CollectionOp,
-        mark: Mark,
-    ) -> Result<String, StoreError> {
-        require(config(self), collection, &[op])?;
+    /// A status change of a record.
+    async fn mark(&mut self, collection: &str, id: &str, mark: Mark) -> Result<String, StoreError> {
         out(self
             .svc()
             .mark_record(&self.call.caller, &self.ws(), collection, id, mark)
@@ -197,12 +105,6 @@ impl store::Host for HostState {
         request: String,
     ) -> Result<String, StoreError> {
         let req: UpsertRecord = parse("request", &request)?;
-        let ops: &[CollectionOp] = if req.id.is_some() {
-            &[CollectionOp::Update]
-        } else {
-            &[CollectionOp::Create, CollectionOp::Update]
-        };
-        require(config(self), &collection, ops)?;
         out(self
             .svc()
             .upsert_record(&self.call.caller, &self.ws(), &collection, req)
@@ -210,15 +112,6 @@ impl store::Host for HostState {
     }
 
     async fn get_record(&mut self, collection: String, id: String) -> Result<String, StoreError> {
-        require(
-            config(self),
-            &collection,
-            &[
-                CollectionOp::Get,
-                CollectionOp::Update,
-                CollectionOp::Delete,
-            ],
-        )?;
         out(self
             .svc()
             .get_record(&self.call.caller, &self.ws(), &collection, &id))
@@ -229,7 +122,6 @@ impl store::Host for HostState {
         collection: String,
         query: String,
     ) -> Result<String, StoreError> {
-        require(config(self), &collection, &[CollectionOp::List])?;
         let q: Query = parse("query", &query)?;
         out(self
             .svc()
@@ -243,7 +135,6 @@ impl store::Host for HostState {
         patch: String,
         version: Option<u64>,
     ) -> Result<String, StoreError> {
-        require(config(self), &collection, &[CollectionOp::Update])?;
         let req = PatchRecord {
             data: parse("patch", &patch)?,
             version,
@@ -259,8 +150,7 @@ impl store::Host for HostState {
         collection: String,
         id: String,
     ) -> Result<String, StoreError> {
-        self.mark(&collection, &id, CollectionOp::Delete, Mark::Delete)
-            .await
+        self.mark(&collection, &id, Mark::Delete).await
     }
 
     async fn cancel_record(
@@ -268,13 +158,11 @@ impl store::Host for HostState {
         collection: String,
         id: String,
     ) -> Result<String, StoreError> {
-        self.mark(&collection, &id, CollectionOp::Update, Mark::Cancel)
-            .await
+        self.mark(&collection, &id, Mark::Cancel).await
     }
 
     async fn link(&mut self, request: String) -> Result<String, StoreError> {
         let req: UpsertRelationship = parse("request", &request)?;
-        require_rel(config(self), &req.rel_type, RelationshipOp::Create)?;
         out(self
             .svc()
             .upsert_relationship(&self.call.caller, &self.ws(), req)
@@ -282,11 +170,6 @@ impl store::Host for HostState {
     }
 
     async fn unlink(&mut self, id: String) -> Result<String, StoreError> {
-        let rel = self
-            .svc()
-            .get_relationship(&self.call.caller, &self.ws(), &id)
-            .map_err(to_store_error)?;
-        require_rel(config(self), &rel.rel_type, RelationshipOp::Delete)?;
         out(self
             .svc()
             .delete_relationship(&self.call.caller, &self.ws(), &id)
@@ -300,10 +183,6 @@ impl store::Host for HostState {
         rel_type: Option<String>,
         direction: String,
     ) -> Result<String, StoreError> {
-        let Some(rel_type) = rel_type else {
-            return Err(denied("listing relationships of every type".into()));
-        };
-        require_rel(config(self), &rel_type, RelationshipOp::List)?;
         let direction: Direction = direction.parse().map_err(to_store_error)?;
         let rels = self
             .svc()
@@ -312,7 +191,7 @@ impl store::Host for HostState {
                 &self.ws(),
                 &collection,
                 &id,
-                Some(&rel_type),
+                rel_type.as_deref(),
                 direction,
             )
             .map_err(to_store_error)?;
@@ -321,14 +200,10 @@ impl store::Host for HostState {
 
     async fn batch(&mut self, operations: String) -> Result<String, StoreError> {
         let ops: Vec<Value> = parse("operations", &operations)?;
-        require_batch(config(self), &ops)?;
         out(self.svc().batch(&self.call.caller, &self.ws(), ops).await)
     }
 
     async fn sql(&mut self, query: String, params: String) -> Result<String, StoreError> {
-        if !config(self).sql_query {
-            return Err(denied("sql_query".into()));
-        }
         let req = SqlRequest {
             query,
             params: parse("params", &params)?,

@@ -46,7 +46,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::service::endpoints::{Endpoint, Serving};
 use crate::service::{Caller, Service, ServiceError};
-pub use tools::{MAX_COMPONENT_BYTES, ToolSet, Upload};
+pub use tools::{Checker, MAX_COMPONENT_BYTES, ToolSet, Upload};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -108,7 +108,8 @@ pub enum Layer {
 pub(crate) struct CallCtx {
     pub runtime: Arc<Runtime>,
     pub service: Service,
-    /// The endpoint's own identity and grants (never the client's token).
+    /// The client's token acting through the endpoint's scope: every store
+    /// call needs both (service decides).
     pub caller: Caller,
     pub endpoint: Endpoint,
     /// The endpoint config as JSON (what `context.endpoint-config` returns).
@@ -206,6 +207,9 @@ pub enum RunError {
     /// The component trapped, ran out of memory or time, or broke a limit.
     #[error("{0}")]
     Sandbox(String),
+    /// The component does not compile, or does not fit the `custom` world.
+    #[error("{0}")]
+    Load(String),
     #[error(transparent)]
     Service(#[from] ServiceError),
 }
@@ -358,20 +362,16 @@ impl Runtime {
         let component = tokio::task::spawn_blocking(move || rt.load(&wasm))
             .await
             .map_err(|e| RunError::Sandbox(format!("compile task: {e}")))?
-            .map_err(|e| RunError::Call(e, CallErrorKind::InvalidArguments))?;
-        tools::check_world(&self.engine, &component)
-            .map_err(|e| RunError::Call(e, CallErrorKind::InvalidArguments))?;
-        let pre = self.linker.instantiate_pre(&component).map_err(|e| {
-            RunError::Call(
-                format!("the component does not fit the host: {e:#}"),
-                CallErrorKind::InvalidArguments,
-            )
-        })?;
+            .map_err(RunError::Load)?;
+        tools::check_world(&self.engine, &component).map_err(RunError::Load)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| RunError::Load(format!("the component does not fit the host: {e:#}")))?;
         bindings::CustomPre::new(pre).map_err(|e| {
-            RunError::Call(
-                format!("the component does not export tool-provider: {e:#}"),
-                CallErrorKind::InvalidArguments,
-            )
+            RunError::Load(format!(
+                "the component does not export tool-provider: {e:#}"
+            ))
         })
     }
 
@@ -586,6 +586,7 @@ impl Runtime {
     fn call_ctx(
         self: &Arc<Self>,
         service: &Service,
+        client: &Caller,
         serving: Serving,
         stored: bool,
     ) -> Arc<CallCtx> {
@@ -593,7 +594,7 @@ impl Runtime {
         Arc::new(CallCtx {
             runtime: self.clone(),
             service: service.clone(),
-            caller: serving.identity,
+            caller: client.through(serving.scope),
             config_json: self.config_json(&serving.endpoint, stored),
             endpoint: serving.endpoint,
             schemas: serving.schemas.to_string(),
@@ -602,7 +603,7 @@ impl Runtime {
         })
     }
 
-    /// The tools of endpoint `slug` in `ws`.
+    /// The tools of endpoint `slug` in `ws` that `client` can reach.
     pub async fn endpoint_tools(
         self: &Arc<Self>,
         service: &Service,
@@ -611,27 +612,35 @@ impl Runtime {
         slug: &str,
     ) -> Result<Vec<Tool>, RunError> {
         let serving = service.serving(client, ws, slug)?;
-        self.serving_tools(service, serving).await
+        self.serving_tools(service, client, serving).await
     }
 
     /// [`Runtime::endpoint_tools`] for an endpoint already resolved with
-    /// [`Service::serving`].
+    /// [`Service::serving`]. A tool over a collection outside the client's
+    /// grants is not listed (its description holds the collection's schema).
     pub async fn serving_tools(
         self: &Arc<Self>,
         service: &Service,
+        client: &Caller,
         serving: Serving,
     ) -> Result<Vec<Tool>, RunError> {
-        let call = self.call_ctx(service, serving, true);
+        let call = self.call_ctx(service, client, serving, true);
         let set = self
             .call(&call, async || self.tool_set(&call).await)
             .await?;
-        Ok(set.tools.iter().map(|t| t.tool.clone()).collect())
+        Ok(set
+            .tools
+            .iter()
+            .filter(|t| reaches(&call, &t.tool.name))
+            .map(|t| t.tool.clone())
+            .collect())
     }
 
     /// Calls tool `name` of endpoint `slug` with JSON `arguments`: checks
-    /// the client may (read-only tools need `read:records`, others
-    /// `write:records`), checks the arguments against the tool's input
-    /// schema, then runs it on the layer that serves it.
+    /// the arguments against the tool's input schema, then runs it on the
+    /// layer that serves it, as the client through the endpoint's scope.
+    /// What the tool may do is decided per store operation by service (a
+    /// read-only annotation is a hint for clients, never a permission).
     pub async fn call_endpoint_tool(
         self: &Arc<Self>,
         service: &Service,
@@ -656,13 +665,25 @@ impl Runtime {
         name: &str,
         arguments: &str,
     ) -> Result<ToolResult, RunError> {
-        let call = self.call_ctx(service, serving, true);
+        let call = self.call_ctx(service, client, serving, true);
         self.call(&call, async || {
             let set = self.tool_set(&call).await?;
-            let tool = set.find(name)?;
-            if !tool.tool.annotations.read_only {
-                service.require_write_records(client, &call.endpoint.workspace_id)?;
-            }
+            let tool = set.find(name).ok().filter(|_| reaches(&call, name));
+            let Some(tool) = tool else {
+                let names: Vec<&str> = set
+                    .tools
+                    .iter()
+                    .map(|t| t.tool.name.as_str())
+                    .filter(|n| reaches(&call, n))
+                    .collect();
+                return Err(RunError::Call(
+                    format!(
+                        "no tool '{name}' in this endpoint; its tools are: {}",
+                        names.join(", ")
+                    ),
+                    CallErrorKind::UnknownTool,
+                ));
+            };
             if let Some(rejected) = tool.check_arguments(arguments)? {
                 return Ok(rejected);
             }
@@ -686,6 +707,21 @@ impl Runtime {
         })
         .await
     }
+}
+
+/// Whether the call's client can reach what tool `name` works on: a
+/// generated tool over a collection (or a custom tool in its place) needs a
+/// grant that reaches that collection.
+fn reaches(call: &CallCtx, name: &str) -> bool {
+    let Some(mcp_factory_guest::config::ToolKind::Collection { collection, .. }) =
+        call.endpoint.config.tool_kind(name)
+    else {
+        return true;
+    };
+    call.caller
+        .endpoint
+        .as_ref()
+        .is_some_and(|e| call.caller.reaches_collection(&e.workspace, &collection))
 }
 
 fn call_error(e: CallError) -> RunError {

@@ -14,8 +14,8 @@ use wasmtime::component::Component;
 use super::{CallCtx, CallErrorKind, Layer, Pre, RunError, Runtime, Tool, ToolResult, lock};
 use crate::schema;
 use crate::service::components;
-use crate::service::endpoints::Endpoint;
-use crate::service::{Caller, Service};
+use crate::service::endpoints::{ConfigCheck, Endpoint, Serving};
+use crate::service::{Caller, Service, ServiceError};
 
 /// The WIT package components are built against.
 const PACKAGE: &str = "mcp-factory:plugin";
@@ -261,30 +261,29 @@ impl Runtime {
         Ok(set)
     }
 
-    /// Checks an endpoint config before it is stored: its custom component
-    /// loads, and both layers list valid, distinct tools with valid input
-    /// schemas for this config.
-    pub async fn check_config(
+    /// Checks a candidate endpoint revision before it is stored: its custom
+    /// component loads, and both layers list valid, distinct tools with
+    /// valid input schemas for this config.
+    async fn check_candidate(
         self: &Arc<Self>,
         service: &Service,
         caller: &Caller,
-        ws: &str,
-        slug: &str,
-        config: &EndpointConfig,
-    ) -> Result<(), RunError> {
-        let Some(digest) = &config.component else {
-            return Ok(());
-        };
-        service.require_component(caller, ws, digest)?;
-        let serving = service.candidate(caller, ws, slug, config.clone())?;
-        let call = self.call_ctx(service, serving, false);
+        serving: Serving,
+    ) -> Result<(), ServiceError> {
+        let digest = serving
+            .endpoint
+            .config
+            .component
+            .clone()
+            .unwrap_or_default();
+        let call = self.call_ctx(service, caller, serving, false);
         self.call(&call, async || self.build(&call).await.map(drop))
             .await
             .map_err(|e| match e {
-                RunError::Call(m, _) | RunError::Sandbox(m) => RunError::Service(
-                    crate::service::ServiceError::invalid(format!("'component' {digest}: {m}")),
-                ),
-                other => other,
+                RunError::Call(m, _) | RunError::Sandbox(m) | RunError::Load(m) => {
+                    ServiceError::invalid(format!("'component' {digest}: {m}"))
+                }
+                RunError::Service(s) => s,
             })
     }
 
@@ -310,18 +309,16 @@ impl Runtime {
         let wasm = Arc::new(wasm);
         let pre = match self.prepare(wasm.clone()).await {
             Ok(p) => p,
-            Err(RunError::Call(m, _) | RunError::Sandbox(m)) => return Err(refuse(m)),
+            Err(RunError::Call(m, _) | RunError::Sandbox(m) | RunError::Load(m)) => {
+                return Err(refuse(m));
+            }
             Err(e) => return Err(e),
         };
         // List its tools with an empty config and no grants.
         let probe = Arc::new(CallCtx {
             runtime: self.clone(),
             service: service.clone(),
-            caller: Caller {
-                token_id: "upload".into(),
-                token_name: "component upload".into(),
-                grants: Vec::new(),
-            },
+            caller: Caller::new("upload", "component upload", Vec::new()),
             endpoint: Endpoint {
                 slug: "upload".into(),
                 workspace_id: ws.to_string(),
@@ -348,5 +345,21 @@ impl Runtime {
         let cell = lock(&self.custom).entry(digest).or_default().clone();
         let _ = cell.set(pre);
         Ok(up)
+    }
+}
+
+/// The runtime's side of [`ConfigCheck`]: every endpoint upsert, from any
+/// door, runs it through service before the revision is published.
+pub struct Checker(pub Arc<Runtime>);
+
+impl ConfigCheck for Checker {
+    fn check<'a>(
+        &'a self,
+        service: &'a Service,
+        caller: &'a Caller,
+        serving: Serving,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ServiceError>> + Send + 'a>>
+    {
+        Box::pin(self.0.check_candidate(service, caller, serving))
     }
 }

@@ -6,6 +6,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::auth::Act;
 use super::collections::{self, UpsertCollection};
 use super::error::{Result, ServiceError};
 use super::records::{self, Mark, UpsertRecord};
@@ -222,8 +223,26 @@ impl Service {
     /// Runs `raw` atomically in `ws`; returns one result per operation.
     pub async fn batch(&self, caller: &Caller, ws: &str, raw: Vec<Value>) -> Result<Value> {
         let ops = parse(&raw)?;
+        {
+            let txn = self.store.read()?;
+            caller.authorize(&super::workspaces::load(&txn, ws)?, Act::Batch)?;
+        }
+        // Collections whose schema a batch changes: their endpoints' tools change.
+        let touched: Vec<String> = ops
+            .iter()
+            .filter_map(|op| match op {
+                Operation::UpsertCollection { collection, .. }
+                | Operation::DeleteCollection { collection, .. } => Some(collection.clone()),
+                _ => None,
+            })
+            .collect();
+        let caller = Caller {
+            in_batch: true,
+            ..caller.clone()
+        };
         let ws = ws.to_string();
-        self.write_exclusive(caller, move |txn, ctx| {
+        let at = ws.clone();
+        let out = self.write_exclusive(&caller, move |txn, ctx| {
             let total = ops.len();
             let mut results = Vec::with_capacity(total);
             let mut failed = Vec::new();
@@ -235,7 +254,7 @@ impl Service {
                     Err(e) => {
                         let mut f = json!({"index": index, "type": kind, "code": e.code(), "message": e.to_string()});
                         if let Some(d) = e.details() {
-                            f["details"] = d.clone();
+                            f["details"] = d;
                         }
                         failed.push(f);
                     }
@@ -247,6 +266,10 @@ impl Service {
                 Err(batch_error(failed, total))
             }
         })
-        .await
+        .await?;
+        for c in &touched {
+            self.announce_users_of(&at, c);
+        }
+        Ok(out)
     }
 }

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::error::{Result, ServiceError};
+use super::error::{Entity, Result, ServiceError};
 use super::workspaces::{self, Workspace};
 use super::{Caller, Ctx, Service, decode, encode, now, oplog, relationships};
 use crate::schema;
@@ -56,9 +56,13 @@ pub(crate) fn list_in(v: &impl View, ws: &str) -> Result<Vec<Collection>> {
 pub(crate) fn load_in(v: &impl View, ws: &str, id: &str) -> Result<Collection> {
     match store::collections::get(v, ws, id)? {
         Some(bytes) => decode(&bytes, "collection"),
-        None => Err(ServiceError::NotFound(format!(
-            "collection '{id}' not found in workspace '{ws}'; list them with `mcp-factory collections list --workspace {ws}`"
-        ))),
+        None => Err(ServiceError::not_found(
+            Entity::Collection,
+            id,
+            format!(
+                "collection '{id}' not found in workspace '{ws}'; list them with `mcp-factory collections list --workspace {ws}`"
+            ),
+        )),
     }
 }
 
@@ -80,7 +84,7 @@ pub(crate) fn upsert_in(
     })?;
     let old = match load_in(txn, ws_id, id) {
         Ok(c) => Some(c),
-        Err(ServiceError::NotFound(_)) => None,
+        Err(ServiceError::NotFound { .. }) => None,
         Err(e) => return Err(e),
     };
     let stamp = now();
@@ -107,6 +111,20 @@ pub(crate) fn upsert_in(
         },
         None => next,
     };
+    // The endpoints that embed this schema in their tools must still work.
+    for e in super::endpoints::list_in(txn, ws_id)? {
+        let mut schemas = super::endpoints::schemas_of(txn, ws_id, &e.config)?;
+        if !schemas.contains_key(id) {
+            continue;
+        }
+        schemas.insert(id.to_string(), next.schema.clone());
+        super::endpoints::check_tool_schemas(&e.config, &schemas).map_err(|err| {
+            ServiceError::invalid(format!(
+                "collection '{id}' is used by endpoint '{}', which this schema would break: {err}",
+                e.slug
+            ))
+        })?;
+    }
     store::collections::put(txn, ws_id, id, &encode(&next)?)?;
     oplog::append(
         txn,

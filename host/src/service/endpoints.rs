@@ -12,7 +12,10 @@ use mcp_factory_guest::config::{EndpointConfig, ToolPlan};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::error::{Result, ServiceError};
+use super::error::{Entity, Result, ServiceError};
+use std::sync::Arc;
+
+use super::auth::EndpointScope;
 use super::{Caller, Ctx, Service, collections, decode, encode, now, oplog, workspaces};
 use crate::store::{self, Txn, View};
 
@@ -48,9 +51,13 @@ pub struct Revision {
 }
 
 fn not_found(ws: &str, slug: &str) -> ServiceError {
-    ServiceError::NotFound(format!(
-        "endpoint '{slug}' not found in workspace '{ws}'; list them with `mcp-factory endpoints list --workspace {ws}`"
-    ))
+    ServiceError::not_found(
+        Entity::Endpoint,
+        slug,
+        format!(
+            "endpoint '{slug}' not found in workspace '{ws}'; list them with `mcp-factory endpoints list --workspace {ws}`"
+        ),
+    )
 }
 
 pub(crate) fn load(v: &impl View, ws: &str, slug: &str) -> Result<Option<Endpoint>> {
@@ -98,6 +105,7 @@ pub(crate) fn validate(v: &impl View, ws: &str, config: &EndpointConfig) -> Resu
             )));
         }
     }
+    check_tool_schemas(config, &schemas_of(v, ws, config)?)?;
     // A batch key that is not a collection is a relationship type.
     for (key, ops) in config.batch.iter().flat_map(|b| &b.operations) {
         let is_collection = store::collections::get(v, ws, key)?.is_some();
@@ -114,10 +122,44 @@ pub(crate) fn validate(v: &impl View, ws: &str, config: &EndpointConfig) -> Resu
     Ok(tools)
 }
 
+/// Checks that every generated tool's input schema (which embeds its
+/// collection's schema) compiles, naming the tool and collection that don't.
+pub(crate) fn check_tool_schemas(
+    config: &EndpointConfig,
+    schemas: &serde_json::Map<String, Value>,
+) -> Result<()> {
+    let schemas = Value::Object(schemas.clone());
+    let tools = mcp_factory_guest::generated::tools(config, &schemas).map_err(|e| {
+        ServiceError::Validation {
+            message: format!("invalid endpoint config: {e}"),
+            details: json!({"at": e.at}),
+        }
+    })?;
+    for (tool, plan) in tools.iter().zip(config.tools().unwrap_or_default()) {
+        if let Err(v) = crate::schema::compile(&tool.input_schema) {
+            let first = v.first().map(|v| v.message.clone()).unwrap_or_default();
+            let what = match &plan.kind {
+                mcp_factory_guest::config::ToolKind::Collection { collection, .. } => {
+                    format!(" (it embeds the schema of collection '{collection}')")
+                }
+                _ => String::new(),
+            };
+            return Err(ServiceError::Validation {
+                message: format!(
+                    "endpoint tool '{}' would have an input schema that does not compile{what}: {first}",
+                    tool.name
+                ),
+                details: json!({"tool": tool.name}),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The JSON Schemas of the collections an endpoint uses: those of its
 /// tools and grants, and its batch keys that are collections (the others
 /// are relationship types, which have none).
-fn schemas_of(
+pub(crate) fn schemas_of(
     v: &impl View,
     ws: &str,
     config: &EndpointConfig,
@@ -209,6 +251,14 @@ impl Service {
         config: EndpointConfig,
     ) -> Result<Endpoint> {
         super::check_ident("endpoint slug", slug, 64)?;
+        {
+            let txn = self.store.read()?;
+            let w = self.read_workspace(&txn, caller, ws, None, "write:workspaces")?;
+            workspaces::require_preview(&w, "endpoints")?;
+        }
+        // A custom component must load and list valid tools for this config
+        // before the revision is published.
+        self.check_candidate(caller, ws, slug, &config).await?;
         let (ws, slug) = (ws.to_string(), slug.to_string());
         self.write_shared(caller, move |txn, ctx| {
             let w = workspaces::load_for(txn, &ctx.caller, &ws, None, "write:workspaces")?;
@@ -247,9 +297,13 @@ impl Service {
             let rev: Revision = match store::endpoints::revision(txn, &ws, &slug, revision)? {
                 Some(b) => decode(&b, "endpoint revision")?,
                 None => {
-                    return Err(ServiceError::NotFound(format!(
-                        "endpoint '{slug}' has no revision {revision} in '{ws}'; list them with `mcp-factory endpoints revisions {slug} --workspace {ws}`"
-                    )));
+                    return Err(ServiceError::not_found(
+                        Entity::EndpointRevision,
+                        format!("{slug}@{revision}"),
+                        format!(
+                            "endpoint '{slug}' has no revision {revision} in '{ws}'; list them with `mcp-factory endpoints revisions {slug} --workspace {ws}`"
+                        ),
+                    ));
                 }
             };
             publish(txn, ctx, &ws, &slug, rev.config)
@@ -345,40 +399,72 @@ pub struct Serving {
     pub endpoint: Endpoint,
     /// `{"collection": schema}` for the endpoint's collections.
     pub schemas: Value,
-    /// The endpoint's own identity: its workspace, its collections, record
-    /// and relationship permissions. Component store calls run as this.
-    pub identity: Caller,
+    /// What the endpoint's configuration lets its code do. A call runs as
+    /// the client's token through this scope (see [`Caller::through`]).
+    pub scope: Arc<EndpointScope>,
 }
 
-/// The endpoint's identity and schemas, read from `v`.
+/// The endpoint's scope and schemas, read from `v`.
 fn serving_of(v: &impl View, endpoint: Endpoint) -> Result<Serving> {
     let ws = endpoint.workspace_id.clone();
     let schemas = schemas_of(v, &ws, &endpoint.config)?;
-    let collections: Vec<String> = schemas.keys().cloned().collect();
-    let identity = Caller {
-        token_id: format!("endpoint:{}", endpoint.slug),
-        token_name: format!("endpoint '{}'", endpoint.slug),
-        grants: vec![super::Grant {
-            scope: super::Scope {
-                workspaces: vec![ws],
-                collections: Some(collections),
-                environments: None,
-            },
-            permissions: [
-                "read:records",
-                "write:records",
-                "read:relationships",
-                "write:relationships",
-            ]
-            .map(String::from)
-            .to_vec(),
-        }],
-    };
+    let scope = Arc::new(EndpointScope {
+        workspace: workspaces::load(v, &ws)?,
+        workspace_id: ws,
+        slug: endpoint.slug.clone(),
+        config: endpoint.config.clone(),
+        collections: schemas.keys().cloned().collect(),
+    });
     Ok(Serving {
         endpoint,
         schemas: Value::Object(schemas),
-        identity,
+        scope,
     })
+}
+
+/// Checks a candidate endpoint revision before it is published: that its
+/// custom component loads and lists valid tools for it. The runtime
+/// implements it (service cannot call up); [`Service::set_config_check`]
+/// installs it, so every door that upserts an endpoint gets the check.
+pub trait ConfigCheck: Send + Sync {
+    fn check<'a>(
+        &'a self,
+        service: &'a Service,
+        caller: &'a Caller,
+        serving: Serving,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send + 'a>>;
+}
+
+/// The one workspace a token is scoped to, for endpoint routes: a token
+/// naming several workspaces, or `*`, would make "which workspace's
+/// endpoint?" ambiguous.
+pub fn endpoint_workspace(c: &Caller) -> Result<String> {
+    let refuse = |why: String| {
+        ServiceError::Forbidden(format!(
+            "token '{}' {why}; endpoint routes accept only tokens scoped to exactly one \
+             workspace (create one with `mcp-factory tokens create --name agent --grants \
+             '[{{\"scope\":{{\"workspaces\":[\"<ws>\"]}},\"permissions\":[\"read:records\",\"write:records\"]}}]'`)",
+            c.token_name
+        ))
+    };
+    let mut found: Option<&str> = None;
+    for w in c.grants.iter().flat_map(|g| &g.scope.workspaces) {
+        if w == "*" {
+            return Err(refuse("is a wildcard token (workspaces: \"*\")".into()));
+        }
+        match found {
+            None => found = Some(w),
+            Some(f) if f == w => {}
+            Some(f) => {
+                return Err(refuse(format!(
+                    "is scoped to several workspaces ('{f}', '{w}', …)"
+                )));
+            }
+        }
+    }
+    found
+        .map(String::from)
+        .ok_or_else(|| refuse("has no workspace".into()))
 }
 
 impl Service {
@@ -391,6 +477,47 @@ impl Service {
         self.read_workspace(&txn, client, ws, None, "read:records")?;
         let endpoint = load(&txn, ws, slug)?.ok_or_else(|| not_found(ws, slug))?;
         serving_of(&txn, endpoint)
+    }
+
+    /// Resolves endpoint `slug` for an endpoint route: the token must be
+    /// scoped to exactly one workspace ([`endpoint_workspace`]), where the
+    /// endpoint is looked up.
+    pub fn serving_for_route(&self, client: &Caller, slug: &str) -> Result<Serving> {
+        let ws = endpoint_workspace(client)?;
+        self.serving(client, &ws, slug).map_err(|e| match e {
+            ServiceError::NotFound { .. } => ServiceError::not_found(
+                Entity::Endpoint,
+                slug,
+                format!(
+                    "no endpoint '{slug}' in workspace '{ws}' (the workspace of this token); \
+                     list them with `mcp-factory endpoints list --workspace {ws}`"
+                ),
+            ),
+            e => e,
+        })
+    }
+
+    /// Installs the check every endpoint upsert runs before publishing.
+    pub fn set_config_check(&self, check: Arc<dyn ConfigCheck>) {
+        let _ = self.config_check.set(check);
+    }
+
+    /// Runs the installed [`ConfigCheck`] on what `config` would serve.
+    async fn check_candidate(
+        &self,
+        caller: &Caller,
+        ws: &str,
+        slug: &str,
+        config: &EndpointConfig,
+    ) -> Result<()> {
+        let Some(check) = self.config_check.get().cloned() else {
+            return Ok(());
+        };
+        if config.component.is_none() {
+            return Ok(());
+        }
+        let serving = self.candidate(caller, ws, slug, config.clone())?;
+        check.check(self, caller, serving).await
     }
 
     /// What `config` would serve as endpoint `slug` of `ws`, before it is
@@ -416,13 +543,6 @@ impl Service {
             updated_at: now(),
         };
         serving_of(&txn, endpoint)
-    }
-
-    /// A client may call a read-only tool with `read:records`; others need
-    /// `write:records` too.
-    pub fn require_write_records(&self, client: &Caller, ws: &str) -> Result<()> {
-        let w = self.get_workspace(client, ws)?;
-        client.require(&w, None, "write:records")
     }
 
     /// Checks `digest` was uploaded to the family of `ws`, for `caller`.
@@ -549,5 +669,37 @@ mod tests {
             .await
             .expect("delete");
         assert_eq!(rx.try_recv().expect("deletion announced"), change(None));
+    }
+
+    #[test]
+    fn endpoint_routes_take_single_workspace_tokens_only() {
+        use super::endpoint_workspace;
+        use crate::service::{Grant, Scope};
+        let token = |wss: &[&[&str]]| {
+            Caller::new(
+                "t",
+                "t",
+                wss.iter()
+                    .map(|ws| Grant {
+                        scope: Scope {
+                            workspaces: ws.iter().map(|s| s.to_string()).collect(),
+                            collections: None,
+                            environments: None,
+                        },
+                        permissions: vec!["read:records".into()],
+                    })
+                    .collect(),
+            )
+        };
+        assert_eq!(endpoint_workspace(&token(&[&["crm"]])).expect("one"), "crm");
+        assert_eq!(
+            endpoint_workspace(&token(&[&["crm"], &["crm"]])).expect("one"),
+            "crm"
+        );
+        let e = endpoint_workspace(&token(&[&["crm", "ops"]])).expect_err("two");
+        assert!(e.to_string().contains("several workspaces"), "{e}");
+        let e = endpoint_workspace(&token(&[&["*"]])).expect_err("wildcard");
+        assert!(e.to_string().contains("wildcard"), "{e}");
+        assert!(endpoint_workspace(&Caller::system()).is_err());
     }
 }

@@ -18,8 +18,14 @@ pub enum ServiceError {
     /// Authenticated, but the token's grants or the environment forbid it.
     #[error("{0}")]
     Forbidden(String),
-    #[error("{0}")]
-    NotFound(String),
+    /// No such entity: names which one (`entity`, `id`); the message says
+    /// how to find the existing ones.
+    #[error("{message}")]
+    NotFound {
+        entity: Entity,
+        id: String,
+        message: String,
+    },
     /// Version conflict or a uniqueness rule.
     #[error("{message}")]
     Conflict { message: String, details: Value },
@@ -32,7 +38,31 @@ pub enum ServiceError {
     Store(#[from] StoreError),
 }
 
+/// The kinds of things a service function looks up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Entity {
+    Workspace,
+    Collection,
+    Record,
+    Relationship,
+    Endpoint,
+    EndpointRevision,
+    Component,
+    Token,
+    Promotion,
+}
+
 impl ServiceError {
+    pub fn not_found(entity: Entity, id: impl Into<String>, message: impl Into<String>) -> Self {
+        ServiceError::NotFound {
+            entity,
+            id: id.into(),
+            message: message.into(),
+        }
+    }
+
     pub fn invalid(message: impl Into<String>) -> Self {
         ServiceError::Validation {
             message: message.into(),
@@ -60,19 +90,22 @@ impl ServiceError {
             ServiceError::Validation { .. } => "VALIDATION_ERROR",
             ServiceError::Unauthorized(_) => "UNAUTHORIZED",
             ServiceError::Forbidden(_) => "FORBIDDEN",
-            ServiceError::NotFound(_) => "NOT_FOUND",
+            ServiceError::NotFound { .. } => "NOT_FOUND",
             ServiceError::Conflict { .. } => "CONFLICT",
             ServiceError::RateLimited { .. } => "RATE_LIMITED",
             ServiceError::Internal(_) | ServiceError::Store(_) => "INTERNAL_ERROR",
         }
     }
 
-    pub fn details(&self) -> Option<&Value> {
+    pub fn details(&self) -> Option<Value> {
         match self {
             ServiceError::Validation { details, .. } | ServiceError::Conflict { details, .. }
                 if !details.is_null() =>
             {
-                Some(details)
+                Some(details.clone())
+            }
+            ServiceError::NotFound { entity, id, .. } => {
+                Some(serde_json::json!({"entity": entity, "id": id}))
             }
             _ => None,
         }

@@ -27,13 +27,15 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 
 pub use auth::{Caller, Grant, Scope};
-pub use error::{Result, ServiceError};
+pub use error::{Entity, Result, ServiceError};
 
 use crate::schema;
 use crate::store::{Store, Txn, WriteMode};
 
 /// Largest page a list or query returns.
 pub const MAX_LIMIT: usize = 1000;
+/// Default quota of uploaded component bytes per workspace.
+pub const DEFAULT_MAX_PLUGIN_BYTES: u64 = 256 << 20;
 /// Default page size.
 pub const DEFAULT_LIMIT: usize = 50;
 
@@ -51,6 +53,8 @@ pub struct Service {
     limiter: Option<Arc<governor::DefaultKeyedRateLimiter<String>>>,
     schemas: Arc<schema::Cache>,
     tokens: Arc<tokens::TokenCache>,
+    /// The runtime's check of a candidate endpoint revision.
+    config_check: Arc<std::sync::OnceLock<Arc<dyn endpoints::ConfigCheck>>>,
 }
 
 /// What a write function needs besides the transaction.
@@ -69,6 +73,8 @@ pub struct Config {
     pub sql_concurrency: usize,
     /// Requests per second per token (bursts of the same size); `None`: no limit.
     pub rate_limit: Option<std::num::NonZeroU32>,
+    /// Most bytes of uploaded components one workspace may hold.
+    pub max_plugin_bytes: u64,
 }
 
 impl Default for Config {
@@ -77,6 +83,7 @@ impl Default for Config {
             sql_timeout: crate::sql::DEFAULT_TIMEOUT,
             sql_concurrency: 4,
             rate_limit: None,
+            max_plugin_bytes: DEFAULT_MAX_PLUGIN_BYTES,
         }
     }
 }
@@ -98,6 +105,7 @@ impl Service {
             config,
             schemas: Arc::new(schema::Cache::default()),
             tokens,
+            config_check: Default::default(),
         })
     }
 

@@ -13,6 +13,9 @@ pub struct Entry {
     pub workspace_id: String,
     pub seq: u64,
     pub token_id: String,
+    /// The endpoint whose code made the change for the token, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
     pub operation: String,
     pub target: Value,
     pub at: String,
@@ -30,6 +33,7 @@ pub(crate) fn append(
         workspace_id: ws.to_string(),
         seq,
         token_id: caller.token_id.clone(),
+        endpoint: caller.endpoint.as_ref().map(|e| e.slug.clone()),
         operation: operation.to_string(),
         target,
         at: now(),
@@ -49,8 +53,32 @@ impl Service {
     ) -> Result<Page<Entry>> {
         let (limit, _) = super::page(limit, None)?;
         let txn = self.store.read()?;
-        self.read_workspace(&txn, caller, ws, None, "read:records")?;
-        let (total, rows) = store::oplog::after(&txn, ws, after, limit)?;
+        let w = self.read_workspace(&txn, caller, ws, None, "read:records")?;
+        // A token limited to some collections sees only their entries, as
+        // SQL's `operations_log` shows them.
+        let all = super::collections::list_in(&txn, ws)?;
+        let limited = all
+            .iter()
+            .any(|c| !caller.can(&w, Some(&c.id), "read:records"));
+        let (total, rows) = store::oplog::after(&txn, ws, after, limit, |bytes| {
+            if !limited {
+                return true;
+            }
+            #[derive(Deserialize)]
+            struct Target {
+                #[serde(default)]
+                collection: Option<String>,
+            }
+            #[derive(Deserialize)]
+            struct Head {
+                target: Target,
+            }
+            serde_json::from_slice::<Head>(bytes).is_ok_and(|h| {
+                h.target
+                    .collection
+                    .is_some_and(|c| caller.can(&w, Some(&c), "read:records"))
+            })
+        })?;
         let data = rows
             .iter()
             .map(|b| decode(b, "operations-log entry"))

@@ -6,11 +6,13 @@
 //! transaction. `version` gives optimistic concurrency; archived records are
 //! read-only (cancel and delete still work); delete is a soft delete.
 
+use mcp_factory_guest::config::CollectionOp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::auth::Act;
 use super::collections;
-use super::error::{Result, ServiceError};
+use super::error::{Entity, Result, ServiceError};
 use super::query::{Filter, Sort};
 use super::{Caller, Ctx, Page, Service, decode, encode, now, oplog, workspaces};
 use crate::store::{self, Txn, View};
@@ -84,6 +86,14 @@ pub enum Mark {
 }
 
 impl Mark {
+    /// The endpoint operation that allows this change.
+    fn grant(self) -> CollectionOp {
+        match self {
+            Mark::Delete => CollectionOp::Delete,
+            Mark::Cancel | Mark::Archive => CollectionOp::Update,
+        }
+    }
+
     fn op(self) -> &'static str {
         match self {
             Mark::Delete => "delete_record",
@@ -94,9 +104,11 @@ impl Mark {
 }
 
 fn not_found(ws: &str, coll: &str, id: &str) -> ServiceError {
-    ServiceError::NotFound(format!(
-        "record '{id}' not found in collection '{coll}' of workspace '{ws}'"
-    ))
+    ServiceError::not_found(
+        Entity::Record,
+        id,
+        format!("record '{id}' not found in collection '{coll}' of workspace '{ws}'"),
+    )
 }
 
 pub(crate) fn load_in(v: &impl View, ws: &str, coll: &str, id: &str) -> Result<Option<Record>> {
@@ -196,7 +208,11 @@ pub(crate) fn upsert_in(
     coll: &str,
     req: UpsertRecord,
 ) -> Result<Record> {
-    workspaces::load_for(txn, &ctx.caller, ws, Some(coll), "write:records")?;
+    // The token must be able to write here at all; whether this is a create
+    // or an update (which an endpoint grants apart) is known below.
+    let w = workspaces::load(txn, ws)?;
+    ctx.caller
+        .authorize_token(&w, Act::Record(coll, CollectionOp::Create))?;
     if !req.data.is_object() {
         return Err(ServiceError::invalid("'data' must be a JSON object"));
     }
@@ -228,6 +244,12 @@ pub(crate) fn upsert_in(
         (None, Some(id)) => load_in(txn, ws, coll, id)?,
         (None, None) => None,
     };
+    let op = if existing.is_some() {
+        CollectionOp::Update
+    } else {
+        CollectionOp::Create
+    };
+    ctx.caller.authorize(&w, Act::Record(coll, op))?;
     let stamp = now();
     let record = match existing {
         Some(old) => {
@@ -292,7 +314,9 @@ pub(crate) fn patch_in(
     id: &str,
     req: PatchRecord,
 ) -> Result<Record> {
-    workspaces::load_for(txn, &ctx.caller, ws, Some(coll), "write:records")?;
+    let w = workspaces::load(txn, ws)?;
+    ctx.caller
+        .authorize(&w, Act::Record(coll, CollectionOp::Update))?;
     if !req.data.is_object() {
         return Err(ServiceError::invalid(
             "'data' must be a JSON object (a JSON merge patch)",
@@ -329,7 +353,8 @@ pub(crate) fn mark_in(
     id: &str,
     mark: Mark,
 ) -> Result<Record> {
-    workspaces::load_for(txn, &ctx.caller, ws, Some(coll), "write:records")?;
+    let w = workspaces::load(txn, ws)?;
+    ctx.caller.authorize(&w, Act::Record(coll, mark.grant()))?;
     let old = resolve_in(txn, ws, coll, id)?;
     let mut record = Record {
         version: old.version + 1,
@@ -404,12 +429,13 @@ impl Service {
         id: &str,
     ) -> Result<Vec<u8>> {
         let txn = self.store.read()?;
-        self.read_workspace(&txn, caller, ws, Some(coll), "read:records")?;
+        let w = workspaces::load(&txn, ws)?;
+        caller.authorize(&w, Act::Record(coll, CollectionOp::Get))?;
         match find_bytes(&txn, ws, coll, id) {
             // Say so when it is the collection that does not exist.
-            Err(ServiceError::NotFound(m)) => {
+            Err(e @ ServiceError::NotFound { .. }) => {
                 collections::load_in(&txn, ws, coll)?;
-                Err(ServiceError::NotFound(m))
+                Err(e)
             }
             other => other,
         }
@@ -441,7 +467,8 @@ impl Service {
             .transpose()?
             .unwrap_or_default();
         let txn = self.store.read()?;
-        self.read_workspace(&txn, caller, ws, Some(coll), "read:records")?;
+        let w = workspaces::load(&txn, ws)?;
+        caller.authorize(&w, Act::Record(coll, CollectionOp::List))?;
         collections::load_in(&txn, ws, coll)?;
         let mut rows = Vec::new();
         store::records::scan(&txn, ws, coll, |bytes| -> Result<()> {

@@ -3,10 +3,12 @@
 //! so "what links out of / into this record" is one range scan.
 //! A record may be named by its internal id or its external id.
 
+use mcp_factory_guest::config::RelationshipOp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::error::{Result, ServiceError};
+use super::auth::Act;
+use super::error::{Entity, Result, ServiceError};
 use super::{Caller, Ctx, Service, decode, encode, now, oplog, records, workspaces};
 use crate::store::relationships::{Link, Side};
 use crate::store::{self, Txn, View};
@@ -85,15 +87,27 @@ impl Direction {
 pub(crate) fn load(v: &impl View, ws: &str, id: &str) -> Result<Relationship> {
     match store::relationships::get(v, ws, id)? {
         Some(bytes) => decode(&bytes, "relationship"),
-        None => Err(ServiceError::NotFound(format!(
-            "relationship '{id}' not found in workspace '{ws}'"
-        ))),
+        None => Err(ServiceError::not_found(
+            Entity::Relationship,
+            id,
+            format!("relationship '{id}' not found in workspace '{ws}'"),
+        )),
     }
 }
 
-fn require_both_ends(txn: &Txn, ctx: &Ctx, ws: &str, colls: [&str; 2], perm: &str) -> Result<()> {
-    for c in colls {
-        workspaces::load_for(txn, &ctx.caller, ws, Some(c), perm)?;
+/// Checks `op` on `rel_type` and, for writing, the collections at both ends.
+fn require_link(
+    txn: &Txn,
+    ctx: &Ctx,
+    ws: &str,
+    rel_type: &str,
+    op: RelationshipOp,
+    ends: [&str; 2],
+) -> Result<()> {
+    let w = workspaces::load(txn, ws)?;
+    ctx.caller.authorize(&w, Act::Relationship(rel_type, op))?;
+    for c in ends {
+        ctx.caller.authorize(&w, Act::RelationshipEnd(c, true))?;
     }
     Ok(())
 }
@@ -129,7 +143,7 @@ pub(crate) fn upsert_in(
         req.source_collection.as_str(),
         req.target_collection.as_str(),
     ];
-    require_both_ends(txn, ctx, ws, ends, "write:relationships")?;
+    require_link(txn, ctx, ws, &req.rel_type, RelationshipOp::Create, ends)?;
     super::check_ident("rel_type", &req.rel_type, 64)?;
     if req
         .metadata
@@ -183,13 +197,16 @@ pub(crate) fn upsert_in(
 
 /// Deletes by id (hard delete: a link has no history of its own).
 pub(crate) fn delete_in(txn: &Txn, ctx: &Ctx, ws: &str, id: &str) -> Result<Relationship> {
-    workspaces::load_for(txn, &ctx.caller, ws, None, "write:relationships")?;
+    let w = workspaces::load(txn, ws)?;
+    ctx.caller
+        .authorize_token(&w, Act::Perm(None, "write:relationships"))?;
+    // The relationship's own type decides, whatever the request named.
     let rel = load(txn, ws, id)?;
     let ends = [
         rel.source_collection.as_str(),
         rel.target_collection.as_str(),
     ];
-    require_both_ends(txn, ctx, ws, ends, "write:relationships")?;
+    require_link(txn, ctx, ws, &rel.rel_type, RelationshipOp::Delete, ends)?;
     remove_rows(txn, &rel)?;
     oplog::append(
         txn,
@@ -211,14 +228,25 @@ pub(crate) fn remove_rows(txn: &Txn, rel: &Relationship) -> Result<()> {
 pub(crate) fn find_in(txn: &Txn, ws: &str, req: &UpsertRelationship) -> Result<String> {
     let (source_id, target_id) = resolve(txn, ws, req)?;
     store::relationships::find(txn, ws, req.link(&source_id, &target_id))?.ok_or_else(|| {
-        ServiceError::NotFound(format!(
-            "no '{}' relationship from {}/{} to {}/{}",
-            req.rel_type,
-            req.source_collection,
-            req.source_id,
-            req.target_collection,
-            req.target_id
-        ))
+        ServiceError::not_found(
+            Entity::Relationship,
+            format!(
+                "{}:{}/{}->{}/{}",
+                req.rel_type,
+                req.source_collection,
+                req.source_id,
+                req.target_collection,
+                req.target_id
+            ),
+            format!(
+                "no '{}' relationship from {}/{} to {}/{}",
+                req.rel_type,
+                req.source_collection,
+                req.source_id,
+                req.target_collection,
+                req.target_id
+            ),
+        )
     })
 }
 
@@ -247,10 +275,12 @@ impl Service {
 
     pub fn get_relationship(&self, caller: &Caller, ws: &str, id: &str) -> Result<Relationship> {
         let txn = self.store.read()?;
-        let w = self.read_workspace(&txn, caller, ws, None, "read:relationships")?;
+        let w = workspaces::load(&txn, ws)?;
+        caller.authorize_token(&w, Act::Perm(None, "read:relationships"))?;
         let rel = load(&txn, ws, id)?;
-        caller.require(&w, Some(&rel.source_collection), "read:relationships")?;
-        caller.require(&w, Some(&rel.target_collection), "read:relationships")?;
+        caller.authorize(&w, Act::Relationship(&rel.rel_type, RelationshipOp::List))?;
+        caller.authorize(&w, Act::RelationshipEnd(&rel.source_collection, false))?;
+        caller.authorize(&w, Act::RelationshipEnd(&rel.target_collection, false))?;
         Ok(rel)
     }
 
@@ -265,12 +295,23 @@ impl Service {
         direction: Direction,
     ) -> Result<Vec<Relationship>> {
         let txn = self.store.read()?;
-        let w = self.read_workspace(&txn, caller, ws, Some(coll), "read:relationships")?;
+        let w = workspaces::load(&txn, ws)?;
+        caller.authorize(&w, Act::RelationshipEnd(coll, false))?;
+        match rel_type {
+            Some(t) => caller.authorize(&w, Act::Relationship(t, RelationshipOp::List))?,
+            // Every type: only outside endpoints (whose grants name types).
+            None if caller.endpoint.is_some() => {
+                return Err(ServiceError::Forbidden(
+                    "this endpoint has no grant for listing relationships of every type; name a rel_type".into(),
+                ));
+            }
+            None => caller.authorize(&w, Act::Perm(None, "read:relationships"))?,
+        }
         // Accept an external id as well as the internal one; links of a
         // record that is gone can still be listed by its internal id.
         let rid = match records::resolve_in(&txn, ws, coll, record) {
             Ok(r) => r.id,
-            Err(ServiceError::NotFound(_)) => record.to_string(),
+            Err(ServiceError::NotFound { .. }) => record.to_string(),
             Err(e) => return Err(e),
         };
         let mut out = Vec::new();
@@ -281,7 +322,7 @@ impl Service {
                     Side::Outgoing => &rel.target_collection,
                     Side::Incoming => &rel.source_collection,
                 };
-                if caller.can(&w, Some(other), "read:relationships") {
+                if caller.may(&w, Act::RelationshipEnd(other, false)) {
                     out.push(rel);
                 }
             }

@@ -5,6 +5,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::auth::Act;
 use super::error::{Result, ServiceError};
 use super::{Caller, Service, collections};
 use crate::sql::{self, SqlError};
@@ -52,11 +53,12 @@ impl Service {
             .await
             .map_err(|_| ServiceError::Internal("the SQL pool is closed".into()))?;
         let snapshot = self.store.read()?;
-        let w = self.read_workspace(&snapshot, caller, ws, None, "read:records")?;
+        let w = super::workspaces::load(&snapshot, ws)?;
+        caller.authorize(&w, Act::Sql)?;
         let all = collections::list_in(&snapshot, ws)?;
         let readable: Vec<String> = all
             .iter()
-            .filter(|c| caller.can(&w, Some(&c.id), "read:records"))
+            .filter(|c| caller.may(&w, Act::SqlCollection(&c.id)))
             .map(|c| c.id.clone())
             .collect();
         let scope = sql::Scope {

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::auth::{Grant, Scope};
-use super::error::{Result, ServiceError};
+use super::error::{Entity, Result, ServiceError};
 use super::{Caller, Service, decode, encode, now};
 use crate::store::{self, Store, WriteMode};
 
@@ -85,6 +85,17 @@ pub struct CreateToken {
 /// Every token, by id, in memory (a handful of rows; read on every request).
 pub struct TokenCache {
     by_id: RwLock<HashMap<String, (StoredToken, i64)>>,
+}
+
+/// Why `t` itself no longer works (revoked or expired), if it doesn't.
+fn own_death(t: &StoredToken) -> Option<String> {
+    if let Some(at) = &t.revoked_at {
+        return Some(format!("was revoked at {at}"));
+    }
+    let exp = t.expires_at.as_deref()?;
+    parse_time(exp, "expires_at")
+        .is_ok_and(|e| e <= jiff::Timestamp::now())
+        .then(|| format!("expired at {exp}"))
 }
 
 fn hash(token: &str) -> String {
@@ -182,6 +193,13 @@ impl Service {
                 stored.name
             )));
         }
+        // A token lives only as long as the token that created it.
+        if let Some(dead) = self.dead_ancestor(&stored) {
+            return Err(ServiceError::Unauthorized(format!(
+                "token '{}' no longer works: {dead}",
+                stored.name
+            )));
+        }
         if let Some(limiter) = &self.limiter
             && let Err(not_until) = limiter.check_key(&stored.id)
         {
@@ -209,11 +227,7 @@ impl Service {
                     .await;
             });
         }
-        Ok(Caller {
-            token_id: stored.id,
-            token_name: stored.name,
-            grants: stored.grants,
-        })
+        Ok(Caller::new(stored.id, stored.name, stored.grants))
     }
 
     /// Whether token `id` still authenticates: it exists, is not revoked
@@ -223,12 +237,28 @@ impl Service {
         if id == "system" {
             return true;
         }
-        self.tokens.get(id).is_some_and(|t| {
-            t.revoked_at.is_none()
-                && !t.expires_at.as_deref().is_some_and(|exp| {
-                    parse_time(exp, "expires_at").is_ok_and(|t| t <= jiff::Timestamp::now())
-                })
-        })
+        self.tokens
+            .get(id)
+            .is_some_and(|t| own_death(&t).is_none() && self.dead_ancestor(&t).is_none())
+    }
+
+    /// Why an ancestor of `t` (the token that created it, and so on) no
+    /// longer works, if one doesn't: revoking or expiring a token ends
+    /// every token made from it.
+    fn dead_ancestor(&self, t: &StoredToken) -> Option<String> {
+        let mut next = t.created_by.clone();
+        // Bounded: a chain cannot be longer than the number of tokens.
+        for _ in 0..1000 {
+            let parent = self.tokens.get(&next?)?;
+            if let Some(why) = own_death(&parent) {
+                return Some(format!(
+                    "the token that created it, '{}', {why}",
+                    parent.name
+                ));
+            }
+            next = parent.created_by.clone();
+        }
+        None
     }
 
     /// Creates a token with grants no wider than the caller's; the result
@@ -256,6 +286,23 @@ impl Service {
             return Err(ServiceError::invalid(format!(
                 "expires_at '{exp}' is in the past"
             )));
+        }
+        // A child never outlives its parent: it expires when the parent does
+        // at the latest (and with it when unset).
+        let mut req = req;
+        if let Some(parent_exp) = self.tokens.get(&caller.token_id).and_then(|p| p.expires_at) {
+            let limit = parse_time(&parent_exp, "expires_at")?;
+            match &req.expires_at {
+                None => req.expires_at = Some(parent_exp),
+                Some(exp) if parse_time(exp, "expires_at")? > limit => {
+                    return Err(ServiceError::invalid(format!(
+                        "expires_at '{exp}' is after the expiry of token '{}' ({parent_exp}); \
+                         a token cannot outlive the token that creates it",
+                        caller.token_name
+                    )));
+                }
+                Some(_) => {}
+            }
         }
         let mut id_bytes = [0u8; 8];
         let mut secret = [0u8; 32];
@@ -330,9 +377,11 @@ impl Service {
 
     pub async fn revoke_token(&self, caller: &Caller, id: &str) -> Result<TokenInfo> {
         let mut t = self.tokens.get(id).ok_or_else(|| {
-            ServiceError::NotFound(format!(
-                "token '{id}' not found; list them with `mcp-factory tokens list`"
-            ))
+            ServiceError::not_found(
+                Entity::Token,
+                id,
+                format!("token '{id}' not found; list them with `mcp-factory tokens list`"),
+            )
         })?;
         let allowed = caller.is_admin()
             || t.created_by.as_deref() == Some(caller.token_id.as_str())

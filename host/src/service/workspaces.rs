@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::collections::{self, Collection};
+use super::components;
 use super::endpoints::{self, Endpoint};
-use super::error::{Result, ServiceError};
+use super::error::{Entity, Result, ServiceError};
 use super::{Caller, Ctx, Service, decode, encode, now, oplog};
 use crate::store::{self, Txn, View};
 
@@ -87,9 +88,13 @@ pub struct Promotion {
 pub(crate) fn load(v: &impl View, id: &str) -> Result<Workspace> {
     match store::workspaces::get(v, id)? {
         Some(bytes) => decode(&bytes, "workspace"),
-        None => Err(ServiceError::NotFound(format!(
-            "workspace '{id}' not found; list workspaces with `mcp-factory workspaces list`"
-        ))),
+        None => Err(ServiceError::not_found(
+            Entity::Workspace,
+            id,
+            format!(
+                "workspace '{id}' not found; list workspaces with `mcp-factory workspaces list`"
+            ),
+        )),
     }
 }
 
@@ -132,12 +137,17 @@ pub struct Config {
     pub collections: Vec<Collection>,
     #[serde(default)]
     pub endpoints: Vec<Endpoint>,
+    /// Uploaded components (applying a config adds missing ones, never
+    /// removes: earlier revisions may name them).
+    #[serde(default)]
+    pub components: Vec<components::Upload>,
 }
 
 fn read_config(v: &impl View, ws: &str) -> Result<Config> {
     Ok(Config {
         collections: collections::list_in(v, ws)?,
         endpoints: endpoints::list_in(v, ws)?,
+        components: components::list_in(v, ws)?,
     })
 }
 
@@ -195,6 +205,9 @@ fn diff(from: &Config, to: &Config) -> Value {
 /// exclusive transaction: it can fail after its first write.
 fn apply_config(txn: &Txn, ctx: &Ctx, ws: &str, target: &Config) -> Result<()> {
     apply_collections(txn, ws, &target.collections)?;
+    for up in &target.components {
+        components::copy_in(txn, ws, up)?;
+    }
     let current = endpoints::list_in(txn, ws)?;
     for e in &current {
         if !target.endpoints.iter().any(|t| t.slug == e.slug) {
@@ -269,6 +282,12 @@ impl Service {
         req: CreateWorkspace,
     ) -> Result<Workspace> {
         super::check_ident("workspace id", &req.id, 48)?;
+        if req.id.ends_with('-') {
+            return Err(ServiceError::invalid(format!(
+                "invalid workspace id '{}': it cannot end with '-' ('<id>--<name>' names its previews)",
+                req.id
+            )));
+        }
         if req.id.contains("--") {
             return Err(ServiceError::invalid(format!(
                 "invalid workspace id '{}': '--' is reserved for previews (create one with `workspaces create-preview`)",
@@ -479,9 +498,13 @@ impl Service {
             let target: Promotion = match store::promotions::get(txn, &id, &pid)? {
                 Some(bytes) => decode(&bytes, "promotion")?,
                 None => {
-                    return Err(ServiceError::NotFound(format!(
-                        "promotion '{pid}' not found in '{id}'; list them with `mcp-factory workspaces promotions {id}`"
-                    )));
+                    return Err(ServiceError::not_found(
+                        Entity::Promotion,
+                        pid.clone(),
+                        format!(
+                            "promotion '{pid}' not found in '{id}'; list them with `mcp-factory workspaces promotions {id}`"
+                        ),
+                    ));
                 }
             };
             let before = read_config(txn, &id)?;

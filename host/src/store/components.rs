@@ -37,3 +37,32 @@ pub fn list(v: &impl View, ws: &str) -> Result<Vec<Vec<u8>>, StoreError> {
             .range((ws, "")..(end.as_str(), ""))?,
     )
 }
+
+/// Removes one upload of `ws`; returns whether there was one.
+pub fn remove_meta(t: &Txn, ws: &str, digest: &str) -> Result<bool, StoreError> {
+    Ok(t.table(COMPONENT_UPLOADS)?.remove((ws, digest))?.is_some())
+}
+
+/// Removes the bytes of those `digests` that no upload names any more.
+pub fn collect_garbage(t: &Txn, digests: &[String]) -> Result<(), StoreError> {
+    let uploads = t.table(COMPONENT_UPLOADS)?;
+    let mut gone = Vec::new();
+    for d in digests {
+        let mut used = false;
+        for row in uploads.iter()? {
+            if row?.0.value().1 == d.as_str() {
+                used = true;
+                break;
+            }
+        }
+        if !used {
+            gone.push(d);
+        }
+    }
+    drop(uploads);
+    let mut bytes = t.table(COMPONENTS)?;
+    for d in gone {
+        bytes.remove(d.as_str())?;
+    }
+    Ok(())
+}

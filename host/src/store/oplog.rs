@@ -18,21 +18,28 @@ pub fn put(t: &Txn, ws: &str, seq: u64, json: &[u8]) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Entries after `after` (exclusive), oldest first, at most `limit`; and
-/// how many there are in all after `after`.
+/// Entries after `after` (exclusive) that `keep` accepts, oldest first, at
+/// most `limit`; and how many `keep` accepts in all after `after`.
 pub fn after(
     v: &impl View,
     ws: &str,
     after: u64,
     limit: usize,
+    mut keep: impl FnMut(&[u8]) -> bool,
 ) -> Result<(usize, Vec<Vec<u8>>), StoreError> {
     let end = succ(ws);
     let table = v.open(OPLOG)?;
-    let bounds = || (ws, after.saturating_add(1))..(end.as_str(), 0);
-    let total = table.range(bounds())?.count();
+    let mut total = 0;
     let mut out = Vec::new();
-    for row in table.range(bounds())?.take(limit) {
-        out.push(row?.1.value().to_vec());
+    for row in table.range((ws, after.saturating_add(1))..(end.as_str(), 0))? {
+        let row = row?;
+        let bytes = row.1.value();
+        if keep(bytes) {
+            total += 1;
+            if out.len() < limit {
+                out.push(bytes.to_vec());
+            }
+        }
     }
     Ok((total, out))
 }

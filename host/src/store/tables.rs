@@ -1,71 +1,97 @@
-//! Table definitions. Every key starts with the workspace id (tokens are
-//! global), so a workspace's rows of one kind are one contiguous range.
+//! Table definitions: the one list of tables. Every key starts with the
+//! workspace id, except the two global tables (tokens, component bytes), so
+//! a workspace's rows of one kind are one contiguous range. The list below
+//! drives creating the tables, deleting a workspace (every per-workspace
+//! table, by its range) and the test that no table keeps a deleted
+//! workspace's rows — a table added here is covered by all three.
 
 use redb::{Database, TableDefinition};
 
 use super::StoreError;
+use super::view::Txn;
 
-/// workspace id → workspace JSON.
-pub(super) const WORKSPACES: TableDefinition<&str, &[u8]> = TableDefinition::new("workspaces");
-/// (workspace, collection) → collection JSON (schema included).
-pub(super) const COLLECTIONS: TableDefinition<(&str, &str), &[u8]> =
-    TableDefinition::new("collections");
-/// (workspace, collection, record id) → record JSON.
-pub(super) const RECORDS: TableDefinition<(&str, &str, &str), &[u8]> =
-    TableDefinition::new("records");
-/// (workspace, collection, external_id, external_source) → record id.
-/// Unique external key; the `external_id` prefix finds a record from any source.
-pub(super) const RECORDS_BY_EXTERNAL: TableDefinition<(&str, &str, &str, &str), &str> =
-    TableDefinition::new("records_by_external");
-/// (workspace, relationship id) → relationship JSON.
-pub(super) const RELATIONSHIPS: TableDefinition<(&str, &str), &[u8]> =
-    TableDefinition::new("relationships");
-/// (workspace, source collection, source id, rel_type, target collection, target id) → rel id.
-/// Also the uniqueness constraint on (type, source, target).
-pub(super) const RELS_OUT: TableDefinition<(&str, &str, &str, &str, &str, &str), &str> =
-    TableDefinition::new("relationships_out");
-/// (workspace, target collection, target id, rel_type, source collection, source id) → rel id.
-pub(super) const RELS_IN: TableDefinition<(&str, &str, &str, &str, &str, &str), &str> =
-    TableDefinition::new("relationships_in");
-/// (workspace, sequence) → operations-log entry JSON.
-pub(super) const OPLOG: TableDefinition<(&str, u64), &[u8]> =
-    TableDefinition::new("operations_log");
-/// workspace → next operations-log sequence number.
-pub(super) const OPLOG_SEQ: TableDefinition<&str, u64> = TableDefinition::new("operations_log_seq");
-/// (production workspace, promotion id) → promotion JSON (diff and config snapshots).
-pub(super) const PROMOTIONS: TableDefinition<(&str, &str), &[u8]> =
-    TableDefinition::new("promotions");
-/// (workspace, endpoint slug) → endpoint JSON (its current revision).
-pub(super) const ENDPOINTS: TableDefinition<(&str, &str), &[u8]> =
-    TableDefinition::new("endpoints");
-/// (workspace, endpoint slug, revision) → that revision's JSON.
-pub(super) const ENDPOINT_REVISIONS: TableDefinition<(&str, &str, u64), &[u8]> =
-    TableDefinition::new("endpoint_revisions");
-/// component digest (`sha256:…`) → the component's bytes.
-pub(super) const COMPONENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("components");
-/// (production workspace, digest) → upload JSON (size, tools, who, when).
-pub(super) const COMPONENT_UPLOADS: TableDefinition<(&str, &str), &[u8]> =
-    TableDefinition::new("component_uploads");
-/// token id → token JSON (the secret only as a SHA-256 hash).
-pub(super) const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
+/// Declares the tables: `per_workspace` ones with the key range that holds
+/// one workspace's rows (`ws`, and `end` = the smallest id after it), and
+/// `global` ones.
+macro_rules! tables {
+    (
+        per_workspace { $( $(#[$pm:meta])* $p:ident : $pk:ty => $pv:ty = $pn:literal, $range:expr ; )* }
+        global { $( $(#[$gm:meta])* $g:ident : $gk:ty => $gv:ty = $gn:literal ; )* }
+    ) => {
+        $( $(#[$pm])* pub(super) const $p: TableDefinition<$pk, $pv> = TableDefinition::new($pn); )*
+        $( $(#[$gm])* pub(super) const $g: TableDefinition<$gk, $gv> = TableDefinition::new($gn); )*
 
-pub(super) fn create_all(db: &Database) -> Result<(), StoreError> {
-    let txn = db.begin_write()?;
-    txn.open_table(WORKSPACES)?;
-    txn.open_table(COLLECTIONS)?;
-    txn.open_table(RECORDS)?;
-    txn.open_table(RECORDS_BY_EXTERNAL)?;
-    txn.open_table(RELATIONSHIPS)?;
-    txn.open_table(RELS_OUT)?;
-    txn.open_table(RELS_IN)?;
-    txn.open_table(OPLOG)?;
-    txn.open_table(OPLOG_SEQ)?;
-    txn.open_table(PROMOTIONS)?;
-    txn.open_table(ENDPOINTS)?;
-    txn.open_table(ENDPOINT_REVISIONS)?;
-    txn.open_table(TOKENS)?;
-    txn.open_table(COMPONENTS)?;
-    txn.open_table(COMPONENT_UPLOADS)?;
-    txn.commit()?;
-    Ok(())
+        /// Every table's name, per-workspace ones first.
+        #[cfg(test)]
+        pub(super) const ALL: &[&str] = &[$($pn,)* $($gn,)*];
+
+        pub(super) fn create_all(db: &Database) -> Result<(), StoreError> {
+            let txn = db.begin_write()?;
+            $( txn.open_table($p)?; )*
+            $( txn.open_table($g)?; )*
+            txn.commit()?;
+            Ok(())
+        }
+
+        /// Removes every row of workspace `ws` from every per-workspace table.
+        pub(super) fn delete_workspace_rows(t: &Txn, ws: &str, end: &str) -> Result<(), StoreError> {
+            $( t.table($p)?.retain_in(($range)(ws, end), |_, _| false)?; )*
+            Ok(())
+        }
+
+        /// How many rows of workspace `ws` each per-workspace table holds
+        /// (for tests: all zero after a delete).
+        #[cfg(test)]
+        pub(super) fn count_workspace_rows(
+            v: &redb::ReadTransaction,
+            ws: &str,
+            end: &str,
+        ) -> Result<Vec<(&'static str, usize)>, StoreError> {
+            Ok(vec![$( ($pn, v.open_table($p)?.range(($range)(ws, end))?.count()), )*])
+        }
+    };
+}
+
+tables! {
+    per_workspace {
+        /// workspace id → workspace JSON.
+        WORKSPACES: &str => &[u8] = "workspaces", |ws, _| ws..=ws;
+        /// workspace → next operations-log sequence number.
+        OPLOG_SEQ: &str => u64 = "operations_log_seq", |ws, _| ws..=ws;
+        /// (workspace, collection) → collection JSON (schema included).
+        COLLECTIONS: (&str, &str) => &[u8] = "collections", |ws, end| (ws, "")..(end, "");
+        /// (workspace, collection, record id) → record JSON.
+        RECORDS: (&str, &str, &str) => &[u8] = "records", |ws, end| (ws, "", "")..(end, "", "");
+        /// (workspace, collection, external_id, external_source) → record id.
+        /// Unique external key; the `external_id` prefix finds a record from any source.
+        RECORDS_BY_EXTERNAL: (&str, &str, &str, &str) => &str = "records_by_external",
+            |ws, end| (ws, "", "", "")..(end, "", "", "");
+        /// (workspace, relationship id) → relationship JSON.
+        RELATIONSHIPS: (&str, &str) => &[u8] = "relationships", |ws, end| (ws, "")..(end, "");
+        /// (workspace, source collection, source id, rel_type, target collection, target id) → rel id.
+        /// Also the uniqueness constraint on (type, source, target).
+        RELS_OUT: (&str, &str, &str, &str, &str, &str) => &str = "relationships_out",
+            |ws, end| (ws, "", "", "", "", "")..(end, "", "", "", "", "");
+        /// (workspace, target collection, target id, rel_type, source collection, source id) → rel id.
+        RELS_IN: (&str, &str, &str, &str, &str, &str) => &str = "relationships_in",
+            |ws, end| (ws, "", "", "", "", "")..(end, "", "", "", "", "");
+        /// (workspace, sequence) → operations-log entry JSON.
+        OPLOG: (&str, u64) => &[u8] = "operations_log", |ws, end| (ws, 0)..(end, 0);
+        /// (production workspace, promotion id) → promotion JSON (diff and config snapshots).
+        PROMOTIONS: (&str, &str) => &[u8] = "promotions", |ws, end| (ws, "")..(end, "");
+        /// (workspace, endpoint slug) → endpoint JSON (its current revision).
+        ENDPOINTS: (&str, &str) => &[u8] = "endpoints", |ws, end| (ws, "")..(end, "");
+        /// (workspace, endpoint slug, revision) → that revision's JSON.
+        ENDPOINT_REVISIONS: (&str, &str, u64) => &[u8] = "endpoint_revisions",
+            |ws, end| (ws, "", 0)..(end, "", 0);
+        /// (production workspace, digest) → upload JSON (size, tools, who, when).
+        COMPONENT_UPLOADS: (&str, &str) => &[u8] = "component_uploads", |ws, end| (ws, "")..(end, "");
+    }
+    global {
+        /// component digest (`sha256:…`) → the component's bytes, shared by
+        /// every upload of it (removed with its last upload).
+        COMPONENTS: &str => &[u8] = "components";
+        /// token id → token JSON (the secret only as a SHA-256 hash).
+        TOKENS: &str => &[u8] = "tokens";
+    }
 }

@@ -34,6 +34,12 @@ pub trait JobError: From<StoreError> {
     fn is_storage(&self) -> bool;
 }
 
+impl JobError for StoreError {
+    fn is_storage(&self) -> bool {
+        true
+    }
+}
+
 /// Called once the job's transaction committed (`Ok`) or failed (`Err`).
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 

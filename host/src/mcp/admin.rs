@@ -3,6 +3,14 @@
 //! "MCP Tools" document. Each call runs as the request's token through the
 //! same service functions as the REST API, and answers in the REST shapes.
 //!
+//! The tools are one typed table. [`Tool`] names them; each tool's
+//! [`Spec`] holds its description, its examples (JSON values, rendered into
+//! the description and run by a test), its hand-written input schema and
+//! its annotations; each tool's arguments are a serde type next to its spec
+//! (tagged by `action` where the tool has actions), and [`Call`] is the
+//! enum over them that [`AdminMcp::run`] dispatches. The tests below check
+//! that the schemas, the serde types and the examples agree.
+//!
 //! Endpoints (grants, limits, components) are configured by people through
 //! the CLI and REST API, never by an agent: there is no endpoint tool.
 
@@ -10,10 +18,13 @@ use std::sync::{Arc, LazyLock};
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, JsonObject, ListToolsResult,
-    PaginatedRequestParams, ServerConfig, Tool, ToolAnnotations,
+    PaginatedRequestParams, ServerConfig, Tool as McpTool, ToolAnnotations,
 };
 use rmcp::service::{RequestContext, RoleServer};
 use rmcp::{ErrorData, ServerHandler};
+use serde::Deserialize;
+#[cfg(test)]
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
@@ -24,200 +35,737 @@ use crate::service::sql::SqlRequest;
 use crate::service::workspaces::{CreatePreview, CreateWorkspace};
 use crate::service::{Caller, Page, Service, ServiceError};
 
-const WORKSPACE_ID: &str = "Workspace id, e.g. \"crm\" (production) or \"crm--dev\" (a preview). \
-     List them with manage_workspace({action: \"list\"}).";
-
 /// The Admin MCP tools, in the order `tools/list` shows them.
-static TOOLS: LazyLock<Vec<Tool>> = LazyLock::new(|| {
-    vec![
-        tool(
-            "manage_workspace",
-            "Manage workspaces. Actions: create, get, list, delete, create_preview, list_previews. \
-             Start here to discover existing workspaces before operating: \
-             manage_workspace({action: \"list\"}), then manage_collection({action: \"list\", \
-             workspace_id}) to see what data types exist, then sql_query to read. Note: schema \
-             changes (collections) can only be made in preview workspaces. Use create_preview to \
-             create a preview from a production workspace, then promote via CLI \
-             (`mcp-factory workspaces promote`).",
-            json!({
-                "action": {"type": "string", "enum": ["create", "get", "list", "delete", "create_preview", "list_previews"]},
-                "workspace_id": {"type": "string", "description": "The workspace to get, delete or preview; the id of a new workspace for create."},
-                "name": {"type": "string", "description": "create: display name. create_preview: the preview's name (\"dev\" makes \"crm--dev\")."},
-                "description": {"type": "string"}
-            }),
-            &["action"],
-            Hints::Writes { destructive: true },
-        ),
-        tool(
-            "manage_collection",
-            "Manage collection schemas. Actions: upsert, get, list, delete. Use list to discover \
-             what collections exist in a workspace. A collection's `schema` is a JSON Schema \
-             (draft 2020-12) that every record's data must match. upsert and delete work in \
-             preview workspaces only.",
-            json!({
-                "action": {"type": "string", "enum": ["upsert", "get", "list", "delete"]},
-                "workspace_id": {"type": "string", "description": WORKSPACE_ID},
-                "collection": {"type": "string", "description": "Collection id, e.g. \"contacts\"."},
-                "name": {"type": "string", "description": "upsert: display name."},
-                "description": {"type": "string"},
-                "schema": {"type": "object", "description": "upsert: the JSON Schema of a record's data."},
-                "force": {"type": "boolean", "description": "delete: also when records exist."}
-            }),
-            &["action", "workspace_id"],
-            Hints::Writes { destructive: true },
-        ),
-        tool(
-            "manage_record",
-            "Create, read, update, delete, or cancel individual records. Actions: upsert, get, \
-             update, delete, cancel, query. upsert creates or replaces: supply external_id (and \
-             optional external_source) for idempotent writes from external systems — the internal \
-             UUID is auto-generated. Use id (the internal UUID, or an external id) for get, update, \
-             delete and cancel, or to replace a known record. update merges `data` into the \
-             record (JSON merge patch). query filters and sorts one collection. Archived records \
-             (_archived: true) are read-only but can be cancelled or deleted.",
-            json!({
-                "action": {"type": "string", "enum": ["upsert", "get", "update", "delete", "cancel", "query"]},
-                "workspace_id": {"type": "string", "description": WORKSPACE_ID},
-                "collection": {"type": "string"},
-                "id": {"type": "string", "description": "Record id (internal UUID or external id)."},
-                "record_id": {"type": "string", "description": "Same as id."},
-                "external_id": {"type": "string"},
-                "external_source": {"type": "string"},
-                "data": {"type": "object", "description": "upsert: the record's data; update: a merge patch."},
-                "version": {"type": "integer", "minimum": 0, "description": "Expected current version (optimistic concurrency)."},
-                "filter": {"type": "object", "description": "query: e.g. {\"status\": {\"eq\": \"open\"}}."},
-                "sort": {"description": "query: e.g. [{\"field\": \"amount\", \"order\": \"desc\"}]."},
-                "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
-                "offset": {"type": "integer", "minimum": 0}
-            }),
-            &["action", "workspace_id", "collection"],
-            Hints::Writes { destructive: true },
-        ),
-        tool(
-            "manage_relationship",
-            "Create, read, update, or delete relationships between records. Relationships are \
-             typed, directed links (rel_type, source → target) with optional metadata. Actions: \
-             upsert (by rel_type, source and target; ids may be internal or external), get, \
-             delete (by the relationship's id).",
-            json!({
-                "action": {"type": "string", "enum": ["upsert", "get", "delete"]},
-                "workspace_id": {"type": "string", "description": WORKSPACE_ID},
-                "id": {"type": "string", "description": "get/delete: the relationship id."},
-                "rel_type": {"type": "string"},
-                "source_collection": {"type": "string"},
-                "source_id": {"type": "string"},
-                "target_collection": {"type": "string"},
-                "target_id": {"type": "string"},
-                "metadata": {"type": "object"}
-            }),
-            &["action", "workspace_id"],
-            Hints::Writes { destructive: true },
-        ),
-        tool(
-            "query_relationships",
-            "Query relationships for a specific record. Find related records by type and \
-             direction (outgoing, incoming or both; default both).",
-            json!({
-                "workspace_id": {"type": "string", "description": WORKSPACE_ID},
-                "collection": {"type": "string"},
-                "record_id": {"type": "string", "description": "Internal UUID or external id."},
-                "rel_type": {"type": "string"},
-                "direction": {"type": "string", "enum": ["outgoing", "incoming", "both"]}
-            }),
-            &["workspace_id", "collection", "record_id"],
-            Hints::ReadOnly,
-        ),
-        tool(
-            "batch_operations",
-            "Execute multiple record, relationship, and collection operations atomically. All \
-             operations succeed or all fail. Use for transactions, multi-entity writes, or any case \
-             where consistency between operations is required. Max 1,000 operations. Each \
-             operation is an object with a \"type\": upsert_record {collection, data, id?, \
-             external_id?, external_source?, version?}, delete_record {collection, id}, \
-             upsert_relationship {rel_type, source_collection, source_id, target_collection, \
-             target_id, metadata?}, delete_relationship {id | rel_type, source…, target…}, \
-             upsert_collection {collection, schema, name?, description?}, delete_collection \
-             {collection}.",
-            json!({
-                "workspace_id": {"type": "string", "description": WORKSPACE_ID},
-                "operations": {"type": "array", "items": {"type": "object"}, "minItems": 1, "maxItems": 1000}
-            }),
-            &["workspace_id", "operations"],
-            Hints::Writes { destructive: true },
-        ),
-        tool(
-            "sql_query",
-            "Execute a read-only SQL query against workspace data. Tables: records, relationships, \
-             collections, workspaces, operations_log. Always include workspace_id = \
-             {workspace_id:String} and deleted = false in WHERE. Use FINAL after table name. \
-             Example: SELECT * FROM records FINAL WHERE workspace_id = {workspace_id:String} AND \
-             collection = 'contacts' AND deleted = false LIMIT 10. Read JSON fields with \
-             data.field.:String or CAST(data.value, 'Float64').",
-            json!({
-                "workspace_id": {"type": "string", "description": WORKSPACE_ID},
-                "query": {"type": "string"},
-                "params": {"type": "object", "description": "Values for {name:Type} placeholders besides workspace_id."}
-            }),
-            &["workspace_id", "query"],
-            Hints::ReadOnly,
-        ),
-    ]
-});
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tool {
+    ManageWorkspace,
+    ManageCollection,
+    ManageRecord,
+    ManageRelationship,
+    QueryRelationships,
+    BatchOperations,
+    SqlQuery,
+}
+
+impl Tool {
+    pub const ALL: [Tool; 7] = [
+        Tool::ManageWorkspace,
+        Tool::ManageCollection,
+        Tool::ManageRecord,
+        Tool::ManageRelationship,
+        Tool::QueryRelationships,
+        Tool::BatchOperations,
+        Tool::SqlQuery,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Tool::ManageWorkspace => "manage_workspace",
+            Tool::ManageCollection => "manage_collection",
+            Tool::ManageRecord => "manage_record",
+            Tool::ManageRelationship => "manage_relationship",
+            Tool::QueryRelationships => "query_relationships",
+            Tool::BatchOperations => "batch_operations",
+            Tool::SqlQuery => "sql_query",
+        }
+    }
+
+    pub fn named(name: &str) -> Option<Tool> {
+        Tool::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    fn spec(self) -> Spec {
+        match self {
+            Tool::ManageWorkspace => workspace_spec(),
+            Tool::ManageCollection => collection_spec(),
+            Tool::ManageRecord => record_spec(),
+            Tool::ManageRelationship => relationship_spec(),
+            Tool::QueryRelationships => query_relationships_spec(),
+            Tool::BatchOperations => batch_spec(),
+            Tool::SqlQuery => sql_spec(),
+        }
+    }
+
+    /// The arguments (already checked against the input schema) as this
+    /// tool's typed call.
+    fn parse(self, args: Value) -> Result<Call, ServiceError> {
+        let tool = self.name();
+        Ok(match self {
+            Tool::ManageWorkspace => Call::Workspace(typed(tool, args)?),
+            Tool::ManageCollection => Call::Collection(typed(tool, args)?),
+            Tool::ManageRecord => Call::Record(typed(tool, args)?),
+            Tool::ManageRelationship => Call::Relationship(typed(tool, args)?),
+            Tool::QueryRelationships => Call::QueryRelationships(typed(tool, args)?),
+            Tool::BatchOperations => Call::Batch(typed(tool, args)?),
+            Tool::SqlQuery => Call::Sql(typed(tool, args)?),
+        })
+    }
+}
+
+/// One parsed Admin MCP call: the tool and its typed arguments.
+#[derive(Debug)]
+enum Call {
+    Workspace(WorkspaceCall),
+    Collection(CollectionCall),
+    Record(RecordCall),
+    Relationship(RelationshipCall),
+    QueryRelationships(QueryRelationshipsCall),
+    Batch(BatchCall),
+    Sql(SqlCall),
+}
+
+#[cfg(test)]
+impl Call {
+    fn tool(&self) -> Tool {
+        match self {
+            Call::Workspace(_) => Tool::ManageWorkspace,
+            Call::Collection(_) => Tool::ManageCollection,
+            Call::Record(_) => Tool::ManageRecord,
+            Call::Relationship(_) => Tool::ManageRelationship,
+            Call::QueryRelationships(_) => Tool::QueryRelationships,
+            Call::Batch(_) => Tool::BatchOperations,
+            Call::Sql(_) => Tool::SqlQuery,
+        }
+    }
+
+    /// The arguments as the serde type sees them (every field it reads).
+    fn fields(&self) -> serde_json::Result<Value> {
+        match self {
+            Call::Workspace(a) => serde_json::to_value(a),
+            Call::Collection(a) => serde_json::to_value(a),
+            Call::Record(a) => serde_json::to_value(a),
+            Call::Relationship(a) => serde_json::to_value(a),
+            Call::QueryRelationships(a) => serde_json::to_value(a),
+            Call::Batch(a) => serde_json::to_value(a),
+            Call::Sql(a) => serde_json::to_value(a),
+        }
+    }
+}
+
+/// `args` as `T`. A missing argument is named as the caller wrote it.
+fn typed<T: DeserializeOwned>(tool: &str, args: Value) -> Result<T, ServiceError> {
+    serde_json::from_value(args).map_err(|e| {
+        let e = e.to_string();
+        let message = match e
+            .strip_prefix("missing field `")
+            .and_then(|f| f.strip_suffix('`'))
+        {
+            Some(field) => format!("argument '{field}' is required here"),
+            None => e,
+        };
+        ServiceError::invalid(format!("{tool}: {message}"))
+    })
+}
+
+/// What `tools/list` shows of a tool, and what its examples are.
+struct Spec {
+    /// What the tool is for and how to use it; the examples follow it.
+    about: String,
+    /// Calls the server accepts, in an order that runs as a story against a
+    /// workspace `crm` (with its preview `crm--dev`) that has the
+    /// collections `contacts` and `invoices` (see the tests).
+    examples: Vec<Value>,
+    properties: Value,
+    required: &'static [&'static str],
+    hints: Hints,
+}
 
 enum Hints {
     ReadOnly,
     Writes { destructive: bool },
 }
 
-fn tool(
-    name: &'static str,
-    description: &'static str,
-    props: Value,
-    required: &[&str],
-    h: Hints,
-) -> Tool {
-    let schema = json!({
-        "type": "object",
-        "properties": props,
-        "required": required,
-    });
-    let Value::Object(schema) = schema else {
-        unreachable!("a literal object")
-    };
-    let annotations = match h {
-        Hints::ReadOnly => ToolAnnotations::new().read_only(true).open_world(false),
-        Hints::Writes { destructive } => ToolAnnotations::new()
-            .read_only(false)
-            .destructive(destructive)
-            .idempotent(false)
-            .open_world(false),
-    };
-    Tool::new(name, description, Arc::new(schema))
+impl Spec {
+    fn description(&self, tool: Tool) -> String {
+        let mut d = self.about.clone();
+        d.push_str("\n\nExamples:");
+        for e in &self.examples {
+            d.push('\n');
+            d.push_str(&call_text(tool, e));
+        }
+        d
+    }
+
+    fn input_schema(&self) -> JsonObject {
+        let mut schema = JsonObject::new();
+        schema.insert("type".into(), json!("object"));
+        schema.insert("properties".into(), self.properties.clone());
+        schema.insert("required".into(), json!(self.required));
+        schema
+    }
+
+    fn listed(&self, tool: Tool) -> McpTool {
+        let annotations = match self.hints {
+            Hints::ReadOnly => ToolAnnotations::new().read_only(true).open_world(false),
+            Hints::Writes { destructive } => ToolAnnotations::new()
+                .read_only(false)
+                .destructive(destructive)
+                .idempotent(false)
+                .open_world(false),
+        };
+        McpTool::new(
+            tool.name(),
+            self.description(tool),
+            Arc::new(self.input_schema()),
+        )
         .with_raw_output_schema(super::object_output_schema())
         .with_annotations(annotations)
+    }
 }
 
-/// The names of the Admin MCP tools, in order.
-pub const NAMES: [&str; 7] = [
-    "manage_workspace",
-    "manage_collection",
-    "manage_record",
-    "manage_relationship",
-    "query_relationships",
-    "batch_operations",
-    "sql_query",
-];
-
-/// Each tool's input schema, compiled once (checked before the tool runs).
-static VALIDATORS: LazyLock<Vec<jsonschema::Validator>> = LazyLock::new(|| {
-    TOOLS
+/// `tool({..args..})`, as the descriptions write a call: compact JSON with
+/// `action` and `workspace_id` first.
+fn call_text(tool: Tool, args: &Value) -> String {
+    let Some(o) = args.as_object() else {
+        return format!("{}({args})", tool.name());
+    };
+    let first = ["action", "workspace_id"];
+    let ordered = first
         .iter()
-        .map(|t| {
-            jsonschema::validator_for(&Value::Object((*t.input_schema).clone()))
-                .unwrap_or_else(|e| panic!("the {} schema is invalid: {e}", t.name))
+        .filter_map(|k| o.get_key_value(*k))
+        .chain(o.iter().filter(|(k, _)| !first.contains(&k.as_str())));
+    let fields: Vec<String> = ordered
+        .map(|(k, v)| format!("{}:{v}", Value::String(k.clone())))
+        .collect();
+    format!("{}({{{}}})", tool.name(), fields.join(","))
+}
+
+fn workspace_id_property() -> Value {
+    json!({
+        "type": "string",
+        "description": format!(
+            "Workspace id, e.g. \"crm\" (production) or \"crm--dev\" (a preview). List them with {}.",
+            call_text(Tool::ManageWorkspace, &list_workspaces_example())
+        ),
+    })
+}
+
+const INSTRUCTIONS: &str = "Admin tools over the mcp-factory record store. Start with \
+     manage_workspace({\"action\": \"list\"}), then manage_collection({\"action\": \"list\", \
+     \"workspace_id\": \"crm\"}) with a workspace id it returned, then read with sql_query or \
+     manage_record.";
+
+// ---------------------------------------------------------------- manage_workspace
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(tag = "action", rename_all = "snake_case")]
+enum WorkspaceCall {
+    List {},
+    Get {
+        workspace_id: String,
+    },
+    Create {
+        workspace_id: String,
+        name: Option<String>,
+        description: Option<String>,
+    },
+    Delete {
+        workspace_id: String,
+    },
+    CreatePreview {
+        workspace_id: String,
+        name: String,
+        description: Option<String>,
+    },
+    ListPreviews {
+        workspace_id: String,
+    },
+}
+
+fn list_workspaces_example() -> Value {
+    json!({"action": "list"})
+}
+
+fn workspace_spec() -> Spec {
+    Spec {
+        about: format!(
+            "Manage workspaces. Actions: create, get, list, delete, create_preview, \
+             list_previews. Start here to discover existing workspaces before operating: list \
+             them, then list a workspace's collections with {} to see what data types exist, \
+             then read with sql_query. Note: schema changes (collections) can only be made in \
+             preview workspaces. create_preview makes \"<workspace_id>--<name>\" (name \"dev\" \
+             on \"crm\" makes \"crm--dev\") with a copy of the workspace's collections and none \
+             of its data; a person then promotes it with the CLI (`mcp-factory workspaces \
+             promote crm --from crm--dev`). A workspace with previews cannot be deleted before \
+             them.",
+            call_text(Tool::ManageCollection, &list_collections_example())
+        ),
+        examples: vec![
+            list_workspaces_example(),
+            json!({"action": "get", "workspace_id": "crm"}),
+            json!({"action": "create", "workspace_id": "acme", "name": "Acme Inc."}),
+            json!({"action": "create_preview", "workspace_id": "acme", "name": "dev"}),
+            json!({"action": "list_previews", "workspace_id": "acme"}),
+            json!({"action": "delete", "workspace_id": "acme--dev"}),
+        ],
+        properties: json!({
+            "action": {"type": "string", "enum": ["create", "get", "list", "delete", "create_preview", "list_previews"]},
+            "workspace_id": {"type": "string", "description": "The workspace to get, delete or preview; the id of a new workspace for create."},
+            "name": {"type": "string", "description": "create: display name. create_preview: the preview's name (\"dev\" makes \"crm--dev\")."},
+            "description": {"type": "string"}
+        }),
+        required: &["action"],
+        hints: Hints::Writes { destructive: true },
+    }
+}
+
+// ---------------------------------------------------------------- manage_collection
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(tag = "action", rename_all = "snake_case")]
+enum CollectionCall {
+    List {
+        workspace_id: String,
+    },
+    Get {
+        workspace_id: String,
+        collection: String,
+    },
+    Upsert {
+        workspace_id: String,
+        collection: String,
+        name: Option<String>,
+        description: Option<String>,
+        schema: Value,
+    },
+    Delete {
+        workspace_id: String,
+        collection: String,
+        #[serde(default)]
+        force: bool,
+    },
+}
+
+fn list_collections_example() -> Value {
+    json!({"action": "list", "workspace_id": "crm"})
+}
+
+fn collection_spec() -> Spec {
+    Spec {
+        about: "Manage collection schemas. Actions: upsert, get, list, delete. Use list to \
+                discover what collections exist in a workspace. A collection's `schema` is a \
+                JSON Schema (draft 2020-12) that every record's data must match. upsert and \
+                delete work in preview workspaces only (\"crm--dev\", not \"crm\"). delete \
+                refuses a collection that still holds records unless force is true, which \
+                deletes its records and their relationships too."
+            .into(),
+        examples: vec![
+            list_collections_example(),
+            json!({"action": "get", "workspace_id": "crm", "collection": "invoices"}),
+            json!({
+                "action": "upsert", "workspace_id": "crm--dev", "collection": "payments",
+                "name": "Payments",
+                "schema": {
+                    "type": "object",
+                    "properties": {"amount": {"type": "number"}, "paid_at": {"type": "string", "format": "date-time"}},
+                    "required": ["amount"]
+                }
+            }),
+            json!({"action": "delete", "workspace_id": "crm--dev", "collection": "payments", "force": true}),
+        ],
+        properties: json!({
+            "action": {"type": "string", "enum": ["upsert", "get", "list", "delete"]},
+            "workspace_id": workspace_id_property(),
+            "collection": {"type": "string", "description": "Collection id, e.g. \"contacts\"."},
+            "name": {"type": "string", "description": "upsert: display name."},
+            "description": {"type": "string"},
+            "schema": {"type": "object", "description": "upsert: the JSON Schema of a record's data."},
+            "force": {"type": "boolean", "description": "delete: also when records exist (they are deleted too)."}
+        }),
+        required: &["action", "workspace_id"],
+        hints: Hints::Writes { destructive: true },
+    }
+}
+
+// ---------------------------------------------------------------- manage_record
+
+/// A record named by `id` or by its alias `record_id` (`id` wins when both
+/// are given): the internal UUID or an external id.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+struct EitherId {
+    id: Option<String>,
+    record_id: Option<String>,
+}
+
+impl EitherId {
+    fn get(self) -> Option<String> {
+        self.id.or(self.record_id)
+    }
+}
+
+/// [`EitherId`] where one is required.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(Serialize), serde(into = "EitherId"))]
+#[serde(try_from = "EitherId")]
+struct RecordId(String);
+
+impl TryFrom<EitherId> for RecordId {
+    type Error = &'static str;
+    fn try_from(e: EitherId) -> Result<RecordId, Self::Error> {
+        e.get()
+            .map(RecordId)
+            .ok_or("argument 'id' (or 'record_id') is required here")
+    }
+}
+
+impl From<RecordId> for EitherId {
+    fn from(r: RecordId) -> EitherId {
+        EitherId {
+            id: Some(r.0),
+            record_id: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(tag = "action", rename_all = "snake_case")]
+enum RecordCall {
+    Upsert {
+        workspace_id: String,
+        collection: String,
+        #[serde(flatten)]
+        id: EitherId,
+        data: Value,
+        external_id: Option<String>,
+        external_source: Option<String>,
+        version: Option<u64>,
+    },
+    Get {
+        workspace_id: String,
+        collection: String,
+        #[serde(flatten)]
+        id: RecordId,
+    },
+    Update {
+        workspace_id: String,
+        collection: String,
+        #[serde(flatten)]
+        id: RecordId,
+        data: Value,
+        version: Option<u64>,
+    },
+    Delete {
+        workspace_id: String,
+        collection: String,
+        #[serde(flatten)]
+        id: RecordId,
+    },
+    Cancel {
+        workspace_id: String,
+        collection: String,
+        #[serde(flatten)]
+        id: RecordId,
+    },
+    Query {
+        workspace_id: String,
+        collection: String,
+        filter: Option<Value>,
+        sort: Option<Value>,
+        limit: Option<usize>,
+        offset: Option<usize>,
+    },
+}
+
+fn filter_example() -> Value {
+    json!({"field": "data.status", "op": "eq", "value": "open"})
+}
+
+fn sort_example() -> Value {
+    json!([{"field": "data.amount", "order": "desc"}])
+}
+
+fn record_spec() -> Spec {
+    Spec {
+        about: "Create, read, update, delete, or cancel individual records. Actions: upsert, \
+                get, update, delete, cancel, query. upsert creates or replaces: supply \
+                external_id (and optional external_source) for idempotent writes from external \
+                systems — the internal UUID is auto-generated. Use id (the internal UUID, or an \
+                external id) for get, update, delete and cancel, or to replace a known record. \
+                update merges `data` into the record (JSON merge patch). version (optional) is \
+                the version you expect the record to have (optimistic concurrency). query \
+                filters, sorts and pages one collection (limit default 50, max 1000; offset). \
+                A filter is {\"field\": …, \"op\": …, \"value\": …}: field is data.<property> \
+                or a record field (id, external_id, external_source, version, archived, \
+                cancelled, created_at, updated_at); op is eq, ne, gt, gte, lt, lte, in (a list \
+                value), contains or exists (value true or false). Combine filters with \
+                {\"and\": [...]}, {\"or\": [...]}, {\"not\": {...}} or a list (all of them). \
+                sort is {\"field\": …, \"order\": \"asc\"|\"desc\"} or a list of them. Archived \
+                records (archived: true) are read-only but can be cancelled or deleted; delete \
+                is a soft delete."
+            .into(),
+        examples: vec![
+            json!({
+                "action": "upsert", "workspace_id": "crm", "collection": "invoices",
+                "external_id": "INV-1001", "external_source": "billing",
+                "data": {"number": "INV-1001", "customer": "Acme Corp", "status": "open", "amount": 1200}
+            }),
+            json!({"action": "get", "workspace_id": "crm", "collection": "invoices", "id": "INV-1001"}),
+            json!({
+                "action": "query", "workspace_id": "crm", "collection": "invoices",
+                "filter": filter_example(), "sort": sort_example(), "limit": 10
+            }),
+            json!({
+                "action": "query", "workspace_id": "crm", "collection": "invoices",
+                "filter": {"and": [
+                    {"field": "data.amount", "op": "gte", "value": 1000},
+                    {"field": "data.status", "op": "in", "value": ["open", "draft"]},
+                    {"not": {"field": "archived", "op": "eq", "value": true}}
+                ]}
+            }),
+            json!({
+                "action": "update", "workspace_id": "crm", "collection": "invoices",
+                "id": "INV-1001", "data": {"status": "paid"}, "version": 1
+            }),
+            json!({"action": "cancel", "workspace_id": "crm", "collection": "invoices", "id": "INV-1001"}),
+            json!({"action": "delete", "workspace_id": "crm", "collection": "invoices", "id": "INV-1001"}),
+        ],
+        properties: json!({
+            "action": {"type": "string", "enum": ["upsert", "get", "update", "delete", "cancel", "query"]},
+            "workspace_id": workspace_id_property(),
+            "collection": {"type": "string", "description": "Collection id, e.g. \"invoices\"."},
+            "id": {"type": "string", "description": "Record id (internal UUID or external id)."},
+            "record_id": {"type": "string", "description": "Same as id."},
+            "external_id": {"type": "string"},
+            "external_source": {"type": "string"},
+            "data": {"type": "object", "description": "upsert: the record's data; update: a merge patch."},
+            "version": {"type": "integer", "minimum": 0, "description": "Expected current version (optimistic concurrency)."},
+            "filter": {"type": "object", "description": format!("query: e.g. {}.", filter_example())},
+            "sort": {"description": format!("query: e.g. {}.", sort_example())},
+            "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
+            "offset": {"type": "integer", "minimum": 0}
+        }),
+        required: &["action", "workspace_id", "collection"],
+        hints: Hints::Writes { destructive: true },
+    }
+}
+
+// ---------------------------------------------------------------- manage_relationship
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(tag = "action", rename_all = "snake_case")]
+enum RelationshipCall {
+    Upsert {
+        workspace_id: String,
+        rel_type: String,
+        source_collection: String,
+        source_id: String,
+        target_collection: String,
+        target_id: String,
+        metadata: Option<Value>,
+    },
+    Get {
+        workspace_id: String,
+        id: String,
+    },
+    Delete {
+        workspace_id: String,
+        id: String,
+    },
+}
+
+fn relationship_spec() -> Spec {
+    Spec {
+        about: "Create, read, update, or delete relationships between records. Relationships \
+                are typed, directed links (rel_type, source → target) with optional metadata, \
+                unique on (rel_type, source, target). Actions: upsert (by rel_type, source and \
+                target; ids may be internal or external; upserting an existing link replaces \
+                its metadata), get, delete (by the relationship's id, as upsert and \
+                query_relationships return it)."
+            .into(),
+        examples: vec![
+            json!({
+                "action": "upsert", "workspace_id": "crm", "rel_type": "billed_to",
+                "source_collection": "invoices", "source_id": "INV-1000",
+                "target_collection": "contacts", "target_id": "c_001",
+                "metadata": {"role": "payer"}
+            }),
+            json!({"action": "get", "workspace_id": "crm", "id": "01980c5e-7a3e-7b41-9c55-3f1e2d4a5b6c"}),
+            json!({"action": "delete", "workspace_id": "crm", "id": "01980c5e-7a3e-7b41-9c55-3f1e2d4a5b6c"}),
+        ],
+        properties: json!({
+            "action": {"type": "string", "enum": ["upsert", "get", "delete"]},
+            "workspace_id": workspace_id_property(),
+            "id": {"type": "string", "description": "get/delete: the relationship id."},
+            "rel_type": {"type": "string"},
+            "source_collection": {"type": "string"},
+            "source_id": {"type": "string"},
+            "target_collection": {"type": "string"},
+            "target_id": {"type": "string"},
+            "metadata": {"type": "object"}
+        }),
+        required: &["action", "workspace_id"],
+        hints: Hints::Writes { destructive: true },
+    }
+}
+
+// ---------------------------------------------------------------- query_relationships
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+struct QueryRelationshipsCall {
+    workspace_id: String,
+    collection: String,
+    record_id: String,
+    rel_type: Option<String>,
+    direction: Option<String>,
+}
+
+fn query_relationships_spec() -> Spec {
+    Spec {
+        about: "Query relationships for a specific record (its internal UUID or external id). \
+                Find related records by type and direction: outgoing (the record is the \
+                source), incoming (it is the target) or both (the default)."
+            .into(),
+        examples: vec![
+            json!({
+                "workspace_id": "crm", "collection": "contacts", "record_id": "c_001",
+                "rel_type": "billed_to", "direction": "incoming"
+            }),
+            json!({"workspace_id": "crm", "collection": "invoices", "record_id": "INV-1000"}),
+        ],
+        properties: json!({
+            "workspace_id": workspace_id_property(),
+            "collection": {"type": "string"},
+            "record_id": {"type": "string", "description": "Internal UUID or external id."},
+            "rel_type": {"type": "string"},
+            "direction": {"type": "string", "enum": ["outgoing", "incoming", "both"]}
+        }),
+        required: &["workspace_id", "collection", "record_id"],
+        hints: Hints::ReadOnly,
+    }
+}
+
+// ---------------------------------------------------------------- batch_operations
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+struct BatchCall {
+    workspace_id: String,
+    operations: Vec<Value>,
+}
+
+fn batch_spec() -> Spec {
+    Spec {
+        about: "Execute multiple record, relationship, and collection operations atomically. \
+                All operations succeed or all fail. Use for transactions, multi-entity writes, \
+                or any case where consistency between operations is required. Max 1,000 \
+                operations. Each operation is an object with a \"type\" and that type's \
+                fields: upsert_record (collection, data; optional id, external_id, \
+                external_source, version), delete_record (collection, id), \
+                upsert_relationship (rel_type, source_collection, source_id, \
+                target_collection, target_id; optional metadata), delete_relationship (id, or \
+                rel_type with source_collection, source_id, target_collection and target_id), \
+                upsert_collection (collection, schema; optional name, description) and \
+                delete_collection (collection; optional force). An operation sees the ones \
+                before it (link a record created in the same batch). Collection operations \
+                work in preview workspaces only."
+            .into(),
+        examples: vec![
+            json!({"workspace_id": "crm", "operations": [
+                {"type": "upsert_record", "collection": "invoices", "external_id": "INV-1002",
+                 "external_source": "billing",
+                 "data": {"number": "INV-1002", "customer": "Acme Corp", "status": "draft", "amount": 300}},
+                {"type": "upsert_relationship", "rel_type": "billed_to",
+                 "source_collection": "invoices", "source_id": "INV-1002",
+                 "target_collection": "contacts", "target_id": "c_001"}
+            ]}),
+            json!({"workspace_id": "crm", "operations": [
+                {"type": "delete_relationship", "rel_type": "billed_to",
+                 "source_collection": "invoices", "source_id": "INV-1002",
+                 "target_collection": "contacts", "target_id": "c_001"},
+                {"type": "delete_record", "collection": "invoices", "id": "INV-1002"}
+            ]}),
+            json!({"workspace_id": "crm--dev", "operations": [
+                {"type": "upsert_collection", "collection": "payments", "name": "Payments",
+                 "schema": {"type": "object", "properties": {"amount": {"type": "number"}}}},
+                {"type": "upsert_record", "collection": "payments", "data": {"amount": 50}}
+            ]}),
+        ],
+        properties: json!({
+            "workspace_id": workspace_id_property(),
+            "operations": {"type": "array", "items": {"type": "object"}, "minItems": 1, "maxItems": 1000}
+        }),
+        required: &["workspace_id", "operations"],
+        hints: Hints::Writes { destructive: true },
+    }
+}
+
+// ---------------------------------------------------------------- sql_query
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+struct SqlCall {
+    workspace_id: String,
+    query: String,
+    #[serde(default)]
+    params: Map<String, Value>,
+}
+
+fn sql_spec() -> Spec {
+    Spec {
+        about: "Execute a read-only SQL query (one SELECT) against workspace data. Tables: \
+                records, relationships, collections, workspaces, operations_log, and one view \
+                per collection, named after it, with a column per top-level property of its \
+                schema (live records only). In records, read JSON fields with \
+                data.field.:String (or :Float64, :Int64, :Bool), CAST(data.value, 'Float64') \
+                or SQLite's data ->> '$.field', and add deleted = false to skip deleted \
+                records. Rekor's forms work as they are: FINAL after a table name, and \
+                workspace_id = {workspace_id:String}, which is always the workspace queried. \
+                Other {name:Type} placeholders take their values from params. At most 1,000 \
+                rows and 10 s per query."
+            .into(),
+        examples: vec![
+            json!({"workspace_id": "crm", "query": "SELECT * FROM records FINAL WHERE workspace_id = {workspace_id:String} AND collection = 'contacts' AND deleted = false LIMIT 10"}),
+            json!({"workspace_id": "crm", "query": "SELECT data.status.:String AS status, sum(CAST(data.amount, 'Float64')) AS total FROM records FINAL WHERE workspace_id = {workspace_id:String} AND collection = 'invoices' AND deleted = false GROUP BY status"}),
+            json!({
+                "workspace_id": "crm",
+                "query": "SELECT number, customer, amount FROM invoices WHERE amount >= {min:Float64} ORDER BY amount DESC",
+                "params": {"min": 500}
+            }),
+            json!({"workspace_id": "crm", "query": "SELECT i.data ->> '$.number' AS invoice, c.data ->> '$.name' AS contact FROM relationships r JOIN records i ON i.id = r.source_id JOIN records c ON c.id = r.target_id WHERE r.rel_type = 'billed_to'"}),
+        ],
+        properties: json!({
+            "workspace_id": workspace_id_property(),
+            "query": {"type": "string"},
+            "params": {"type": "object", "description": "Values for {name:Type} placeholders besides workspace_id."}
+        }),
+        required: &["workspace_id", "query"],
+        hints: Hints::ReadOnly,
+    }
+}
+
+// ---------------------------------------------------------------- the table and the server
+
+/// One row of the table: a tool as listed, and its compiled input schema
+/// (checked before the tool runs). Indexed by `Tool as usize`.
+struct Entry {
+    listed: McpTool,
+    validator: jsonschema::Validator,
+}
+
+static TABLE: LazyLock<Vec<Entry>> = LazyLock::new(|| {
+    Tool::ALL
+        .into_iter()
+        .map(|tool| {
+            let spec = tool.spec();
+            let validator = jsonschema::validator_for(&Value::Object(spec.input_schema()))
+                .unwrap_or_else(|e| panic!("the {} schema is invalid: {e}", tool.name()));
+            Entry {
+                listed: spec.listed(tool),
+                validator,
+            }
         })
         .collect()
 });
+
+fn entry(tool: Tool) -> &'static Entry {
+    &TABLE[tool as usize]
+}
 
 #[derive(Clone)]
 pub struct AdminMcp {
@@ -230,73 +778,7 @@ impl AdminMcp {
     }
 }
 
-/// The arguments of one call, with typed accessors whose errors say which
-/// argument is missing or wrong.
-struct Args {
-    tool: &'static str,
-    map: JsonObject,
-}
-
 type Out = Result<Value, ServiceError>;
-
-impl Args {
-    fn str(&self, key: &str) -> Result<&str, ServiceError> {
-        self.opt_str(key)?.ok_or_else(|| {
-            ServiceError::invalid(format!("{}: argument '{key}' is required here", self.tool))
-        })
-    }
-
-    fn opt_str(&self, key: &str) -> Result<Option<&str>, ServiceError> {
-        match self.map.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(ServiceError::invalid(format!(
-                "{}: argument '{key}' must be a string",
-                self.tool
-            ))),
-        }
-    }
-
-    fn action(&self, actions: &[&str]) -> Result<&str, ServiceError> {
-        let a = self.str("action")?;
-        if actions.contains(&a) {
-            Ok(a)
-        } else {
-            Err(ServiceError::invalid(format!(
-                "{}: unknown action '{a}'; use one of {}",
-                self.tool,
-                actions.join(", ")
-            )))
-        }
-    }
-
-    /// The record id: `id` or `record_id`.
-    fn record_id(&self) -> Result<&str, ServiceError> {
-        match self.opt_str("id")? {
-            Some(id) => Ok(id),
-            None => self.opt_str("record_id")?.ok_or_else(|| {
-                ServiceError::invalid(format!(
-                    "{}: argument 'id' (or 'record_id') is required here",
-                    self.tool
-                ))
-            }),
-        }
-    }
-
-    /// The named arguments as a request body of type `T` (unknown fields
-    /// are refused by `T`).
-    fn body<T: DeserializeOwned>(&self, keys: &[&str]) -> Result<T, ServiceError> {
-        let mut m = Map::new();
-        for k in keys {
-            let (from, to) = k.split_once('=').unwrap_or((k, k));
-            if let Some(v) = self.map.get(from).filter(|v| !v.is_null()) {
-                m.insert(to.to_string(), v.clone());
-            }
-        }
-        serde_json::from_value(Value::Object(m))
-            .map_err(|e| ServiceError::invalid(format!("{}: {e}", self.tool)))
-    }
-}
 
 fn to_value<T: serde::Serialize>(v: T) -> Out {
     serde_json::to_value(v).map_err(|e| ServiceError::Internal(e.to_string()))
@@ -308,172 +790,29 @@ fn list<T: serde::Serialize>(all: Vec<T>) -> Out {
 }
 
 impl AdminMcp {
-    async fn run(&self, c: &Caller, a: &Args) -> Out {
-        let s = &self.service;
-        match a.tool {
-            "manage_workspace" => {
-                match a.action(&[
-                    "create",
-                    "get",
-                    "list",
-                    "delete",
-                    "create_preview",
-                    "list_previews",
-                ])? {
-                    "list" => list(s.list_workspaces(c, None)?),
-                    "create" => {
-                        let req: CreateWorkspace =
-                            a.body(&["workspace_id=id", "name", "description"])?;
-                        to_value(s.create_workspace(c, req).await?)
-                    }
-                    "get" => to_value(s.get_workspace(c, a.str("workspace_id")?)?),
-                    "delete" => to_value(s.delete_workspace(c, a.str("workspace_id")?).await?),
-                    "create_preview" => {
-                        let req: CreatePreview = a.body(&["name", "description"])?;
-                        to_value(s.create_preview(c, a.str("workspace_id")?, req).await?)
-                    }
-                    _ => list(s.list_previews(c, a.str("workspace_id")?)?),
-                }
-            }
-            "manage_collection" => {
-                let ws = a.str("workspace_id")?;
-                match a.action(&["upsert", "get", "list", "delete"])? {
-                    "list" => list(s.list_collections(c, ws)?),
-                    "get" => to_value(s.get_collection(c, ws, a.str("collection")?)?),
-                    "upsert" => {
-                        let req: UpsertCollection = a.body(&["name", "description", "schema"])?;
-                        to_value(
-                            s.upsert_collection(c, ws, a.str("collection")?, req)
-                                .await?,
-                        )
-                    }
-                    _ => {
-                        let force = a.map.get("force").and_then(Value::as_bool).unwrap_or(false);
-                        to_value(
-                            s.delete_collection(c, ws, a.str("collection")?, force)
-                                .await?,
-                        )
-                    }
-                }
-            }
-            "manage_record" => {
-                let ws = a.str("workspace_id")?;
-                let coll = a.str("collection")?;
-                match a.action(&["upsert", "get", "update", "delete", "cancel", "query"])? {
-                    "upsert" => {
-                        let mut req: UpsertRecord =
-                            a.body(&["data", "external_id", "external_source", "version"])?;
-                        req.id = a
-                            .opt_str("id")?
-                            .or(a.opt_str("record_id")?)
-                            .map(String::from);
-                        to_value(s.upsert_record(c, ws, coll, req).await?)
-                    }
-                    "get" => to_value(s.get_record(c, ws, coll, a.record_id()?)?),
-                    "update" => {
-                        let req: PatchRecord = a.body(&["data", "version"])?;
-                        to_value(s.patch_record(c, ws, coll, a.record_id()?, req).await?)
-                    }
-                    "delete" => to_value(
-                        s.mark_record(c, ws, coll, a.record_id()?, Mark::Delete)
-                            .await?,
-                    ),
-                    "cancel" => to_value(
-                        s.mark_record(c, ws, coll, a.record_id()?, Mark::Cancel)
-                            .await?,
-                    ),
-                    _ => {
-                        let q: Query = a.body(&["filter", "sort", "limit", "offset"])?;
-                        to_value(s.query_records(c, ws, coll, &q)?)
-                    }
-                }
-            }
-            "manage_relationship" => {
-                let ws = a.str("workspace_id")?;
-                match a.action(&["upsert", "get", "delete"])? {
-                    "upsert" => {
-                        let req: UpsertRelationship = a.body(&[
-                            "rel_type",
-                            "source_collection",
-                            "source_id",
-                            "target_collection",
-                            "target_id",
-                            "metadata",
-                        ])?;
-                        to_value(s.upsert_relationship(c, ws, req).await?)
-                    }
-                    "get" => to_value(s.get_relationship(c, ws, a.str("id")?)?),
-                    _ => to_value(s.delete_relationship(c, ws, a.str("id")?).await?),
-                }
-            }
-            "query_relationships" => {
-                let direction: Direction = a.opt_str("direction")?.unwrap_or("both").parse()?;
-                list(s.query_relationships(
-                    c,
-                    a.str("workspace_id")?,
-                    a.str("collection")?,
-                    a.str("record_id")?,
-                    a.opt_str("rel_type")?,
-                    direction,
-                )?)
-            }
-            "batch_operations" => {
-                let ops = match a.map.get("operations") {
-                    Some(Value::Array(ops)) => ops.clone(),
-                    _ => {
-                        return Err(ServiceError::invalid(
-                            "batch_operations: 'operations' must be an array of operations",
-                        ));
-                    }
-                };
-                to_value(s.batch(c, a.str("workspace_id")?, ops).await?)
-            }
-            _ => {
-                let req: SqlRequest = a.body(&["query", "params"])?;
-                to_value(s.sql_query(c, a.str("workspace_id")?, req).await?)
-            }
-        }
-    }
-}
-
-impl ServerHandler for AdminMcp {
-    fn get_info(&self) -> ServerConfig {
-        super::server_info(
-            "mcp-factory-admin",
-            "Admin tools over the mcp-factory record store. Start with \
-             manage_workspace({action: \"list\"}), then manage_collection({action: \"list\", \
-             workspace_id}), then read with sql_query or manage_record.",
-        )
-    }
-
-    async fn list_tools(
+    /// One `tools/call` as `caller`: an unknown tool is a protocol error;
+    /// arguments that break the input schema, and every service error, are
+    /// `isError` results.
+    async fn call(
         &self,
-        _request: Option<PaginatedRequestParams>,
-        _ctx: RequestContext<RoleServer>,
-    ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(TOOLS.clone()))
-    }
-
-    async fn call_tool(
-        &self,
-        request: CallToolRequestParams,
-        ctx: RequestContext<RoleServer>,
-    ) -> Result<CallToolResponse, ErrorData> {
-        let c = super::request_caller(&ctx)?;
-        let Some(i) = NAMES.iter().position(|n| *n == request.name) else {
+        caller: &Caller,
+        name: &str,
+        arguments: Option<JsonObject>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let Some(tool) = Tool::named(name) else {
+            let names: Vec<&str> = Tool::ALL.iter().map(|t| t.name()).collect();
             return Err(ErrorData::invalid_params(
                 format!(
-                    "unknown tool '{}'; the Admin MCP has {}",
-                    request.name,
-                    NAMES.join(", ")
+                    "unknown tool '{name}'; the Admin MCP has {}",
+                    names.join(", ")
                 ),
                 None,
             ));
         };
-        let map = request.arguments.unwrap_or_default();
-        let value = Value::Object(map);
-        let problems: Vec<String> = VALIDATORS[i]
-            .iter_errors(&value)
+        let args = Value::Object(arguments.unwrap_or_default());
+        let problems: Vec<String> = entry(tool)
+            .validator
+            .iter_errors(&args)
             .map(|e| {
                 let at = e.instance_path().to_string();
                 if at.is_empty() {
@@ -486,51 +825,601 @@ impl ServerHandler for AdminMcp {
         if !problems.is_empty() {
             let e = ServiceError::invalid(format!(
                 "{}: the arguments do not match its input schema: {}",
-                NAMES[i],
+                tool.name(),
                 problems.join("; ")
             ));
-            return Ok(CallToolResponse::Complete(super::error_result(&e)?));
+            return super::error_result(&e);
         }
-        let Value::Object(map) = value else {
-            unreachable!("built from a map")
+        let out = match tool.parse(args) {
+            Ok(call) => self.run(caller, call).await,
+            Err(e) => Err(e),
         };
-        let args = Args {
-            tool: NAMES[i],
-            map,
-        };
-        let result: CallToolResult = match self.run(&c.caller, &args).await {
-            Ok(v) => super::json_result(v, false),
-            Err(e) => super::error_result(&e)?,
-        };
+        match out {
+            Ok(v) => Ok(super::json_result(v, false)),
+            Err(e) => super::error_result(&e),
+        }
+    }
+
+    async fn run(&self, c: &Caller, call: Call) -> Out {
+        match call {
+            Call::Workspace(a) => self.workspace(c, a).await,
+            Call::Collection(a) => self.collection(c, a).await,
+            Call::Record(a) => self.record(c, a).await,
+            Call::Relationship(a) => self.relationship(c, a).await,
+            Call::QueryRelationships(a) => {
+                let direction: Direction = a.direction.as_deref().unwrap_or("both").parse()?;
+                list(self.service.query_relationships(
+                    c,
+                    &a.workspace_id,
+                    &a.collection,
+                    &a.record_id,
+                    a.rel_type.as_deref(),
+                    direction,
+                )?)
+            }
+            Call::Batch(a) => to_value(self.service.batch(c, &a.workspace_id, a.operations).await?),
+            Call::Sql(a) => {
+                let req = SqlRequest {
+                    query: a.query,
+                    params: a.params,
+                };
+                to_value(self.service.sql_query(c, &a.workspace_id, req).await?)
+            }
+        }
+    }
+
+    async fn workspace(&self, c: &Caller, a: WorkspaceCall) -> Out {
+        let s = &self.service;
+        match a {
+            WorkspaceCall::List {} => list(s.list_workspaces(c, None)?),
+            WorkspaceCall::Get { workspace_id } => to_value(s.get_workspace(c, &workspace_id)?),
+            WorkspaceCall::Create {
+                workspace_id,
+                name,
+                description,
+            } => {
+                let req = CreateWorkspace {
+                    id: workspace_id,
+                    name,
+                    description,
+                };
+                to_value(s.create_workspace(c, req).await?)
+            }
+            WorkspaceCall::Delete { workspace_id } => {
+                to_value(s.delete_workspace(c, &workspace_id).await?)
+            }
+            WorkspaceCall::CreatePreview {
+                workspace_id,
+                name,
+                description,
+            } => {
+                let req = CreatePreview { name, description };
+                to_value(s.create_preview(c, &workspace_id, req).await?)
+            }
+            WorkspaceCall::ListPreviews { workspace_id } => {
+                list(s.list_previews(c, &workspace_id)?)
+            }
+        }
+    }
+
+    async fn collection(&self, c: &Caller, a: CollectionCall) -> Out {
+        let s = &self.service;
+        match a {
+            CollectionCall::List { workspace_id } => list(s.list_collections(c, &workspace_id)?),
+            CollectionCall::Get {
+                workspace_id,
+                collection,
+            } => to_value(s.get_collection(c, &workspace_id, &collection)?),
+            CollectionCall::Upsert {
+                workspace_id,
+                collection,
+                name,
+                description,
+                schema,
+            } => {
+                let req = UpsertCollection {
+                    name,
+                    description,
+                    schema,
+                };
+                to_value(
+                    s.upsert_collection(c, &workspace_id, &collection, req)
+                        .await?,
+                )
+            }
+            CollectionCall::Delete {
+                workspace_id,
+                collection,
+                force,
+            } => to_value(
+                s.delete_collection(c, &workspace_id, &collection, force)
+                    .await?,
+            ),
+        }
+    }
+
+    async fn record(&self, c: &Caller, a: RecordCall) -> Out {
+        let s = &self.service;
+        match a {
+            RecordCall::Upsert {
+                workspace_id,
+                collection,
+                id,
+                data,
+                external_id,
+                external_source,
+                version,
+            } => {
+                let req = UpsertRecord {
+                    data,
+                    id: id.get(),
+                    external_id,
+                    external_source,
+                    version,
+                };
+                to_value(s.upsert_record(c, &workspace_id, &collection, req).await?)
+            }
+            RecordCall::Get {
+                workspace_id,
+                collection,
+                id,
+            } => to_value(s.get_record(c, &workspace_id, &collection, &id.0)?),
+            RecordCall::Update {
+                workspace_id,
+                collection,
+                id,
+                data,
+                version,
+            } => {
+                let req = PatchRecord { data, version };
+                to_value(
+                    s.patch_record(c, &workspace_id, &collection, &id.0, req)
+                        .await?,
+                )
+            }
+            RecordCall::Delete {
+                workspace_id,
+                collection,
+                id,
+            } => to_value(
+                s.mark_record(c, &workspace_id, &collection, &id.0, Mark::Delete)
+                    .await?,
+            ),
+            RecordCall::Cancel {
+                workspace_id,
+                collection,
+                id,
+            } => to_value(
+                s.mark_record(c, &workspace_id, &collection, &id.0, Mark::Cancel)
+                    .await?,
+            ),
+            RecordCall::Query {
+                workspace_id,
+                collection,
+                filter,
+                sort,
+                limit,
+                offset,
+            } => {
+                let q = Query {
+                    filter,
+                    sort,
+                    limit,
+                    offset,
+                    ..Query::default()
+                };
+                to_value(s.query_records(c, &workspace_id, &collection, &q)?)
+            }
+        }
+    }
+
+    async fn relationship(&self, c: &Caller, a: RelationshipCall) -> Out {
+        let s = &self.service;
+        match a {
+            RelationshipCall::Upsert {
+                workspace_id,
+                rel_type,
+                source_collection,
+                source_id,
+                target_collection,
+                target_id,
+                metadata,
+            } => {
+                let req = UpsertRelationship {
+                    rel_type,
+                    source_collection,
+                    source_id,
+                    target_collection,
+                    target_id,
+                    metadata,
+                };
+                to_value(s.upsert_relationship(c, &workspace_id, req).await?)
+            }
+            RelationshipCall::Get { workspace_id, id } => {
+                to_value(s.get_relationship(c, &workspace_id, &id)?)
+            }
+            RelationshipCall::Delete { workspace_id, id } => {
+                to_value(s.delete_relationship(c, &workspace_id, &id).await?)
+            }
+        }
+    }
+}
+
+impl ServerHandler for AdminMcp {
+    fn get_info(&self) -> ServerConfig {
+        super::server_info("mcp-factory-admin", INSTRUCTIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(
+            TABLE.iter().map(|e| e.listed.clone()).collect(),
+        ))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let c = super::request_caller(&ctx)?;
+        let result = self
+            .call(&c.caller, &request.name, request.arguments)
+            .await?;
         Ok(CallToolResponse::Complete(result))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
+    use crate::store::Store;
+
+    fn keys(v: &Value) -> BTreeSet<String> {
+        v.as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The `action` values serde accepts, read from its "unknown variant"
+    /// message (serde lists every variant there).
+    fn serde_actions(tool: Tool) -> BTreeSet<String> {
+        let err = tool
+            .parse(json!({"action": "no such action"}))
+            .expect_err("an unknown action is refused")
+            .to_string();
+        let (_, expected) = err
+            .split_once("expected one of ")
+            .unwrap_or_else(|| panic!("{}: no variant list in {err:?}", tool.name()));
+        expected
+            .split(", ")
+            .map(|a| a.trim_matches('`').to_string())
+            .collect()
+    }
 
     #[test]
     fn names_validators_and_tools_agree() {
-        let listed: Vec<&str> = TOOLS.iter().map(|t| t.name.as_ref()).collect();
-        assert_eq!(listed, NAMES);
-        assert_eq!(VALIDATORS.len(), NAMES.len());
-        for t in TOOLS.iter() {
-            let d = t.description.as_deref().unwrap_or("");
+        let names: Vec<&str> = Tool::ALL.iter().map(|t| t.name()).collect();
+        let listed: Vec<&str> = TABLE.iter().map(|e| e.listed.name.as_ref()).collect();
+        assert_eq!(listed, names);
+        assert_eq!(
+            names,
+            [
+                "manage_workspace",
+                "manage_collection",
+                "manage_record",
+                "manage_relationship",
+                "query_relationships",
+                "batch_operations",
+                "sql_query",
+            ]
+        );
+        for (i, t) in Tool::ALL.into_iter().enumerate() {
+            assert_eq!(t as usize, i, "Tool::ALL is in declaration order");
+            assert_eq!(entry(t).listed.name, t.name());
+            assert_eq!(Tool::named(t.name()), Some(t));
+            let listed = &entry(t).listed;
+            let d = listed.description.as_deref().unwrap_or("");
             assert!(
                 d.len() > 40,
                 "{} needs a description that teaches its use",
-                t.name
+                t.name()
             );
-            assert_eq!(t.input_schema["type"], "object");
+            assert_eq!(listed.input_schema["type"], "object");
         }
+        assert_eq!(Tool::named("manage_endpoint"), None);
         // Descriptions teach the discovery pattern.
+        let first = entry(Tool::ManageWorkspace).listed.description.as_deref();
+        assert!(first.unwrap_or("").contains("manage_collection"));
+    }
+
+    /// Each tool's schema and its serde type agree: the same `action`
+    /// values, and the same argument names (every property is read by some
+    /// action, every field an action reads is a property). Every action has
+    /// an example, and every example fits the schema and parses.
+    #[test]
+    fn schemas_and_typed_arguments_agree() {
+        for tool in Tool::ALL {
+            let spec = tool.spec();
+            let name = tool.name();
+            let properties = keys(&spec.properties);
+            let schema_actions: Option<BTreeSet<String>> =
+                spec.properties["action"]["enum"].as_array().map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(String::from))
+                        .collect()
+                });
+            let mut read: BTreeSet<String> = BTreeSet::new();
+            let mut exemplified: BTreeSet<String> = BTreeSet::new();
+            for ex in &spec.examples {
+                assert!(
+                    entry(tool).validator.is_valid(ex),
+                    "{name}({ex}) does not fit the input schema"
+                );
+                let call = tool
+                    .parse(ex.clone())
+                    .unwrap_or_else(|e| panic!("{name}({ex}) does not parse: {e}"));
+                assert_eq!(call.tool(), tool, "{name}({ex}) parses as another tool");
+                let fields = call.fields().expect("serialises");
+                if let Some(a) = fields["action"].as_str() {
+                    exemplified.insert(a.to_string());
+                }
+                read.extend(keys(&fields));
+            }
+            assert_eq!(
+                read, properties,
+                "{name}: the fields its actions read (left) differ from its schema's properties (right)"
+            );
+            match schema_actions {
+                Some(actions) => {
+                    assert_eq!(serde_actions(tool), actions, "{name}: actions");
+                    assert_eq!(exemplified, actions, "{name}: every action has an example");
+                }
+                None => assert!(!spec.examples.is_empty(), "{name} has an example"),
+            }
+        }
+    }
+
+    /// Every `tool({...})` call written anywhere in the descriptions (tool,
+    /// property or server instructions) is one of that tool's examples, so
+    /// the test below runs it too.
+    #[test]
+    fn every_call_in_a_description_is_an_example() {
+        fn descriptions(v: &Value, out: &mut Vec<String>) {
+            match v {
+                Value::Object(o) => {
+                    if let Some(Value::String(d)) = o.get("description") {
+                        out.push(d.clone());
+                    }
+                    o.values().for_each(|v| descriptions(v, out));
+                }
+                Value::Array(a) => a.iter().for_each(|v| descriptions(v, out)),
+                _ => {}
+            }
+        }
+        let mut texts = vec![INSTRUCTIONS.to_string()];
+        for e in TABLE.iter() {
+            texts.push(e.listed.description.as_deref().unwrap_or("").to_string());
+            descriptions(&Value::Object((*e.listed.input_schema).clone()), &mut texts);
+        }
+        let mut found = 0;
+        for text in &texts {
+            for tool in Tool::ALL {
+                let open = format!("{}(", tool.name());
+                for (at, _) in text.match_indices(&open) {
+                    let rest = &text[at + open.len()..];
+                    let arg = serde_json::Deserializer::from_str(rest)
+                        .into_iter::<Value>()
+                        .next()
+                        .and_then(Result::ok)
+                        .unwrap_or_else(|| {
+                            panic!("{open}…) in {text:?} is not followed by JSON arguments")
+                        });
+                    assert!(
+                        tool.spec().examples.contains(&arg),
+                        "{open}{arg}) is written in a description but is not an example of {}",
+                        tool.name()
+                    );
+                    found += 1;
+                }
+            }
+        }
+        let examples: usize = Tool::ALL.iter().map(|t| t.spec().examples.len()).sum();
         assert!(
-            TOOLS[0]
-                .description
-                .as_deref()
-                .unwrap_or("")
-                .contains("manage_collection")
+            found >= examples,
+            "the examples are rendered: {found} calls found"
         );
+    }
+
+    #[test]
+    fn a_missing_argument_is_named() {
+        let err = |tool: Tool, args: Value| {
+            tool.parse(args)
+                .expect_err("an argument is missing")
+                .to_string()
+        };
+        assert_eq!(
+            err(
+                Tool::ManageRecord,
+                json!({"action": "get", "workspace_id": "crm", "collection": "contacts"})
+            ),
+            "manage_record: argument 'id' (or 'record_id') is required here"
+        );
+        assert_eq!(
+            err(Tool::ManageWorkspace, json!({"action": "get"})),
+            "manage_workspace: argument 'workspace_id' is required here"
+        );
+        assert_eq!(
+            err(
+                Tool::ManageCollection,
+                json!({"action": "upsert", "workspace_id": "crm--dev", "collection": "notes"})
+            ),
+            "manage_collection: argument 'schema' is required here"
+        );
+        // `record_id` stands for `id`; `id` wins when both are given.
+        let id = |args: Value| match Tool::ManageRecord.parse(args) {
+            Ok(Call::Record(RecordCall::Get { id, .. })) => id.0,
+            other => panic!("not a record get: {other:?}"),
+        };
+        let base = json!({"action": "get", "workspace_id": "crm", "collection": "contacts"});
+        let with = |extra: Value| {
+            let mut v = base.clone();
+            if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+                o.extend(e.clone());
+            }
+            v
+        };
+        assert_eq!(id(with(json!({"record_id": "r1"}))), "r1");
+        assert_eq!(id(with(json!({"id": "a", "record_id": "b"}))), "a");
+        // Arguments another action reads are ignored, as before.
+        assert!(
+            Tool::ManageWorkspace
+                .parse(json!({"action": "list", "workspace_id": "crm", "force": true}))
+                .is_ok()
+        );
+    }
+
+    async fn ok(admin: &AdminMcp, c: &Caller, tool: Tool, args: Value) -> Value {
+        let r = admin
+            .call(c, tool.name(), args.as_object().cloned())
+            .await
+            .unwrap_or_else(|e| panic!("{}({args}): {e:?}", tool.name()));
+        assert_ne!(r.is_error, Some(true), "{}({args}): {r:?}", tool.name());
+        r.structured_content.unwrap_or_default()
+    }
+
+    /// The workspace the examples are written against: `crm` with the
+    /// collections `contacts` and `invoices` (promoted from `crm--dev`), a
+    /// contact `c_001` and an invoice `INV-1000`.
+    async fn example_world(admin: &AdminMcp, service: &Service, c: &Caller) {
+        let contacts = json!({
+            "type": "object",
+            "properties": {"name": {"type": "string"}, "email": {"type": "string"}},
+            "required": ["name"]
+        });
+        let invoices = json!({
+            "type": "object",
+            "properties": {
+                "number": {"type": "string"},
+                "customer": {"type": "string"},
+                "status": {"type": "string", "enum": ["draft", "open", "paid"]},
+                "amount": {"type": "number"}
+            },
+            "required": ["number", "status", "amount"],
+            "additionalProperties": false
+        });
+        let config = [
+            (
+                Tool::ManageWorkspace,
+                json!({"action": "create", "workspace_id": "crm", "name": "CRM"}),
+            ),
+            (
+                Tool::ManageWorkspace,
+                json!({"action": "create_preview", "workspace_id": "crm", "name": "dev"}),
+            ),
+            (
+                Tool::ManageCollection,
+                json!({"action": "upsert", "workspace_id": "crm--dev", "collection": "contacts", "schema": contacts}),
+            ),
+            (
+                Tool::ManageCollection,
+                json!({"action": "upsert", "workspace_id": "crm--dev", "collection": "invoices", "schema": invoices}),
+            ),
+        ];
+        for (tool, args) in config {
+            ok(admin, c, tool, args).await;
+        }
+        service
+            .promote(c, "crm", "crm--dev", false)
+            .await
+            .expect("promote crm--dev");
+        let data = [
+            json!({
+                "action": "upsert", "workspace_id": "crm", "collection": "contacts",
+                "external_id": "c_001", "external_source": "crm",
+                "data": {"name": "Jane Doe", "email": "jane@acme.com"}
+            }),
+            json!({
+                "action": "upsert", "workspace_id": "crm", "collection": "invoices",
+                "external_id": "INV-1000", "external_source": "billing",
+                "data": {"number": "INV-1000", "customer": "Acme Corp", "status": "open", "amount": 800}
+            }),
+        ];
+        for args in data {
+            ok(admin, c, Tool::ManageRecord, args).await;
+        }
+    }
+
+    /// An agent that copies an example from a description gets an answer,
+    /// not a refusal: every example runs, in order, through the Admin MCP's
+    /// own dispatch. (Before, `manage_record` taught
+    /// `{"status": {"eq": "open"}}` and sorting on `amount`, both refused.)
+    /// Only a relationship's id cannot be known before it is created, so
+    /// `get`/`delete` by id may find nothing; that is NOT_FOUND, never a
+    /// refusal of the arguments' shape.
+    #[tokio::test]
+    async fn every_example_in_a_description_runs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let service = Service::new(Store::open(dir.path()).expect("store")).expect("service");
+        let admin = AdminMcp::new(service.clone());
+        let c = Caller::system();
+        example_world(&admin, &service, &c).await;
+        let mut failures = Vec::new();
+        let mut ran = 0;
+        for tool in Tool::ALL {
+            for ex in tool.spec().examples {
+                ran += 1;
+                let call = call_text(tool, &ex);
+                let r = match admin.call(&c, tool.name(), ex.as_object().cloned()).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        failures.push(format!("{call}: JSON-RPC error {e:?}"));
+                        continue;
+                    }
+                };
+                if r.is_error != Some(true) {
+                    continue;
+                }
+                let error = r
+                    .structured_content
+                    .as_ref()
+                    .map(|s| s["error"].clone())
+                    .unwrap_or_default();
+                let by_unknowable_id = tool == Tool::ManageRelationship
+                    && ["get", "delete"].contains(&ex["action"].as_str().unwrap_or(""))
+                    && error["code"] == "NOT_FOUND";
+                if !by_unknowable_id {
+                    failures.push(format!("{call}: {error}"));
+                }
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{} of {ran} examples were refused:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+        // The examples did what they say: the batch linked and unlinked
+        // INV-1002, the record examples updated and deleted INV-1001.
+        let q = ok(
+            &admin,
+            &c,
+            Tool::ManageRecord,
+            json!({
+                "action": "query", "workspace_id": "crm", "collection": "invoices",
+                "sort": {"field": "data.number"}
+            }),
+        )
+        .await;
+        let numbers: Vec<&Value> = q["data"]
+            .as_array()
+            .map(|d| d.iter().map(|r| &r["data"]["number"]).collect())
+            .unwrap_or_default();
+        assert_eq!(numbers, [&json!("INV-1000")], "{q}");
     }
 }

@@ -148,7 +148,7 @@ impl<'a> Rpc<'a> {
 }
 
 /// A legacy SSE session, read chunk by chunk.
-struct Sse {
+pub(crate) struct Sse {
     resp: reqwest::Response,
     buf: String,
     messages_url: String,
@@ -156,7 +156,7 @@ struct Sse {
 
 impl Sse {
     /// Opens `path`; `Err` carries the status and body of a refusal.
-    async fn open(
+    pub(crate) async fn open(
         s: &Server,
         path: &str,
         token: Option<&str>,
@@ -221,7 +221,7 @@ impl Sse {
 
     /// initialize, initialized, then one tools/call; returns every message
     /// read, as text.
-    async fn round_trip(
+    pub(crate) async fn round_trip(
         &mut self,
         s: &Server,
         token: Option<&str>,

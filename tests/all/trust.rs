@@ -641,3 +641,222 @@ async fn an_endpoint_over_a_schema_with_defs_serves_every_tool() {
         assert_eq!(st, StatusCode::OK, "{t}: {v}");
     }
 }
+
+/// The auth matrix, grown: collection-scoped, read-only, preview-only,
+/// expired, revoked-parent and child tokens on every door — REST, SQL, the
+/// Admin MCP, the endpoint MCP (Streamable HTTP and legacy SSE) and endpoint
+/// tools through a custom component. One oracle for every door: a read of
+/// `secrets` is allowed exactly when the answer carries the secret, a write
+/// to `notes` exactly when the admin finds the note afterwards.
+#[tokio::test]
+async fn every_door_gives_each_token_exactly_its_grants() {
+    use crate::mcp_auth::Sse;
+    let s = Server::start();
+    setup(&s).await;
+    let d = hostile(&s).await;
+    create(&s, WS, "secrets", json!({"code": "TOPSECRET"})).await;
+    endpoint(
+        &s,
+        "desk",
+        json!({"component": d,
+               "tools": [{"collection": "notes", "operations": ["create", "list"]},
+                         {"collection": "secrets", "operations": ["list"]}],
+               "sql_query": true}),
+    )
+    .await;
+    s.ok(
+        Method::POST,
+        "/v1/workspaces/acme/promote",
+        Some(json!({"from": WS})),
+    )
+    .await;
+    create(&s, "acme", "secrets", json!({"code": "TOPSECRET"})).await;
+    let grant = |scope: Value, perms: &[&str]| json!([{"scope": scope, "permissions": perms}]);
+    let all = ["read:records", "write:records"];
+    let soon = (jiff::Timestamp::now() + std::time::Duration::from_secs(2)).to_string();
+    let mk = |name: &str, grants: Value| {
+        let s = &s;
+        let name = name.to_string();
+        async move { s.token(&name, grants).await }
+    };
+    let scoped = mk(
+        "scoped",
+        grant(json!({"workspaces": [WS], "collections": ["notes"]}), &all),
+    )
+    .await;
+    let reader = mk(
+        "reader",
+        grant(json!({"workspaces": [WS]}), &["read:records"]),
+    )
+    .await;
+    let preview_only = mk(
+        "preview-only",
+        grant(
+            json!({"workspaces": ["acme"], "environments": ["preview"]}),
+            &all,
+        ),
+    )
+    .await;
+    let expiring = s
+        .ok(
+            Method::POST,
+            "/v1/tokens",
+            Some(json!({"name": "expired", "grants": grant(json!({"workspaces": [WS]}), &all), "expires_at": soon})),
+        )
+        .await["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let parent = s
+        .ok(
+            Method::POST,
+            "/v1/tokens",
+            Some(json!({"name": "parent", "grants": grant(json!({"workspaces": [WS]}), &all)})),
+        )
+        .await;
+    let child_of = |parent: String, name: &'static str| {
+        let s = &s;
+        async move {
+            s.call(
+                Method::POST,
+                "/v1/tokens",
+                Some(&parent),
+                Some(json!({"name": name, "grants": grant(json!({"workspaces": [WS]}), &all)})),
+            )
+            .await
+            .1["token"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let orphan = child_of(parent["token"].as_str().unwrap().to_string(), "orphan").await;
+    s.ok(
+        Method::DELETE,
+        &format!("/v1/tokens/{}", parent["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    let writer = mk("writer", grant(json!({"workspaces": [WS]}), &all)).await;
+    let child = child_of(writer.clone(), "child").await;
+    // Past the expiry (2 s) with a margin that a busy machine keeps.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+
+    // (label, token, workspace its doors use, may read secrets, may write notes)
+    let cases = [
+        ("scoped", &scoped, WS, false, true),
+        ("reader", &reader, WS, true, false),
+        ("preview-only", &preview_only, "acme", false, false),
+        ("expired", &expiring, WS, false, false),
+        ("orphan", &orphan, WS, false, false),
+        ("child", &child, WS, true, true),
+    ];
+    let mut wrote: Vec<(String, bool)> = Vec::new();
+    for (label, token, ws, may_read, may_write) in cases {
+        let tok = Some(token.as_str());
+        let mut reads: Vec<(&str, String)> = Vec::new();
+        let mut write = |door: &'static str| {
+            let marker = format!("{label}/{door}");
+            wrote.push((marker.clone(), may_write));
+            json!({"by": marker})
+        };
+        // REST and SQL.
+        let (_, v) = s
+            .call(Method::GET, &format!("/v1/{ws}/records/secrets"), tok, None)
+            .await;
+        reads.push(("rest", v.to_string()));
+        let (_, v) = s
+            .call(
+                Method::POST,
+                &format!("/v1/{ws}/sql"),
+                tok,
+                Some(json!({"query": "SELECT data FROM records WHERE collection = 'secrets'"})),
+            )
+            .await;
+        reads.push(("sql", v.to_string()));
+        s.call(
+            Method::PUT,
+            &format!("/v1/{ws}/records/notes"),
+            tok,
+            Some(json!({"data": write("rest")})),
+        )
+        .await;
+        // Admin MCP.
+        let mut admin = Rpc::new(&s, "/mcp", tok);
+        admin.initialize().await;
+        let (_, body, _) = admin
+            .call(
+                "manage_record",
+                json!({"action": "query", "workspace_id": ws, "collection": "secrets"}),
+            )
+            .await;
+        reads.push(("admin", body));
+        admin
+            .call(
+                "manage_record",
+                json!({"action": "upsert", "workspace_id": ws, "collection": "notes", "data": write("admin")}),
+            )
+            .await;
+        // Endpoint MCP, Streamable HTTP: generated tools and the custom
+        // component's raw store calls.
+        let mut ep = Rpc::new(&s, "/e/desk/mcp", tok);
+        ep.initialize().await;
+        let (_, body, _) = ep.call("list_secrets", json!({})).await;
+        reads.push(("endpoint", body));
+        let (_, body, _) = ep
+            .call("store", json!({"op": "query", "collection": "secrets"}))
+            .await;
+        reads.push(("component", body));
+        let (_, body, _) = ep
+            .call(
+                "sql_query",
+                json!({"query": "SELECT data FROM records WHERE collection = 'secrets'"}),
+            )
+            .await;
+        reads.push(("endpoint sql", body));
+        ep.call("create_notes", json!({"data": write("endpoint")}))
+            .await;
+        ep.call(
+            "store",
+            json!({"op": "upsert", "collection": "notes", "request": {"data": write("component")}}),
+        )
+        .await;
+        // Legacy SSE.
+        for (door, tool, args) in [
+            ("sse read", "list_secrets", json!({})),
+            ("sse write", "create_notes", json!({"data": write("sse")})),
+        ] {
+            let seen = match Sse::open(&s, "/e/desk/sse", tok).await {
+                Ok(mut sse) => sse.round_trip(&s, tok, tool, args).await,
+                Err((st, body)) => format!("{st} {body}"),
+            };
+            if door == "sse read" {
+                reads.push((door, seen));
+            }
+        }
+        for (door, text) in reads {
+            assert_eq!(
+                text.contains("TOPSECRET"),
+                may_read,
+                "{label} reading secrets through {door}: {text}"
+            );
+        }
+    }
+    let notes = s
+        .ok(
+            Method::GET,
+            &format!("/v1/{WS}/records/notes?limit=1000"),
+            None,
+        )
+        .await
+        .to_string();
+    let prod_notes = s
+        .ok(Method::GET, "/v1/acme/records/notes?limit=1000", None)
+        .await
+        .to_string();
+    for (marker, may) in wrote {
+        let found = notes.contains(&format!("\"{marker}\""))
+            || prod_notes.contains(&format!("\"{marker}\""));
+        assert_eq!(found, may, "write {marker}");
+    }
+}

@@ -29,26 +29,32 @@ use tables::*;
 pub use view::{Rows, Snapshot, Txn, View};
 pub use writer::{JobError, WriteMode};
 
-/// Errors from the storage engine. Always a server-side failure.
+/// Errors from the storage engine. Always a server-side failure. redb's own
+/// errors keep their kind (`Engine`), so a caller can tell, say, a full disk
+/// (`redb::Error::Io`) from corruption.
 #[derive(Debug, thiserror::Error)]
-#[error("storage error: {0}")]
-pub struct StoreError(String);
+pub enum StoreError {
+    #[error("storage error: {0}")]
+    Engine(#[from] redb::Error),
+    /// Anything else the store reports (opening, the writer thread).
+    #[error("storage error: {0}")]
+    Other(String),
+}
 
 impl StoreError {
     pub fn new(msg: impl std::fmt::Display) -> Self {
-        StoreError(msg.to_string())
+        StoreError::Other(msg.to_string())
     }
 }
 
 macro_rules! from_redb {
     ($($t:ty),*) => {$(
         impl From<$t> for StoreError {
-            fn from(e: $t) -> Self { StoreError(e.to_string()) }
+            fn from(e: $t) -> Self { StoreError::Engine(e.into()) }
         }
     )*};
 }
 from_redb!(
-    redb::Error,
     redb::DatabaseError,
     redb::TransactionError,
     redb::TableError,

@@ -132,7 +132,8 @@ fn run_job(job: Job, txn: &WriteTransaction) -> Option<Ran> {
 
 fn fail_all(completions: Vec<Completion>, err: &StoreError) {
     for c in completions {
-        c(Err(StoreError::new(&err.0)));
+        // Each job gets the message; the engine error itself is not `Clone`.
+        c(Err(StoreError::new(err.to_string().trim_start_matches("storage error: "))));
     }
 }
 

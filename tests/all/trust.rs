@@ -816,6 +816,13 @@ async fn every_door_gives_each_token_exactly_its_grants() {
         reads.push(("endpoint sql", body));
         ep.call("create_notes", json!({"data": write("endpoint")}))
             .await;
+        // The component is told only the schemas of collections the token
+        // reaches.
+        if label == "scoped" {
+            let (_, body, _) = ep.call("store", json!({"op": "schemas"})).await;
+            assert!(body.contains("notes"), "{body}");
+            assert!(!body.contains("secrets"), "{label}: {body}");
+        }
         ep.call(
             "store",
             json!({"op": "upsert", "collection": "notes", "request": {"data": write("component")}}),

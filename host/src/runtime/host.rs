@@ -221,7 +221,7 @@ impl context::Host for HostState {
     }
 
     async fn collection_schemas(&mut self) -> String {
-        self.call.schemas.clone()
+        self.call.visible_schemas.clone()
     }
 
     async fn request_id(&mut self) -> String {

@@ -114,13 +114,34 @@ pub(crate) struct CallCtx {
     pub endpoint: Endpoint,
     /// The endpoint config as JSON (what `context.endpoint-config` returns).
     pub config_json: Arc<str>,
-    /// `{"collection": schema}` of the endpoint's collections.
+    /// `{"collection": schema}` of the endpoint's collections (what its tool
+    /// set is built from).
     pub schemas: String,
+    /// What `context.collection-schemas` answers during a tool call: the
+    /// schemas of the collections the client's token reaches.
+    pub visible_schemas: String,
     pub request_id: String,
     pub deadline: Instant,
 }
 
 impl CallCtx {
+    /// The same call, for listing tools: the component sees every schema
+    /// of the endpoint (the tool set is shared by every client; what a
+    /// client may see is filtered afterwards).
+    fn listing(&self) -> CallCtx {
+        CallCtx {
+            runtime: self.runtime.clone(),
+            service: self.service.clone(),
+            caller: self.caller.clone(),
+            endpoint: self.endpoint.clone(),
+            config_json: self.config_json.clone(),
+            schemas: self.schemas.clone(),
+            visible_schemas: self.schemas.clone(),
+            request_id: self.request_id.clone(),
+            deadline: self.deadline,
+        }
+    }
+
     fn key(&self) -> (&str, &str) {
         (&self.endpoint.workspace_id, &self.endpoint.slug)
     }
@@ -591,13 +612,27 @@ impl Runtime {
         stored: bool,
     ) -> Arc<CallCtx> {
         let timeout = self.timeout(&serving.endpoint);
+        let schemas = serving.schemas.to_string();
+        let ws = &serving.scope.workspace;
+        let visible_schemas = match serving.schemas.as_object() {
+            Some(all) if !all.keys().all(|c| client.reaches_collection(ws, c)) => {
+                let seen: serde_json::Map<String, serde_json::Value> = all
+                    .iter()
+                    .filter(|(c, _)| client.reaches_collection(ws, c))
+                    .map(|(c, s)| (c.clone(), s.clone()))
+                    .collect();
+                serde_json::Value::Object(seen).to_string()
+            }
+            _ => schemas.clone(),
+        };
         Arc::new(CallCtx {
             runtime: self.clone(),
             service: service.clone(),
             caller: client.through(serving.scope),
             config_json: self.config_json(&serving.endpoint, stored),
             endpoint: serving.endpoint,
-            schemas: serving.schemas.to_string(),
+            schemas,
+            visible_schemas,
             request_id: uuid::Uuid::now_v7().to_string(),
             deadline: Instant::now() + timeout,
         })

@@ -203,6 +203,7 @@ impl Runtime {
 
     /// Builds the merged tool set of the endpoint in `call`.
     async fn build(self: &Arc<Self>, call: &Arc<CallCtx>) -> Result<Vec<SetTool>, RunError> {
+        let call = &Arc::new(call.listing());
         let invalid = |m: String| RunError::Call(m, CallErrorKind::Failed);
         let generated = self.list(call, Layer::Generated, None).await?;
         let checks = check_layer(&generated, "generated").map_err(invalid)?;
@@ -330,6 +331,7 @@ impl Runtime {
             },
             config_json: Arc::from("{}"),
             schemas: "{}".into(),
+            visible_schemas: "{}".into(),
             request_id: uuid::Uuid::now_v7().to_string(),
             deadline: Instant::now() + self.limits.timeout,
         });

@@ -133,7 +133,9 @@ fn run_job(job: Job, txn: &WriteTransaction) -> Option<Ran> {
 fn fail_all(completions: Vec<Completion>, err: &StoreError) {
     for c in completions {
         // Each job gets the message; the engine error itself is not `Clone`.
-        c(Err(StoreError::new(err.to_string().trim_start_matches("storage error: "))));
+        c(Err(StoreError::new(
+            err.to_string().trim_start_matches("storage error: "),
+        )));
     }
 }
 

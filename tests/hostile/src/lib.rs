@@ -65,6 +65,10 @@ fn store_call(args: &Args) -> Value {
                 .to_string(),
         ),
         "sql" => raw::sql(&s("query"), &j("params")),
+        // What the host tells this call about the collections' schemas.
+        "schemas" => {
+            Ok(mcp_factory_guest::bindings::mcp_factory::plugin::context::collection_schemas())
+        }
         // Through the generated layer (`base`), as an override would.
         "base" => match base::call_tool(&s("tool"), &j("arguments")) {
             Ok(r) if r.is_error => Err(types::StoreError::Denied(r.content)),

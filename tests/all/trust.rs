@@ -430,6 +430,10 @@ async fn a_deleted_workspace_leaves_nothing_for_its_successor() {
         json!({"component": d, "tools": [{"collection": "notes", "operations": ["list"]}]}),
     )
     .await;
+    // Fill the runtime's caches (tool set, config) and the endpoint's log.
+    let admin = s.admin.clone();
+    let (st, v) = tool(&s, &admin, "desk", "print", json!({})).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
     s.ok(
         Method::POST,
         "/v1/workspaces/acme/promote",
@@ -455,6 +459,40 @@ async fn a_deleted_workspace_leaves_nothing_for_its_successor() {
     assert_eq!(st, StatusCode::NOT_FOUND);
     let ops = s.ok(Method::GET, "/v1/acme/operations", None).await;
     assert_eq!(ops["meta"]["total"], 1, "only the new create: {ops}");
+    // An endpoint of the same name in the new preview starts clean: its
+    // own tools (revision 1 again), an empty log.
+    s.ok(
+        Method::POST,
+        "/v1/workspaces/acme/previews",
+        Some(json!({"name": "dev"})),
+    )
+    .await;
+    s.ok(
+        Method::PUT,
+        &format!("/v1/{WS}/collections/notes"),
+        Some(json!({"schema": {"type": "object"}})),
+    )
+    .await;
+    endpoint(
+        &s,
+        "desk",
+        json!({"tools": [{"collection": "notes", "operations": ["get"]}]}),
+    )
+    .await;
+    let tools = s
+        .ok(Method::GET, &format!("/v1/{WS}/endpoints/desk/tools"), None)
+        .await;
+    let names: Vec<&str> = tools["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["get_notes"], "{tools}");
+    let logs = s
+        .ok(Method::GET, &format!("/v1/{WS}/endpoints/desk/logs"), None)
+        .await;
+    assert_eq!(logs["data"], json!([]), "{logs}");
 }
 
 /// Defect 7: force-deleting a collection and creating it again with

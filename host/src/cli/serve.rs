@@ -138,6 +138,7 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
         a.data.join("cache"),
     )
     .map_err(|e| anyhow::anyhow!(e))?;
+    runtime.watch(&service);
     // Every endpoint upsert, from any door, checks its component first.
     service.set_config_check(std::sync::Arc::new(crate::runtime::Checker(
         runtime.clone(),

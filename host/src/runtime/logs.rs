@@ -54,6 +54,11 @@ impl Logs {
         q.push_back(line);
     }
 
+    /// Drops an endpoint's lines.
+    pub fn forget(&self, ws: &str, slug: &str) {
+        super::lock(&self.by_endpoint).remove(&(ws.to_string(), slug.to_string()));
+    }
+
     /// The newest `limit` lines, oldest first.
     pub fn tail(&self, ws: &str, slug: &str, limit: usize) -> Vec<Line> {
         let map = super::lock(&self.by_endpoint);

@@ -244,6 +244,8 @@ pub enum CallErrorKind {
 
 /// (workspace, slug).
 type EndpointKey = (String, String);
+/// An endpoint's config as JSON, for (revision, created_at).
+type ConfigJson = (u64, String, Arc<str>);
 
 /// Components compiled and loaded since start.
 #[derive(Debug, Default)]
@@ -266,7 +268,7 @@ pub struct Runtime {
     /// Each endpoint's tool set, for the revision and schemas it was built for.
     tool_sets: Mutex<HashMap<EndpointKey, Arc<ToolSet>>>,
     /// Each endpoint's config JSON, for the revision it was made for.
-    configs: Mutex<HashMap<EndpointKey, (u64, Arc<str>)>>,
+    configs: Mutex<HashMap<EndpointKey, ConfigJson>>,
     /// Calls running per endpoint (`workspace/slug`), each bounded by its
     /// `max_concurrency`; further calls wait their turn within the deadline.
     running: Mutex<HashMap<String, (u32, Arc<tokio::sync::Semaphore>)>>,
@@ -584,8 +586,10 @@ impl Runtime {
         out
     }
 
-    /// The endpoint config as JSON, serialized once per stored revision (a
-    /// revision number is never reused for another config of the endpoint).
+    /// The endpoint config as JSON, serialized once per stored revision. A
+    /// revision number is never reused for another config of one endpoint;
+    /// an endpoint made anew (its workspace deleted and created again) has
+    /// another `created_at`, so both are compared.
     fn config_json(&self, e: &Endpoint, stored: bool) -> Arc<str> {
         let fresh = || Arc::<str>::from(serde_json::to_string(&e.config).unwrap_or_default());
         if !stored {
@@ -594,13 +598,47 @@ impl Runtime {
         let key = (e.workspace_id.clone(), e.slug.clone());
         let mut map = lock(&self.configs);
         match map.get(&key) {
-            Some((rev, json)) if *rev == e.revision => json.clone(),
+            Some((rev, created, json)) if *rev == e.revision && *created == e.created_at => {
+                json.clone()
+            }
             _ => {
                 let json = fresh();
-                map.insert(key, (e.revision, json.clone()));
+                map.insert(key, (e.revision, e.created_at.clone(), json.clone()));
                 json
             }
         }
+    }
+
+    /// Drops what the runtime keeps for an endpoint that is gone (its tool
+    /// set, config, concurrency gate and log), so an endpoint of the same
+    /// name made later starts clean.
+    pub fn forget_endpoint(&self, ws: &str, slug: &str) {
+        let key = (ws.to_string(), slug.to_string());
+        lock(&self.tool_sets).remove(&key);
+        lock(&self.configs).remove(&key);
+        lock(&self.running).remove(&format!("{ws}/{slug}"));
+        self.logs.forget(ws, slug);
+    }
+
+    /// Follows the service's endpoint changes and forgets deleted
+    /// endpoints (caches are invalidated by change events, not by living in
+    /// the writer's process).
+    pub fn watch(self: &Arc<Self>, service: &Service) {
+        let mut changes = service.endpoint_changes();
+        let rt = Arc::downgrade(self);
+        tokio::spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                match changes.recv().await {
+                    Ok(c) if c.revision.is_none() => match rt.upgrade() {
+                        Some(rt) => rt.forget_endpoint(&c.workspace_id, &c.slug),
+                        None => break,
+                    },
+                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => break,
+                }
+            }
+        });
     }
 
     /// `stored`: the endpoint was read from the store (not a candidate).

@@ -239,7 +239,12 @@ impl Runtime {
         self: &Arc<Self>,
         call: &Arc<CallCtx>,
     ) -> Result<Arc<ToolSet>, RunError> {
-        let key = (call.endpoint.revision, fingerprint(&call.schemas));
+        // `created_at` tells an endpoint made anew (same name, revision
+        // numbers starting over) from the one this set was built for.
+        let key = (
+            call.endpoint.revision,
+            fingerprint(&call.schemas) ^ fingerprint(&call.endpoint.created_at).rotate_left(1),
+        );
         let id = (
             call.endpoint.workspace_id.clone(),
             call.endpoint.slug.clone(),

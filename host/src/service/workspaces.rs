@@ -358,11 +358,19 @@ impl Service {
                         previews.join(", ")
                     )));
                 }
+                let gone: Vec<String> = endpoints::list_in(txn, &id)?
+                    .into_iter()
+                    .map(|e| e.slug)
+                    .collect();
                 store::workspaces::delete_all(txn, &id)?;
-                Ok(ws)
+                Ok((ws, gone))
             })
             .await?;
+        let (out, gone) = out;
         self.schemas.forget_workspace(&out.id);
+        for slug in gone {
+            self.announce_change(&out.id, &slug, None);
+        }
         Ok(out)
     }
 

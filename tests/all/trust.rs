@@ -905,3 +905,227 @@ async fn every_door_gives_each_token_exactly_its_grants() {
         assert_eq!(found, may, "write {marker}");
     }
 }
+
+/// Review finding: a grant limited to some collections carried
+/// workspace-wide powers — a notes-only token with `write:workspaces` could
+/// delete the workspace, and one with `read:workspaces` read every schema
+/// through promotions and `endpoints/…?resolved=true`.
+#[tokio::test]
+async fn a_collection_scoped_grant_has_no_workspace_wide_powers() {
+    let s = Server::start();
+    setup(&s).await;
+    endpoint(
+        &s,
+        "bot",
+        json!({"tools": [{"collection": "secrets", "operations": ["list"]}]}),
+    )
+    .await;
+    let scoped = s
+        .token(
+            "scoped",
+            json!([{"scope": {"workspaces": ["acme"], "collections": ["notes"]},
+                    "permissions": ["read:workspaces", "write:workspaces", "read:records"]}]),
+        )
+        .await;
+    for (m, path) in [
+        (Method::DELETE, format!("/v1/workspaces/{WS}")),
+        (Method::GET, format!("/v1/{WS}/endpoints/bot?resolved=true")),
+        (Method::GET, "/v1/workspaces/acme/promotions".to_string()),
+        (Method::GET, format!("/v1/{WS}/endpoints/bot/logs")),
+    ] {
+        let (st, v) = s.call(m.clone(), &path, Some(&scoped), None).await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{m} {path}: {v}");
+    }
+    s.ok(Method::GET, &format!("/v1/workspaces/{WS}"), None)
+        .await;
+}
+
+/// Review finding: SQL went around an endpoint's per-operation grants and
+/// the relationship permissions — a create-only grant read the collection,
+/// and the `relationships` table and `operations_log` showed everything.
+#[tokio::test]
+async fn endpoint_sql_reads_only_what_the_endpoint_may_read() {
+    let s = Server::start();
+    setup(&s).await;
+    let n = create(&s, WS, "notes", json!({"text": "NOTEVISIBLE"})).await;
+    let sec = create(&s, WS, "secrets", json!({"code": "TOPSECRET"})).await;
+    s.ok(
+        Method::PUT,
+        &format!("/v1/{WS}/relationships"),
+        Some(
+            json!({"rel_type": "private", "source_collection": "notes", "source_id": n,
+                    "target_collection": "notes", "target_id": n, "metadata": {"m": "RELSECRET"}}),
+        ),
+    )
+    .await;
+    let _ = sec;
+    endpoint(
+        &s,
+        "bot",
+        json!({"tools": [{"collection": "notes", "operations": ["list"]},
+                         {"collection": "secrets", "operations": ["create"]}],
+               "sql_query": true}),
+    )
+    .await;
+    let admin = s.admin.clone();
+    let sql = |q: &str| json!({"query": q});
+    for q in [
+        "SELECT data FROM records",
+        "SELECT metadata FROM relationships",
+        "SELECT * FROM operations_log",
+    ] {
+        let (st, v) = tool(&s, &admin, "bot", "sql_query", sql(q)).await;
+        assert_eq!(st, StatusCode::OK, "{q}: {v}");
+        let text = v.to_string();
+        assert!(!text.contains("TOPSECRET"), "{q}: {text}");
+        assert!(!text.contains("RELSECRET"), "{q}: {text}");
+        assert!(!text.contains("\"secrets\""), "{q}: {text}");
+    }
+    let (_, v) = tool(
+        &s,
+        &admin,
+        "bot",
+        "sql_query",
+        sql("SELECT data FROM records"),
+    )
+    .await;
+    assert!(v.to_string().contains("NOTEVISIBLE"), "{v}");
+    // Over REST, relationships in SQL need read:relationships.
+    let reader = s
+        .token(
+            "reader",
+            json!([{"scope": {"workspaces": [WS]}, "permissions": ["read:records"]}]),
+        )
+        .await;
+    let (_, v) = s
+        .call(
+            Method::POST,
+            &format!("/v1/{WS}/sql"),
+            Some(&reader),
+            Some(sql("SELECT metadata FROM relationships")),
+        )
+        .await;
+    assert!(!v.to_string().contains("RELSECRET"), "{v}");
+}
+
+/// Review finding: tokens outlived the workspace they name — a token for
+/// `acme` read the records of a new tenant's `acme` created after the
+/// first was deleted.
+#[tokio::test]
+async fn a_deleted_workspaces_tokens_do_not_reach_its_successor() {
+    let s = Server::start();
+    s.ok(Method::POST, "/v1/workspaces", Some(json!({"id": "acme"})))
+        .await;
+    let old = s.token("old", crate::common::rw("acme")).await;
+    let broad = s
+        .token(
+            "broad",
+            json!([{"scope": {"workspaces": ["acme", "other"]}, "permissions": ["read:records"]}]),
+        )
+        .await;
+    s.ok(Method::DELETE, "/v1/workspaces/acme", None).await;
+    s.ok(Method::POST, "/v1/workspaces", Some(json!({"id": "acme"})))
+        .await;
+    let (st, v) = s
+        .call(Method::GET, "/v1/workspaces/acme", Some(&old), None)
+        .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "{v}");
+    // A token that also names other workspaces is kept.
+    let (st, v) = s
+        .call(Method::GET, "/v1/workspaces", Some(&broad), None)
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+}
+
+/// Review findings on records and batches: a batch `delete_relationship`
+/// by its ends told a token without any grant which records exist; an
+/// upsert by id with another record's external id (and an implied source)
+/// overwrote that record's external key; an update-only grant brought a
+/// deleted record back.
+#[tokio::test]
+async fn record_keys_and_probes_hold() {
+    let s = Server::start();
+    setup(&s).await;
+    let stranger = s
+        .token(
+            "stranger",
+            json!([{"scope": {"workspaces": [WS], "collections": ["notes"]}, "permissions": ["read:collections"]}]),
+        )
+        .await;
+    create(&s, WS, "secrets", json!({})).await;
+    let probe = |id: &str| {
+        json!({"operations": [{"type": "delete_relationship", "rel_type": "zz",
+                               "source_collection": "secrets", "source_id": id,
+                               "target_collection": "secrets", "target_id": id}]})
+    };
+    let (_, real) = s
+        .call(
+            Method::POST,
+            &format!("/v1/{WS}/batch"),
+            Some(&stranger),
+            Some(probe("alice")),
+        )
+        .await;
+    let (_, fake) = s
+        .call(
+            Method::POST,
+            &format!("/v1/{WS}/batch"),
+            Some(&stranger),
+            Some(probe("nobody")),
+        )
+        .await;
+    assert_eq!(
+        real["error"]["details"]["failed"][0]["code"], "FORBIDDEN",
+        "{real}"
+    );
+    assert_eq!(real, fake, "the answer does not depend on what exists");
+
+    // External keys stay unique.
+    let notes_path = format!("/v1/{WS}/records/notes");
+    let put = |body: Value| s.ok(Method::PUT, &notes_path, Some(body));
+    let r1 = put(json!({"external_id": "A", "external_source": "crm", "data": {}})).await;
+    put(json!({"external_id": "B", "external_source": "crm", "data": {}})).await;
+    let (st, v) = s
+        .call(
+            Method::PUT,
+            &format!("/v1/{WS}/records/notes"),
+            Some(&s.admin),
+            Some(json!({"id": r1["id"], "external_id": "B", "data": {}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT, "{v}");
+
+    // An update-only endpoint cannot bring back a deleted record.
+    let gone = create(&s, WS, "notes", json!({"n": 1})).await;
+    s.ok(
+        Method::DELETE,
+        &format!("/v1/{WS}/records/notes/{gone}"),
+        None,
+    )
+    .await;
+    endpoint(
+        &s,
+        "upd",
+        json!({"batch": {"enabled": true, "operations": {"notes": ["update"]}}}),
+    )
+    .await;
+    let admin = s.admin.clone();
+    let (_, v) = tool(
+        &s,
+        &admin,
+        "upd",
+        "batch",
+        json!({"operations": [{"type": "upsert_record", "collection": "notes", "id": gone, "data": {"n": 2}}]}),
+    )
+    .await;
+    assert_eq!(v["is_error"], true, "{v}");
+    let (st, _) = s
+        .call(
+            Method::GET,
+            &format!("/v1/{WS}/records/notes/{gone}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "still deleted");
+}

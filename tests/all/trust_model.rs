@@ -279,7 +279,11 @@ impl Model {
     fn sql_sees(&self, t: &Token, door: Door, eps: &[E], c: &str) -> bool {
         t.can(Some(c), "read:records")
             && match door {
-                Door::Endpoint(i) => eps[i].collections().contains(c),
+                // Endpoint SQL reads a collection the endpoint may list or get.
+                Door::Endpoint(i) => eps[i]
+                    .tools
+                    .get(c)
+                    .is_some_and(|ops| ops.contains("list") || ops.contains("get")),
                 _ => true,
             }
     }

@@ -126,13 +126,18 @@ pub(crate) struct CallCtx {
 
 impl CallCtx {
     /// The same call, for listing tools: the component sees every schema
-    /// of the endpoint (the tool set is shared by every client; what a
-    /// client may see is filtered afterwards).
+    /// of the endpoint, and acts for nobody (the tool set is shared by every
+    /// client, so no client's grants may shape it; a store call while
+    /// listing is refused). What a client may see is filtered afterwards.
     fn listing(&self) -> CallCtx {
+        let nobody = Caller::new("listing", "tool listing (no token)", Vec::new());
         CallCtx {
             runtime: self.runtime.clone(),
             service: self.service.clone(),
-            caller: self.caller.clone(),
+            caller: match &self.caller.endpoint {
+                Some(scope) => nobody.through(scope.clone()),
+                None => nobody,
+            },
             endpoint: self.endpoint.clone(),
             config_json: self.config_json.clone(),
             schemas: self.schemas.clone(),
@@ -620,6 +625,11 @@ impl Runtime {
         self.logs.forget(ws, slug);
     }
 
+    fn forget_all(&self) {
+        lock(&self.tool_sets).clear();
+        lock(&self.configs).clear();
+    }
+
     /// Follows the service's endpoint changes and forgets deleted
     /// endpoints (caches are invalidated by change events, not by living in
     /// the writer's process).
@@ -634,7 +644,12 @@ impl Runtime {
                         Some(rt) => rt.forget_endpoint(&c.workspace_id, &c.slug),
                         None => break,
                     },
-                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    // Missed changes: forget everything (rebuilt on demand).
+                    Err(RecvError::Lagged(_)) => match rt.upgrade() {
+                        Some(rt) => rt.forget_all(),
+                        None => break,
+                    },
+                    Ok(_) => {}
                     Err(RecvError::Closed) => break,
                 }
             }

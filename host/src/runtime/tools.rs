@@ -120,6 +120,8 @@ impl SetTool {
 /// The tools an endpoint serves, for one revision and one set of schemas.
 pub struct ToolSet {
     key: (u64, u64),
+    /// The endpoint's `created_at`: which incarnation of the name it is for.
+    created: String,
     pub tools: Vec<SetTool>,
 }
 
@@ -254,12 +256,14 @@ impl Runtime {
         }
         let set = Arc::new(ToolSet {
             key,
+            created: call.endpoint.created_at.clone(),
             tools: self.build(call).await?,
         });
         let mut map = lock(&self.tool_sets);
-        // Keep the newer revision if another call built one meanwhile.
+        // Keep the newer revision of the same endpoint if another call built
+        // one meanwhile.
         match map.get(&id) {
-            Some(other) if other.key.0 > key.0 => {}
+            Some(other) if other.key.0 > key.0 && other.created == set.created => {}
             _ => {
                 map.insert(id, set.clone());
             }
@@ -304,14 +308,14 @@ impl Runtime {
         wasm: Vec<u8>,
     ) -> Result<Upload, RunError> {
         let refuse = |m: String| RunError::Service(crate::service::ServiceError::invalid(m));
-        service.require_upload(caller, ws)?;
+        let digest = components::digest(&wasm);
+        service.require_upload(caller, ws, &digest, wasm.len() as u64)?;
         if wasm.len() > MAX_COMPONENT_BYTES {
             return Err(refuse(format!(
                 "the component is {} bytes; the limit is {MAX_COMPONENT_BYTES}",
                 wasm.len()
             )));
         }
-        let digest = components::digest(&wasm);
         let wasm = Arc::new(wasm);
         let pre = match self.prepare(wasm.clone()).await {
             Ok(p) => p,

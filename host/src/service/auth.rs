@@ -247,14 +247,24 @@ impl EndpointScope {
                     t.collection == coll && t.operations.iter().any(|o| enough.contains(o))
                 })
             }
-            Act::Relationship(t, op) if in_batch => batch_allows(t, op.as_str()),
+            // A batch key that names one of the endpoint's collections is
+            // that collection, never a relationship type of the same name.
+            Act::Relationship(t, op) if in_batch => {
+                !self.collections.iter().any(|x| x == t) && batch_allows(t, op.as_str())
+            }
             Act::Relationship(t, op) => c
                 .relationships
                 .iter()
                 .any(|r| r.rel_type == t && r.operations.contains(&op)),
-            Act::RelationshipEnd(coll, _) | Act::SqlCollection(coll) => {
-                self.collections.iter().any(|x| x == coll)
-            }
+            Act::RelationshipEnd(coll, _) => self.collections.iter().any(|x| x == coll),
+            // SQL reads records: only those of collections the endpoint may
+            // list or get (a create-only grant reads nothing).
+            Act::SqlCollection(coll) => c.tools.iter().chain(&c.grants).any(|t| {
+                t.collection == coll
+                    && t.operations
+                        .iter()
+                        .any(|o| matches!(o, CollectionOp::List | CollectionOp::Get))
+            }),
             Act::Sql => c.sql_query,
             Act::Batch => c.batch.as_ref().is_some_and(|b| b.enabled),
             Act::Perm(..) => false,
@@ -276,7 +286,9 @@ impl EndpointScope {
             Act::RelationshipEnd(coll, _) => {
                 format!("relationships of collection '{coll}' (it names no such collection)")
             }
-            Act::SqlCollection(coll) => format!("collection '{coll}' in SQL"),
+            Act::SqlCollection(coll) => {
+                format!("reading collection '{coll}' in SQL ('list' or 'get' on it)")
+            }
             Act::Sql => "sql_query".into(),
             Act::Batch => "the batch tool".into(),
             Act::Perm(_, p) => format!("'{p}' (endpoint code only reads and writes records)"),
@@ -343,8 +355,15 @@ impl Caller {
 
     /// Whether the token's grants hold `perm` on `ws` (and `collection`).
     fn token_can(&self, ws: &Workspace, collection: Option<&str>, perm: &str) -> bool {
+        // Workspace-wide powers (deleting, promoting, endpoints, uploads,
+        // promotions and endpoint logs, which show every collection) need a
+        // grant that is not limited to some collections.
+        let whole_workspace = collection.is_none() && perm.ends_with(":workspaces");
         self.grants.iter().any(|g| {
-            g.matches_workspace(ws) && g.matches_collection(collection) && g.has_permission(perm)
+            g.matches_workspace(ws)
+                && g.matches_collection(collection)
+                && g.has_permission(perm)
+                && !(whole_workspace && g.scope.collections.is_some())
         })
     }
 

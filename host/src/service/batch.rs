@@ -127,7 +127,7 @@ impl Operation {
                     target_id,
                     metadata: None,
                 };
-                let id = relationships::find_in(txn, ws, &req)?;
+                let id = relationships::find_in(txn, ctx, ws, &req)?;
                 to_value(relationships::delete_in(txn, ctx, ws, &id)?)
             }
             Operation::DeleteRelationship { .. } => {

@@ -45,6 +45,22 @@ pub(crate) fn require_uploaded(v: &impl View, ws: &str, digest: &str) -> Result<
     )))
 }
 
+/// Refuses an upload of `size` bytes that would take `ws` past `max`.
+fn check_quota(v: &impl View, ws: &str, size: u64, max: u64) -> Result<()> {
+    let used: u64 = list_in(v, ws)?.iter().map(|u| u.size).sum();
+    if used + size > max {
+        return Err(ServiceError::Validation {
+            message: format!(
+                "workspace '{ws}' holds {used} bytes of components; this one ({size} bytes) \
+                 would pass its quota of {max} bytes. Delete unused ones with \
+                 `mcp-factory plugins delete <digest> --workspace {ws}`"
+            ),
+            details: json!({"quota_bytes": max, "used_bytes": used, "size": size}),
+        });
+    }
+    Ok(())
+}
+
 /// Every upload of `ws`.
 pub(crate) fn list_in(v: &impl View, ws: &str) -> Result<Vec<Upload>> {
     store::components::list(v, ws)?
@@ -91,18 +107,8 @@ impl Service {
             if let Some(old) = store::components::meta(txn, &ws, &d)? {
                 return decode(&old, "component upload");
             }
-            let used: u64 = list_in(txn, &ws)?.iter().map(|u| u.size).sum();
             let size = wasm.len() as u64;
-            if used + size > max {
-                return Err(ServiceError::Validation {
-                    message: format!(
-                        "workspace '{ws}' holds {used} bytes of components; this one ({size} bytes) \
-                         would pass its quota of {max} bytes. Delete unused ones with \
-                         `mcp-factory plugins delete <digest> --workspace {ws}`"
-                    ),
-                    details: json!({"quota_bytes": max, "used_bytes": used, "size": size}),
-                });
-            }
+            check_quota(txn, &ws, size, max)?;
             let up = Upload {
                 digest: d.clone(),
                 size,
@@ -166,12 +172,17 @@ impl Service {
         .await
     }
 
-    /// Checks `caller` may upload components to `ws` (before any work is
-    /// spent on the bytes).
-    pub fn require_upload(&self, caller: &Caller, ws: &str) -> Result<()> {
+    /// Checks `caller` may upload a component of `size` bytes and `digest`
+    /// to `ws`, within its quota (before any work is spent on the bytes;
+    /// checked again when it is stored).
+    pub fn require_upload(&self, caller: &Caller, ws: &str, digest: &str, size: u64) -> Result<()> {
         let txn = self.store.read()?;
         let w = self.read_workspace(&txn, caller, ws, None, "write:workspaces")?;
-        workspaces::require_preview(&w, "components (plugins)")
+        workspaces::require_preview(&w, "components (plugins)")?;
+        if store::components::meta(&txn, ws, digest)?.is_some() {
+            return Ok(());
+        }
+        check_quota(&txn, ws, size, self.config.max_plugin_bytes)
     }
 
     /// The components uploaded to `ws`.

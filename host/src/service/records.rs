@@ -225,26 +225,35 @@ pub(crate) fn upsert_in(
         return Err(ServiceError::invalid("'external_id' cannot be empty"));
     }
     validate_data(txn, ctx, ws, coll, &req.data)?;
-    let source = req.external_source.clone().unwrap_or_default();
+    let by_id = match &req.id {
+        Some(id) => Some(load_in(txn, ws, coll, id)?.ok_or_else(|| not_found(ws, coll, id))?),
+        None => None,
+    };
+    // The source the record will have: the request's, or the one it keeps.
+    // The uniqueness check must look up exactly the key that is written.
+    let source = req
+        .external_source
+        .clone()
+        .or_else(|| by_id.as_ref().and_then(|r| r.external_source.clone()))
+        .unwrap_or_default();
     let by_external: Option<String> = match &req.external_id {
         Some(ext) => store::records::external(txn, ws, coll, ext, &source)?,
         None => None,
     };
-    let existing = match (&req.id, &by_external) {
-        (Some(id), Some(other)) if id != other => {
+    let existing = match (by_id, &by_external) {
+        (Some(r), Some(other)) if r.id != *other => {
             return Err(ServiceError::conflict(format!(
-                "external id '{}' (source '{source}') already belongs to record '{other}', not '{id}'",
-                req.external_id.as_deref().unwrap_or_default()
+                "external id '{}' (source '{source}') already belongs to record '{other}', not '{}'",
+                req.external_id.as_deref().unwrap_or_default(),
+                r.id
             )));
         }
-        (Some(id), _) => match load_in(txn, ws, coll, id)? {
-            Some(r) => Some(r),
-            None => return Err(not_found(ws, coll, id)),
-        },
+        (Some(r), _) => Some(r),
         (None, Some(id)) => load_in(txn, ws, coll, id)?,
         (None, None) => None,
     };
-    let op = if existing.is_some() {
+    // Bringing back a deleted record is a create, not an update.
+    let op = if existing.as_ref().is_some_and(|r| !r.deleted) {
         CollectionOp::Update
     } else {
         CollectionOp::Create

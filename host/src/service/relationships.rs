@@ -224,8 +224,15 @@ pub(crate) fn remove_rows(txn: &Txn, rel: &Relationship) -> Result<()> {
     Ok(())
 }
 
-/// Finds the id of the relationship (type, source, target), names resolved.
-pub(crate) fn find_in(txn: &Txn, ws: &str, req: &UpsertRelationship) -> Result<String> {
+/// Finds the id of the relationship (type, source, target), names resolved,
+/// for deleting it: the caller's right to delete it is checked first, so a
+/// refused caller learns nothing of which records exist.
+pub(crate) fn find_in(txn: &Txn, ctx: &Ctx, ws: &str, req: &UpsertRelationship) -> Result<String> {
+    let ends = [
+        req.source_collection.as_str(),
+        req.target_collection.as_str(),
+    ];
+    require_link(txn, ctx, ws, &req.rel_type, RelationshipOp::Delete, ends)?;
     let (source_id, target_id) = resolve(txn, ws, req)?;
     store::relationships::find(txn, ws, req.link(&source_id, &target_id))?.ok_or_else(|| {
         ServiceError::not_found(

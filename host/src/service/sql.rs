@@ -5,6 +5,8 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use mcp_factory_guest::config::RelationshipOp;
+
 use super::auth::Act;
 use super::error::{Result, ServiceError};
 use super::{Caller, Service, collections};
@@ -61,7 +63,27 @@ impl Service {
             .filter(|c| caller.may(&w, Act::SqlCollection(&c.id)))
             .map(|c| c.id.clone())
             .collect();
+        // Relationships: the token needs `read:relationships`; during an
+        // endpoint call, only the types the endpoint may list.
+        let rel_types = if !caller.may(&w, Act::Perm(None, "read:relationships"))
+            && caller.endpoint.is_none()
+        {
+            Some(Vec::new())
+        } else {
+            caller.endpoint.as_ref().map(|e| {
+                e.config
+                    .relationships
+                    .iter()
+                    .filter(|r| {
+                        caller.may(&w, Act::Relationship(&r.rel_type, RelationshipOp::List))
+                    })
+                    .map(|r| r.rel_type.clone())
+                    .collect()
+            })
+        };
         let scope = sql::Scope {
+            rel_types,
+            oplog_collections_only: caller.endpoint.is_some(),
             collections: (readable.len() < all.len()).then_some(readable),
             snapshot,
             workspace: ws.to_string(),

@@ -161,7 +161,41 @@ impl TokenCache {
     }
 }
 
+/// Revokes, in `txn`, every live token whose grants name only workspace
+/// `ws` (or previews of it): once `ws` is deleted, an id created again by
+/// someone else must not be reachable with them. Returns them, revoked.
+pub(crate) fn revoke_for_deleted_workspace(
+    txn: &crate::store::Txn,
+    ws: &str,
+) -> Result<Vec<StoredToken>> {
+    let mut out = Vec::new();
+    for bytes in store::tokens::all(txn)? {
+        let mut t: StoredToken = decode(&bytes, "token")?;
+        let only_ws = !t.grants.is_empty()
+            && t.grants.iter().all(|g| {
+                g.scope
+                    .workspaces
+                    .iter()
+                    .all(|w| w == ws || super::auth::is_preview_of(w, ws))
+            });
+        if only_ws && t.revoked_at.is_none() {
+            t.revoked_at = Some(now());
+            store::tokens::put(txn, &t.id, &encode(&t)?)?;
+            out.push(t);
+        }
+    }
+    Ok(out)
+}
+
 impl Service {
+    /// Puts tokens changed in a transaction into the cache, once committed.
+    pub(crate) fn cache_tokens(&self, tokens: Vec<StoredToken>) {
+        for t in tokens {
+            tracing::info!(token_id = %t.id, "token revoked with its workspace");
+            self.tokens.put(t);
+        }
+    }
+
     /// Resolves `Authorization: Bearer …` to a caller.
     pub fn authenticate(&self, bearer: Option<&str>) -> Result<Caller> {
         let token = bearer.ok_or_else(|| {

@@ -205,8 +205,16 @@ fn diff(from: &Config, to: &Config) -> Value {
 /// exclusive transaction: it can fail after its first write.
 fn apply_config(txn: &Txn, ctx: &Ctx, ws: &str, target: &Config) -> Result<()> {
     apply_collections(txn, ws, &target.collections)?;
+    // Only the uploads the target's endpoints use (the quota of `ws` is
+    // not filled with components nothing there runs).
     for up in &target.components {
-        components::copy_in(txn, ws, up)?;
+        if target
+            .endpoints
+            .iter()
+            .any(|e| e.config.component.as_deref() == Some(up.digest.as_str()))
+        {
+            components::copy_in(txn, ws, up)?;
+        }
     }
     let current = endpoints::list_in(txn, ws)?;
     for e in &current {
@@ -363,10 +371,12 @@ impl Service {
                     .map(|e| e.slug)
                     .collect();
                 store::workspaces::delete_all(txn, &id)?;
-                Ok((ws, gone))
+                let revoked = super::tokens::revoke_for_deleted_workspace(txn, &id)?;
+                Ok((ws, gone, revoked))
             })
             .await?;
-        let (out, gone) = out;
+        let (out, gone, revoked) = out;
+        self.cache_tokens(revoked);
         self.schemas.forget_workspace(&out.id);
         for slug in gone {
             self.announce_change(&out.id, &slug, None);

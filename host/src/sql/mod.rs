@@ -51,6 +51,12 @@ pub struct Scope {
     /// Only these collections (an endpoint's, or a token's collection
     /// grants); `None` for all of the workspace.
     pub collections: Option<Vec<String>>,
+    /// Only relationships of these types (`None`: every type; empty: none,
+    /// for a caller without `read:relationships`).
+    pub rel_types: Option<Vec<String>>,
+    /// Only operations-log entries of the visible collections, even when
+    /// every collection is visible (endpoint code never sees the others).
+    pub oplog_collections_only: bool,
     pub timeout: Duration,
 }
 
@@ -127,6 +133,10 @@ pub fn query(scope: Scope, text: &str, params: &Map<String, Value>) -> Result<Ou
         allowed: scope
             .collections
             .map(|c| c.into_iter().collect::<HashSet<_>>()),
+        rel_types: scope
+            .rel_types
+            .map(|c| c.into_iter().collect::<HashSet<_>>()),
+        oplog_collections_only: scope.oplog_collections_only,
         snapshot: scope.snapshot,
         workspace: scope.workspace,
         scanned: Default::default(),

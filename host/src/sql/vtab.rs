@@ -37,6 +37,10 @@ pub struct Source {
     pub workspace: String,
     /// Endpoint scope: only these collections (None: all).
     pub allowed: Option<HashSet<String>>,
+    /// Only relationships of these types (None: all).
+    pub rel_types: Option<HashSet<String>>,
+    /// Only operations-log entries that name a visible collection.
+    pub oplog_collections_only: bool,
     /// Rows read from the store by this query, all tables together.
     pub scanned: AtomicU64,
 }
@@ -481,10 +485,17 @@ impl Cursor<'_> {
         let src = self.source();
         let ok = |key: &str| v[key].as_str().is_some_and(|c| src.allows(c));
         match self.table.kind {
-            Kind::Relationships => ok("source_collection") && ok("target_collection"),
+            Kind::Relationships => {
+                ok("source_collection")
+                    && ok("target_collection")
+                    && src
+                        .rel_types
+                        .as_ref()
+                        .is_none_or(|t| v["rel_type"].as_str().is_some_and(|r| t.contains(r)))
+            }
             Kind::Collections => ok("id"),
             Kind::OperationsLog => {
-                src.allowed.is_none()
+                (src.allowed.is_none() && !src.oplog_collections_only)
                     || v["target"]["collection"]
                         .as_str()
                         .is_some_and(|c| src.allows(c))

@@ -69,6 +69,16 @@ async fn create(s: &Server, ws: &str, coll: &str, data: Value) -> String {
     v["id"].as_str().unwrap().to_string()
 }
 
+/// A token that reads the records of `notes` in `WS`, and nothing else.
+async fn notes_reader(s: &Server) -> String {
+    s.token(
+        "notes-only",
+        json!([{"scope": {"workspaces": [WS], "collections": ["notes"]},
+                "permissions": ["read:records"]}]),
+    )
+    .await
+}
+
 /// The hostile component (with its raw `store` tool) uploaded to `WS`.
 async fn hostile(s: &Server) -> String {
     let wasm = build_component("tests/hostile", "hostile");
@@ -180,13 +190,7 @@ async fn collection_scopes_bind_endpoint_tools_and_their_listing() {
                "sql_query": true}),
     )
     .await;
-    let notes_only = s
-        .token(
-            "notes-only",
-            json!([{"scope": {"workspaces": [WS], "collections": ["notes"]},
-                    "permissions": ["read:records"]}]),
-        )
-        .await;
+    let notes_only = notes_reader(&s).await;
     // REST already refused it.
     let (st, _) = s
         .call(
@@ -542,13 +546,7 @@ async fn the_operations_log_shows_a_scoped_token_only_its_collections() {
     setup(&s).await;
     create(&s, WS, "notes", json!({})).await;
     create(&s, WS, "secrets", json!({})).await;
-    let notes_only = s
-        .token(
-            "notes-only",
-            json!([{"scope": {"workspaces": [WS], "collections": ["notes"]},
-                    "permissions": ["read:records"]}]),
-        )
-        .await;
+    let notes_only = notes_reader(&s).await;
     let (st, v) = s
         .call(
             Method::GET,

@@ -25,6 +25,7 @@ pub struct Translated {
 
 pub(super) fn tokenize(text: &str) -> Result<Vec<Token>, SqlError> {
     Tokenizer::new(&GenericDialect {}, text)
+        .with_unescape(false) // so tokens print back as written: 'it''s', "a""b"
         .tokenize()
         .map_err(|e| SqlError::Invalid(format!("cannot read the query: {e}")))
 }

@@ -23,7 +23,7 @@ pub struct Translated {
     pub binds: Vec<(String, SqlValue)>,
 }
 
-pub(super) fn tokenize(text: &str) -> Result<Vec<Token>, SqlError> {
+pub fn tokenize(text: &str) -> Result<Vec<Token>, SqlError> {
     Tokenizer::new(&GenericDialect {}, text)
         .with_unescape(false) // so tokens print back as written: 'it''s', "a""b"
         .tokenize()

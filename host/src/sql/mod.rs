@@ -15,7 +15,7 @@
 //! [`MAX_ROWS`] rows returned, a wall-time limit enforced by the progress
 //! handler, bounded string sizes and heap.
 
-mod check;
+pub mod check;
 pub mod translate;
 mod views;
 mod vtab;

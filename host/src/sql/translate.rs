@@ -23,8 +23,9 @@ pub struct Translated {
     pub binds: Vec<(String, SqlValue)>,
 }
 
-pub(super) fn tokenize(text: &str) -> Result<Vec<Token>, SqlError> {
+pub fn tokenize(text: &str) -> Result<Vec<Token>, SqlError> {
     Tokenizer::new(&GenericDialect {}, text)
+        .with_unescape(false) // so tokens print back as written: 'it''s', "a""b"
         .tokenize()
         .map_err(|e| SqlError::Invalid(format!("cannot read the query: {e}")))
 }

@@ -1,0 +1,1 @@
+SELECT "odd""col", 'O''Brien' FROM t

@@ -1,0 +1,1 @@
+SELECT id FROM records WHERE id = 'x'' OR ''1''=''1'

@@ -1,0 +1,2 @@
+SELECT e'x'', secret FROM other
+--' FROM t

@@ -1,0 +1,1 @@
+SELECT title FROM deals WHERE value > {min:Float64} AND n = {n:Int64} AND s = {s:String} ORDER BY title

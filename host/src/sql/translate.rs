@@ -271,6 +271,21 @@ mod tests {
         );
     }
 
+    /// Found by the `sql` fuzz target: escaped quotes came back unescaped,
+    /// so `'O''Brien'` broke and a string's contents became SQL.
+    #[test]
+    fn escaped_quotes_stay_escaped() {
+        assert_eq!(
+            t("SELECT 1 FROM t WHERE name = 'O''Brien'"),
+            "SELECT 1 FROM t WHERE name = 'O''Brien'"
+        );
+        assert_eq!(
+            t("SELECT 1 FROM t WHERE id = 'x'' OR ''1''=''1'"),
+            "SELECT 1 FROM t WHERE id = 'x'' OR ''1''=''1'"
+        );
+        assert_eq!(t("SELECT \"a\"\"b\" FROM t"), "SELECT \"a\"\"b\" FROM t");
+    }
+
     #[test]
     fn parameters_are_bound_and_workspace_is_forced() {
         let mut p = Map::new();

@@ -24,10 +24,57 @@ pub struct Translated {
 }
 
 pub fn tokenize(text: &str) -> Result<Vec<Token>, SqlError> {
-    Tokenizer::new(&GenericDialect {}, text)
+    Ok(tokenize_as_written(text)?.into_iter().map(|(t, _)| t).collect())
+}
+
+/// The tokens of `text`, each with the text it was read from, so that what
+/// the translation leaves alone reaches SQLite exactly as written (printing
+/// a token back can differ: `E'…'` and `0x'…'` strings, say).
+fn tokenize_as_written(text: &str) -> Result<Vec<(Token, String)>, SqlError> {
+    let spanned = Tokenizer::new(&GenericDialect {}, text)
         .with_unescape(false) // so tokens print back as written: 'it''s', "a""b"
-        .tokenize()
-        .map_err(|e| SqlError::Invalid(format!("cannot read the query: {e}")))
+        .tokenize_with_location()
+        .map_err(|e| SqlError::Invalid(format!("cannot read the query: {e}")))?;
+    // Byte offset of each token's start (lines and columns count from 1,
+    // columns in characters).
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    let offset = |line: u64, column: u64| -> Option<usize> {
+        let start = *line_starts.get(usize::try_from(line).ok()?.checked_sub(1)?)?;
+        let skip = usize::try_from(column).ok()?.checked_sub(1)?;
+        let rest = text.get(start..)?;
+        match rest.char_indices().nth(skip) {
+            Some((i, _)) => Some(start + i),
+            None if rest.chars().count() == skip => Some(text.len()),
+            None => None,
+        }
+    };
+    let starts: Option<Vec<usize>> = spanned
+        .iter()
+        .map(|t| offset(t.span.start.line, t.span.start.column))
+        .collect();
+    // The starts must tile the text; otherwise print tokens back.
+    let tiles = starts.as_ref().is_some_and(|s| {
+        s.first().is_none_or(|f| *f == 0) && s.windows(2).all(|w| w[0] < w[1])
+    });
+    Ok(match starts.filter(|_| tiles) {
+        Some(starts) => spanned
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let end = starts.get(i + 1).copied().unwrap_or(text.len());
+                (t.token, text[starts[i]..end].to_string())
+            })
+            .collect(),
+        None => spanned
+            .into_iter()
+            .map(|t| {
+                let s = t.token.to_string();
+                (t.token, s)
+            })
+            .collect(),
+    })
 }
 
 /// The SQLite type for a ClickHouse type name.
@@ -102,8 +149,8 @@ pub fn translate(
     workspace: &str,
     params: &Map<String, Value>,
 ) -> Result<Translated, SqlError> {
-    let tokens = tokenize(text)?;
-    let mut out: Vec<String> = tokens.iter().map(ToString::to_string).collect();
+    let (tokens, mut out): (Vec<Token>, Vec<String>) =
+        tokenize_as_written(text)?.into_iter().unzip();
     let mut binds: Vec<(String, SqlValue)> = Vec::new();
     let mut i = 0;
     while i < tokens.len() {
@@ -138,7 +185,17 @@ pub fn translate(
             if !binds.iter().any(|(p, _)| *p == placeholder) {
                 binds.push((placeholder.clone(), value));
             }
-            out[i] = placeholder;
+            // A name character right after `}` must not run into the
+            // placeholder (`{b:Bool}x` is `:p_b x`, not `:p_bx`).
+            let glued = out
+                .get(i + 5)
+                .and_then(|o| o.chars().next())
+                .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$');
+            out[i] = if glued {
+                format!("{placeholder} ")
+            } else {
+                placeholder
+            };
             for o in &mut out[i + 1..=i + 4] {
                 o.clear();
             }
@@ -284,6 +341,20 @@ mod tests {
             "SELECT 1 FROM t WHERE id = 'x'' OR ''1''=''1'"
         );
         assert_eq!(t("SELECT \"a\"\"b\" FROM t"), "SELECT \"a\"\"b\" FROM t");
+        // What is not translated reaches SQLite as written (the fuzz
+        // target's open findings: E'…' strings, hex strings, a name glued
+        // to a placeholder).
+        for q in [
+            "SELECT e'x'', secret FROM other\n--' FROM t",
+            "H 0x'Float64'\0\0\0HERE ",
+            "SELECT 'é''ü', \"ñ\"\n  FROM t WHERE x = 'a\nb'",
+        ] {
+            assert_eq!(t(q), q);
+        }
+        assert_eq!(
+            t("SELECT {workspace_id:String}x"),
+            "SELECT :p_workspace_id x"
+        );
     }
 
     #[test]

@@ -405,11 +405,15 @@ pub struct Serving {
 }
 
 /// The endpoint's scope and schemas, read from `v`.
-fn serving_of(v: &impl View, endpoint: Endpoint) -> Result<Serving> {
+fn serving_of(
+    v: &impl View,
+    workspace: workspaces::Workspace,
+    endpoint: Endpoint,
+) -> Result<Serving> {
     let ws = endpoint.workspace_id.clone();
     let schemas = schemas_of(v, &ws, &endpoint.config)?;
     let scope = Arc::new(EndpointScope {
-        workspace: workspaces::load(v, &ws)?,
+        workspace,
         workspace_id: ws,
         slug: endpoint.slug.clone(),
         config: endpoint.config.clone(),
@@ -469,14 +473,14 @@ pub fn endpoint_workspace(c: &Caller) -> Result<String> {
 
 impl Service {
     /// Resolves an endpoint for `client`, who needs `read:records` on the
-    /// workspace (and `write:records` to call a tool that is not read-only:
-    /// see [`Service::require_write_records`]). One snapshot: the call
-    /// runs on exactly one revision.
+    /// workspace (each store operation of a call is then checked on its
+    /// own, see [`Caller::through`]). One snapshot: the call runs on exactly
+    /// one revision.
     pub fn serving(&self, client: &Caller, ws: &str, slug: &str) -> Result<Serving> {
         let txn = self.store.read()?;
-        self.read_workspace(&txn, client, ws, None, "read:records")?;
+        let w = self.read_workspace(&txn, client, ws, None, "read:records")?;
         let endpoint = load(&txn, ws, slug)?.ok_or_else(|| not_found(ws, slug))?;
-        serving_of(&txn, endpoint)
+        serving_of(&txn, w, endpoint)
     }
 
     /// Resolves endpoint `slug` for an endpoint route: the token must be
@@ -530,7 +534,7 @@ impl Service {
         config: EndpointConfig,
     ) -> Result<Serving> {
         let txn = self.store.read()?;
-        self.read_workspace(&txn, caller, ws, None, "write:workspaces")?;
+        let w = self.read_workspace(&txn, caller, ws, None, "write:workspaces")?;
         let tools = validate(&txn, ws, &config)?;
         let old = load(&txn, ws, slug)?;
         let endpoint = Endpoint {
@@ -542,7 +546,7 @@ impl Service {
             created_at: now(),
             updated_at: now(),
         };
-        serving_of(&txn, endpoint)
+        serving_of(&txn, w, endpoint)
     }
 
     /// Checks `digest` was uploaded to the family of `ws`, for `caller`.

@@ -24,7 +24,10 @@ pub struct Translated {
 }
 
 pub fn tokenize(text: &str) -> Result<Vec<Token>, SqlError> {
-    Ok(tokenize_as_written(text)?.into_iter().map(|(t, _)| t).collect())
+    Ok(tokenize_as_written(text)?
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect())
 }
 
 /// The tokens of `text`, each with the text it was read from, so that what
@@ -55,9 +58,9 @@ fn tokenize_as_written(text: &str) -> Result<Vec<(Token, String)>, SqlError> {
         .map(|t| offset(t.span.start.line, t.span.start.column))
         .collect();
     // The starts must tile the text; otherwise print tokens back.
-    let tiles = starts.as_ref().is_some_and(|s| {
-        s.first().is_none_or(|f| *f == 0) && s.windows(2).all(|w| w[0] < w[1])
-    });
+    let tiles = starts
+        .as_ref()
+        .is_some_and(|s| s.first().is_none_or(|f| *f == 0) && s.windows(2).all(|w| w[0] < w[1]));
     Ok(match starts.filter(|_| tiles) {
         Some(starts) => spanned
             .into_iter()

@@ -188,12 +188,14 @@ pub fn translate(
             if !binds.iter().any(|(p, _)| *p == placeholder) {
                 binds.push((placeholder.clone(), value));
             }
-            // A name character right after `}` must not run into the
-            // placeholder (`{b:Bool}x` is `:p_b x`, not `:p_bx`).
+            // What follows `}` must not run into the placeholder
+            // (`{b:Bool}x` is `:p_b x`, not `:p_bx`; `#`, `@`, `$` continue
+            // a name too): keep them apart unless a space or `)`/`,`/`;`
+            // already does.
             let glued = out
                 .get(i + 5)
                 .and_then(|o| o.chars().next())
-                .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$');
+                .is_some_and(|c| !c.is_whitespace() && !"),;".contains(c));
             out[i] = if glued {
                 format!("{placeholder} ")
             } else {
@@ -357,6 +359,14 @@ mod tests {
         assert_eq!(
             t("SELECT {workspace_id:String}x"),
             "SELECT :p_workspace_id x"
+        );
+        assert_eq!(
+            t("SELECT {workspace_id:String}#'\n"),
+            "SELECT :p_workspace_id #'\n"
+        );
+        assert_eq!(
+            t("SELECT ({workspace_id:String}), 1"),
+            "SELECT (:p_workspace_id), 1"
         );
     }
 

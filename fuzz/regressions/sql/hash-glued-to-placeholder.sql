@@ -1,0 +1,1 @@
+SELWI#####{workspace_id:String}#'######ata.tit##lST(#

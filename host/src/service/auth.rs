@@ -169,7 +169,6 @@ pub struct Caller {
 /// What an endpoint's configuration lets its code do in its workspace.
 #[derive(Debug, Clone)]
 pub struct EndpointScope {
-    pub workspace_id: String,
     /// The endpoint's workspace as it was read with the endpoint.
     pub workspace: Workspace,
     pub slug: String,
@@ -343,7 +342,7 @@ impl Caller {
             && self
                 .endpoint
                 .as_ref()
-                .is_none_or(|e| e.workspace_id == ws.id)
+                .is_none_or(|e| e.workspace.id == ws.id)
     }
 
     /// Whether any grant reaches `collection` of `ws`, whatever permission.
@@ -377,10 +376,10 @@ impl Caller {
     pub fn authorize(&self, ws: &Workspace, act: Act) -> Result<()> {
         self.authorize_token(ws, act)?;
         if let Some(e) = &self.endpoint {
-            if e.workspace_id != ws.id {
+            if e.workspace.id != ws.id {
                 return Err(ServiceError::Forbidden(format!(
                     "endpoint '{}' serves workspace '{}', not '{}'",
-                    e.slug, e.workspace_id, ws.id
+                    e.slug, e.workspace.id, ws.id
                 )));
             }
             if let Some(what) = e.refusal(&act, self.in_batch) {

@@ -410,11 +410,9 @@ fn serving_of(
     workspace: workspaces::Workspace,
     endpoint: Endpoint,
 ) -> Result<Serving> {
-    let ws = endpoint.workspace_id.clone();
-    let schemas = schemas_of(v, &ws, &endpoint.config)?;
+    let schemas = schemas_of(v, &endpoint.workspace_id, &endpoint.config)?;
     let scope = Arc::new(EndpointScope {
         workspace,
-        workspace_id: ws,
         slug: endpoint.slug.clone(),
         config: endpoint.config.clone(),
         collections: schemas.keys().cloned().collect(),

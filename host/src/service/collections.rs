@@ -186,7 +186,9 @@ impl Service {
     ) -> Result<Collection> {
         let (w, c) = (ws.to_string(), id.to_string());
         let out = self
-            .write_shared(caller, move |txn, ctx| upsert_in(txn, ctx, &w, &c, req))
+            .write_shared(caller, move |txn, ctx| {
+                upsert_in(txn, ctx, &w, &c, req.clone())
+            })
             .await?;
         // Its schema is in the tools of endpoints that use it.
         self.announce_users_of(ws, id);

@@ -112,7 +112,7 @@ impl Service {
             let up = Upload {
                 digest: d.clone(),
                 size,
-                tools,
+                tools: tools.clone(),
                 uploaded_at: now(),
                 token_id: ctx.caller.token_id.clone(),
             };

@@ -263,7 +263,7 @@ impl Service {
         self.write_shared(caller, move |txn, ctx| {
             let w = workspaces::load_for(txn, &ctx.caller, &ws, None, "write:workspaces")?;
             workspaces::require_preview(&w, "endpoints")?;
-            publish(txn, ctx, &ws, &slug, config)
+            publish(txn, ctx, &ws, &slug, config.clone())
         })
         .await
         .inspect(|e| self.announce(e, Some(e.revision)))

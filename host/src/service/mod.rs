@@ -124,9 +124,10 @@ impl Service {
     async fn write_shared<T, F>(&self, caller: &Caller, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Txn, &Ctx) -> Result<T> + Send + 'static,
+        F: FnMut(&Txn, &Ctx) -> Result<T> + Send + 'static,
     {
         let ctx = self.ctx(caller);
+        let mut f = f;
         self.store
             .write(WriteMode::Shared, move |txn| f(txn, &ctx))
             .await
@@ -139,8 +140,15 @@ impl Service {
         F: FnOnce(&Txn, &Ctx) -> Result<T> + Send + 'static,
     {
         let ctx = self.ctx(caller);
+        // The writer runs an exclusive job exactly once.
+        let mut f = Some(f);
         self.store
-            .write(WriteMode::Exclusive, move |txn| f(txn, &ctx))
+            .write(WriteMode::Exclusive, move |txn| match f.take() {
+                Some(f) => f(txn, &ctx),
+                None => Err(ServiceError::Internal(
+                    "an exclusive write job was run twice".into(),
+                )),
+            })
             .await
     }
 }

@@ -395,8 +395,10 @@ impl Service {
         req: UpsertRecord,
     ) -> Result<Record> {
         let (ws, coll) = (ws.to_string(), coll.to_string());
-        self.write_shared(caller, move |txn, ctx| upsert_in(txn, ctx, &ws, &coll, req))
-            .await
+        self.write_shared(caller, move |txn, ctx| {
+            upsert_in(txn, ctx, &ws, &coll, req.clone())
+        })
+        .await
     }
 
     pub async fn patch_record(
@@ -409,7 +411,7 @@ impl Service {
     ) -> Result<Record> {
         let (ws, coll, id) = (ws.to_string(), coll.to_string(), id.to_string());
         self.write_shared(caller, move |txn, ctx| {
-            patch_in(txn, ctx, &ws, &coll, &id, req)
+            patch_in(txn, ctx, &ws, &coll, &id, req.clone())
         })
         .await
     }

@@ -265,8 +265,10 @@ impl Service {
         req: UpsertRelationship,
     ) -> Result<Relationship> {
         let ws = ws.to_string();
-        self.write_shared(caller, move |txn, ctx| upsert_in(txn, ctx, &ws, req))
-            .await
+        self.write_shared(caller, move |txn, ctx| {
+            upsert_in(txn, ctx, &ws, req.clone())
+        })
+        .await
     }
 
     pub async fn delete_relationship(

@@ -253,7 +253,7 @@ impl Service {
                         // committed meanwhile is never overwritten.
                         if let Some(bytes) = store::tokens::get(txn, &t.id)? {
                             let mut cur: StoredToken = decode(&bytes, "token")?;
-                            cur.last_used_at = t.last_used_at;
+                            cur.last_used_at = t.last_used_at.clone();
                             store::tokens::put(txn, &t.id, &encode(&cur)?)?;
                         }
                         Ok(())

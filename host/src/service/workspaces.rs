@@ -316,7 +316,7 @@ impl Service {
             parent: None,
             created_at: now(),
         };
-        self.write_shared(caller, move |txn, ctx| create_in(txn, ctx, ws))
+        self.write_shared(caller, move |txn, ctx| create_in(txn, ctx, ws.clone()))
             .await
     }
 

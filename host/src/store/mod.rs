@@ -39,6 +39,10 @@ pub enum StoreError {
     /// Anything else the store reports (opening, the writer thread).
     #[error("storage error: {0}")]
     Other(String),
+    /// A write job panicked (a bug): its writes were rolled back, and the
+    /// jobs that shared its transaction were run again without it.
+    #[error("internal error: the write panicked ({0}); nothing of it was written")]
+    Panicked(String),
 }
 
 impl StoreError {
@@ -98,14 +102,17 @@ impl Store {
     /// its result once the transaction is durably committed.
     ///
     /// In [`WriteMode::Shared`] the job shares a transaction with other queued
-    /// jobs; it must do all its checks before its first write, so that an
-    /// `Err` means it wrote nothing. In [`WriteMode::Exclusive`] it gets a
-    /// transaction of its own that is aborted if it returns `Err`.
+    /// jobs; if it fails after writing, or panics, the writer rolls the
+    /// transaction back and runs the others again, so the job may run more
+    /// than once and must keep its effects inside the transaction. It should
+    /// still check before it writes: a clean refusal costs nobody a re-run.
+    /// In [`WriteMode::Exclusive`] it gets a transaction of its own that is
+    /// aborted if it returns `Err`. Waits while the writer's queue is full.
     pub async fn write<T, E, F>(&self, mode: WriteMode, job: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: JobError + Send + 'static,
-        F: FnOnce(&Txn) -> Result<T, E> + Send + 'static,
+        F: FnMut(&Txn) -> Result<T, E> + Send + 'static,
     {
         self.writer.submit(mode, job).await
     }

@@ -3,6 +3,7 @@
 //! per-entity functions read through [`View`], so one function serves both.
 
 use std::borrow::Borrow;
+use std::cell::Cell;
 use std::ops::RangeBounds;
 
 use redb::{AccessGuard, Key, Range, ReadableTable, TableDefinition, Value};
@@ -12,15 +13,35 @@ use super::StoreError;
 /// A consistent read snapshot.
 pub struct Snapshot(pub(super) redb::ReadTransaction);
 
-/// The write transaction a write job runs in.
-pub struct Txn<'a>(pub(super) &'a redb::WriteTransaction);
+/// The write transaction a write job runs in. It notes whether the job
+/// opened a table for writing, so the writer knows whether a failed job may
+/// have left writes behind in a transaction it shares with other jobs.
+pub struct Txn<'a> {
+    txn: &'a redb::WriteTransaction,
+    wrote: Cell<bool>,
+}
 
-impl Txn<'_> {
+impl<'a> Txn<'a> {
+    pub(super) fn new(txn: &'a redb::WriteTransaction) -> Txn<'a> {
+        Txn {
+            txn,
+            wrote: Cell::new(false),
+        }
+    }
+
+    /// A table to write to. Every write goes through here (reads go through
+    /// [`View::open`]), so this is where a job becomes one that wrote.
     pub(super) fn table<K: Key + 'static, V: Value + 'static>(
         &self,
         def: TableDefinition<K, V>,
     ) -> Result<redb::Table<'_, K, V>, StoreError> {
-        Ok(self.0.open_table(def)?)
+        self.wrote.set(true);
+        Ok(self.txn.open_table(def)?)
+    }
+
+    /// Whether the job asked for a table to write to.
+    pub(super) fn wrote(&self) -> bool {
+        self.wrote.get()
     }
 }
 
@@ -84,7 +105,7 @@ impl View for Txn<'_> {
         &self,
         def: TableDefinition<K, V>,
     ) -> Result<Tbl<'_, K, V>, StoreError> {
-        Ok(Tbl::Write(self.0.open_table(def)?))
+        Ok(Tbl::Write(self.txn.open_table(def)?))
     }
 }
 

@@ -3,13 +3,20 @@
 //! the same transaction, commits once, and only then answers every job. So
 //! concurrent writers share one fsync, and nothing is acknowledged before it
 //! is durable.
+//!
+//! The queue is bounded ([`QUEUE`]): when it is full, submitters wait for room
+//! (backpressure); nothing is dropped. A job that fails after it wrote, or
+//! panics, must not take its group with it, and redb has no savepoints inside
+//! a transaction that has written: so the writer aborts the transaction,
+//! answers that job alone with its own error, and runs the rest of the group
+//! again in a fresh transaction. Jobs are therefore re-runnable (`FnMut`) and
+//! must keep their effects inside the transaction.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::mpsc;
 
 use redb::{Database, Durability, WriteTransaction};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
 use super::view::Txn;
@@ -17,11 +24,15 @@ use super::view::Txn;
 /// Most jobs committed together.
 const MAX_GROUP: usize = 512;
 
+/// Most jobs waiting for the writer; submitters wait beyond that.
+const QUEUE: usize = 512;
+
 /// How a write job shares its transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteMode {
-    /// Shares a transaction with other jobs. The job must check everything
-    /// before its first write: an `Err` must mean it wrote nothing.
+    /// Shares a transaction with other jobs. A job that fails after its
+    /// first write (or panics) is cut out: the transaction is aborted and
+    /// the other jobs run again without it.
     Shared,
     /// Runs in a transaction of its own, aborted if the job returns `Err`.
     Exclusive,
@@ -40,22 +51,63 @@ impl JobError for StoreError {
     }
 }
 
-/// Called once the job's transaction committed (`Ok`) or failed (`Err`).
-type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
-
-struct Ran {
-    completion: Completion,
-    /// The job failed.
-    failed: bool,
-    /// The job failed in a way that may have left partial writes.
-    poisoned: bool,
+/// How one run of a job went.
+enum Outcome {
+    /// It succeeded; its writes stand if the transaction commits.
+    Done,
+    /// It failed before writing anything: its own error is its answer.
+    Refused,
+    /// It failed after writing (or with a storage error): the transaction
+    /// holds part of its work and must not be committed.
+    Poisoned,
 }
 
-type Job = Box<dyn FnOnce(&WriteTransaction) -> Ran + Send>;
+/// A queued job, type-erased. `run` may be called more than once (each time
+/// in a fresh transaction); `finish` answers the caller once.
+trait Job: Send {
+    fn run(&mut self, txn: &WriteTransaction) -> Outcome;
+    /// Answers with the last run's result, or `commit`'s error.
+    fn finish(self: Box<Self>, commit: Result<(), StoreError>);
+}
+
+struct Task<T, E, F> {
+    f: F,
+    result: Option<Result<T, E>>,
+    done: oneshot::Sender<Result<T, E>>,
+}
+
+impl<T, E, F> Job for Task<T, E, F>
+where
+    T: Send,
+    E: JobError + Send,
+    F: FnMut(&Txn) -> Result<T, E> + Send,
+{
+    fn run(&mut self, txn: &WriteTransaction) -> Outcome {
+        let txn = Txn::new(txn);
+        let result = (self.f)(&txn);
+        let outcome = match &result {
+            Ok(_) => Outcome::Done,
+            Err(e) if e.is_storage() || txn.wrote() => Outcome::Poisoned,
+            Err(_) => Outcome::Refused,
+        };
+        self.result = Some(result);
+        outcome
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), StoreError>) {
+        let out = match (self.result, commit) {
+            (Some(Err(e)), _) => Err(e),
+            (_, Err(c)) => Err(E::from(c)),
+            (Some(Ok(v)), Ok(())) => Ok(v),
+            (None, Ok(())) => Err(E::from(StoreError::new("the write job never ran"))),
+        };
+        let _ = self.done.send(out);
+    }
+}
 
 struct Queued {
     mode: WriteMode,
-    job: Job,
+    job: Box<dyn Job>,
 }
 
 #[derive(Clone)]
@@ -65,10 +117,10 @@ pub(super) struct Writer {
 
 impl Writer {
     pub(super) fn spawn(db: Arc<Database>) -> Result<Writer, StoreError> {
-        let (tx, rx) = mpsc::channel::<Queued>();
+        let (tx, rx) = mpsc::channel::<Queued>(QUEUE);
         std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || run(&db, &rx))
+            .spawn(move || run(&db, rx))
             .map_err(|e| StoreError::new(format!("cannot start the store writer thread: {e}")))?;
         Ok(Writer { tx })
     }
@@ -77,31 +129,20 @@ impl Writer {
     where
         T: Send + 'static,
         E: JobError + Send + 'static,
-        F: FnOnce(&Txn) -> Result<T, E> + Send + 'static,
+        F: FnMut(&Txn) -> Result<T, E> + Send + 'static,
     {
-        let (done_tx, done_rx) = oneshot::channel::<Result<T, E>>();
-        let job: Job = Box::new(move |txn| {
-            let result = f(&Txn(txn));
-            let failed = result.is_err();
-            let poisoned = matches!(&result, Err(e) if e.is_storage());
-            let completion: Completion = Box::new(move |commit| {
-                let out = match (result, commit) {
-                    (Err(e), _) => Err(e),
-                    (Ok(_), Err(c)) => Err(E::from(c)),
-                    (Ok(v), Ok(())) => Ok(v),
-                };
-                let _ = done_tx.send(out);
-            });
-            Ran {
-                completion,
-                failed,
-                poisoned,
-            }
+        let (done, answer) = oneshot::channel::<Result<T, E>>();
+        let job = Box::new(Task {
+            f,
+            result: None,
+            done,
         });
+        // Waits for room when the queue is full.
         self.tx
             .send(Queued { mode, job })
+            .await
             .map_err(|_| E::from(StoreError::new("the store writer has stopped")))?;
-        done_rx
+        answer
             .await
             .map_err(|_| E::from(StoreError::new("the store writer dropped a job")))?
     }
@@ -118,35 +159,36 @@ fn begin(db: &Database) -> Result<WriteTransaction, StoreError> {
 }
 
 /// Runs one job, containing a panic: the writer thread must outlive any job.
-/// A panicking job is dropped unanswered (its caller sees an error) and
-/// counts as poisoned, since it may have written part of its work.
-fn run_job(job: Job, txn: &WriteTransaction) -> Option<Ran> {
-    match catch_unwind(AssertUnwindSafe(|| job(txn))) {
-        Ok(ran) => Some(ran),
-        Err(_) => {
-            tracing::error!("a write job panicked; its transaction is aborted");
-            None
-        }
-    }
+/// `Err` carries the panic's message.
+fn run_job(job: &mut Box<dyn Job>, txn: &WriteTransaction) -> Result<Outcome, StoreError> {
+    catch_unwind(AssertUnwindSafe(|| job.run(txn))).map_err(|payload| {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        tracing::error!(panic = %what, "a write job panicked; its writes are rolled back");
+        StoreError::Panicked(what)
+    })
 }
 
-fn fail_all(completions: Vec<Completion>, err: &StoreError) {
-    for c in completions {
+fn fail_all(jobs: Vec<Box<dyn Job>>, err: &StoreError) {
+    for job in jobs {
         // Each job gets the message; the engine error itself is not `Clone`.
-        c(Err(StoreError::new(
+        job.finish(Err(StoreError::new(
             err.to_string().trim_start_matches("storage error: "),
         )));
     }
 }
 
-fn run(db: &Database, rx: &mpsc::Receiver<Queued>) {
+fn run(db: &Database, mut rx: mpsc::Receiver<Queued>) {
     let mut carry: Option<Queued> = None;
     loop {
         let first = match carry.take() {
             Some(q) => q,
-            None => match rx.recv() {
-                Ok(q) => q,
-                Err(_) => return, // every sender dropped: shut down
+            None => match rx.blocking_recv() {
+                Some(q) => q,
+                None => return, // every sender dropped: shut down
             },
         };
         if first.mode == WriteMode::Exclusive {
@@ -168,73 +210,75 @@ fn run(db: &Database, rx: &mpsc::Receiver<Queued>) {
     }
 }
 
-fn run_exclusive(db: &Database, job: Job) {
+fn run_exclusive(db: &Database, mut job: Box<dyn Job>) {
     let txn = match begin(db) {
         Ok(t) => t,
         Err(e) => {
-            // The job is dropped unrun; its caller gets an error.
             tracing::error!(error = %e, "cannot begin write transaction");
-            return;
+            return job.finish(Err(e));
         }
     };
-    let Some(ran) = run_job(job, &txn) else {
-        let _ = txn.abort();
-        return;
-    };
-    if ran.failed {
-        let _ = txn.abort();
-        (ran.completion)(Ok(()));
-        return;
+    match run_job(&mut job, &txn) {
+        Ok(Outcome::Done) => job.finish(txn.commit().map_err(StoreError::from)),
+        Ok(Outcome::Refused | Outcome::Poisoned) => {
+            let _ = txn.abort();
+            job.finish(Ok(()));
+        }
+        Err(panicked) => {
+            let _ = txn.abort();
+            job.finish(Err(panicked));
+        }
     }
-    let commit = txn.commit().map_err(StoreError::from);
-    (ran.completion)(commit);
 }
 
-fn run_shared(db: &Database, group: Vec<Job>) {
-    let txn = match begin(db) {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot begin write transaction");
-            return;
-        }
-    };
-    let mut completions = Vec::with_capacity(group.len());
-    let mut failed = Vec::new();
-    let mut poisoned = false;
-    for job in group {
-        let Some(ran) = run_job(job, &txn) else {
-            poisoned = true;
-            continue;
+/// Runs a group in one transaction. A job that poisons it is answered alone
+/// and the transaction aborted; every other job (those that ran before it
+/// too, since their reads may have seen its writes) runs again in a fresh
+/// one. Each round drops one job, so this ends.
+fn run_shared(db: &Database, mut jobs: Vec<Box<dyn Job>>) {
+    while !jobs.is_empty() {
+        let txn = match begin(db) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot begin write transaction");
+                return fail_all(jobs, &e);
+            }
         };
-        poisoned |= ran.poisoned;
-        if ran.failed {
-            failed.push(ran.completion);
-        } else {
-            completions.push(ran.completion);
+        let mut ran = Vec::with_capacity(jobs.len());
+        let mut pending = jobs.into_iter();
+        let mut culprit = None;
+        for mut job in pending.by_ref() {
+            match run_job(&mut job, &txn) {
+                Ok(Outcome::Done | Outcome::Refused) => ran.push(job),
+                Ok(Outcome::Poisoned) => {
+                    culprit = Some((job, Ok(())));
+                    break;
+                }
+                Err(panicked) => {
+                    culprit = Some((job, Err(panicked)));
+                    break;
+                }
+            }
         }
-    }
-    // Jobs that failed wrote nothing; their own error is their answer.
-    for c in failed {
-        c(Ok(()));
-    }
-    if poisoned {
+        let Some((job, answer)) = culprit else {
+            // Refused jobs wrote nothing: their own error is their answer,
+            // given with the others once the group's fate is known.
+            let commit = txn.commit().map_err(StoreError::from);
+            return match commit {
+                Ok(()) => ran.into_iter().for_each(|j| j.finish(Ok(()))),
+                Err(e) => fail_all(ran, &e),
+            };
+        };
         let _ = txn.abort();
-        fail_all(
-            completions,
-            &StoreError::new("a storage error aborted the transaction; nothing was written"),
-        );
-        return;
-    }
-    match txn.commit() {
-        Ok(()) => completions.into_iter().for_each(|c| c(Ok(()))),
-        Err(e) => fail_all(completions, &StoreError::from(e)),
+        job.finish(answer);
+        jobs = ran.into_iter().chain(pending).collect();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::{Store, StoreError, tokens};
-    use super::{JobError, WriteMode};
+    use super::{JobError, QUEUE, WriteMode};
 
     #[derive(Debug)]
     enum TestError {
@@ -304,7 +348,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_panicking_job_fails_alone_and_the_writer_keeps_going() {
+    async fn a_panicking_exclusive_job_fails_alone_and_the_writer_keeps_going() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path()).expect("open");
         let r: Result<(), TestError> = store
@@ -318,5 +362,117 @@ mod tests {
             .await
             .expect("writer still alive");
         assert_eq!(count(&store), 1, "the panicking job's write was aborted");
+    }
+
+    /// Holds the writer thread for a while, so that the jobs submitted
+    /// meanwhile queue up and run as one group after it.
+    async fn hold_writer(store: &Store, ms: u64) -> tokio::task::JoinHandle<()> {
+        let s = store.clone();
+        let h = tokio::spawn(async move {
+            s.write(WriteMode::Shared, move |_| -> Result<(), TestError> {
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+                Ok(())
+            })
+            .await
+            .expect("holder");
+        });
+        // Let the writer pick the holder up before anything else queues.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        h
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flood_beyond_the_queue_waits_and_loses_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let holder = hold_writer(&store, 500).await;
+        let n = 3 * QUEUE;
+        let tasks: Vec<_> = (0..n)
+            .map(|i| tokio::spawn(put(&store, format!("k{i:05}"), false)))
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert_eq!(
+            store.writer.tx.capacity(),
+            0,
+            "the queue is full: the other submitters wait for room"
+        );
+        holder.await.expect("holder");
+        for t in tasks {
+            t.await.expect("task").expect("every job is acknowledged");
+        }
+        assert_eq!(count(&store), n, "every acknowledged write is there");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_job_that_fails_after_writing_leaves_no_trace_and_its_group_commits() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let holder = hold_writer(&store, 300).await;
+        let mut tasks = Vec::new();
+        for i in 0..40 {
+            tasks.push(tokio::spawn(put(&store, format!("k{i}"), i % 10 == 3)));
+            if i == 20 {
+                let s = store.clone();
+                tasks.push(tokio::spawn(async move {
+                    s.write(WriteMode::Shared, |txn| {
+                        tokens::put(txn, "half", b"v")?;
+                        // Not a storage error: before, the writer trusted
+                        // that such a job had written nothing.
+                        Err(TestError::Refused)
+                    })
+                    .await
+                }));
+            }
+        }
+        holder.await.expect("holder");
+        let mut refused = 0;
+        for t in tasks {
+            match t.await.expect("task") {
+                Ok(()) => {}
+                Err(TestError::Refused) => refused += 1,
+                Err(e) => panic!("unexpected {e:?}"),
+            }
+        }
+        assert_eq!(refused, 4 + 1, "the refused jobs and the half-written one");
+        let snap = store.read().expect("read");
+        assert!(tokens::get(&snap, "half").expect("get").is_none());
+        assert_eq!(count(&store), 36, "every other job committed");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_job_in_a_group_is_reported_as_a_panic_and_fails_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let holder = hold_writer(&store, 300).await;
+        let mut tasks = Vec::new();
+        for i in 0..30 {
+            tasks.push(tokio::spawn(put(&store, format!("k{i}"), false)));
+        }
+        let s = store.clone();
+        let bad = tokio::spawn(async move {
+            s.write(WriteMode::Shared, |txn| -> Result<(), StoreError> {
+                tokens::put(txn, "half", b"v")?;
+                panic!("job bug");
+            })
+            .await
+        });
+        for i in 30..60 {
+            tasks.push(tokio::spawn(put(&store, format!("k{i}"), false)));
+        }
+        holder.await.expect("holder");
+        for t in tasks {
+            t.await.expect("task").expect("the panic fails nobody else");
+        }
+        let err = bad
+            .await
+            .expect("task")
+            .expect_err("the panicking job fails");
+        assert!(
+            matches!(&err, StoreError::Panicked(m) if m == "job bug"),
+            "reported as a panic, with its message: {err}"
+        );
+        let snap = store.read().expect("read");
+        assert!(tokens::get(&snap, "half").expect("get").is_none());
+        assert_eq!(count(&store), 60);
     }
 }

@@ -91,19 +91,33 @@ impl Cache {
         version: u64,
         schema: &Value,
     ) -> Result<Arc<jsonschema::Validator>, Vec<Violation>> {
+        self.get_with_schema(workspace, collection, version, schema)
+            .map(|(validator, _)| validator)
+    }
+
+    /// [`Cache::get`], with the schema it was compiled from (shared, not
+    /// copied).
+    pub fn get_with_schema(
+        &self,
+        workspace: &str,
+        collection: &str,
+        version: u64,
+        schema: &Value,
+    ) -> Result<(Arc<jsonschema::Validator>, Arc<Value>), Vec<Violation>> {
         let key = (workspace.to_string(), collection.to_string());
         if let Ok(map) = self.inner.read()
             && let Some((v, compiled_from, validator)) = map.get(&key)
             && *v == version
             && **compiled_from == *schema
         {
-            return Ok(validator.clone());
+            return Ok((validator.clone(), compiled_from.clone()));
         }
         let validator = Arc::new(compile(schema)?);
+        let schema = Arc::new(schema.clone());
         if let Ok(mut map) = self.inner.write() {
-            map.insert(key, (version, Arc::new(schema.clone()), validator.clone()));
+            map.insert(key, (version, schema.clone(), validator.clone()));
         }
-        Ok(validator)
+        Ok((validator, schema))
     }
 
     pub fn forget_workspace(&self, workspace: &str) {

@@ -63,7 +63,9 @@ fn to_store_error(e: ServiceError) -> StoreError {
         ServiceError::Validation { message, details } => {
             StoreError::Invalid(format!("{message} {details}"))
         }
-        ServiceError::Conflict { message, .. } => StoreError::Conflict(message),
+        ServiceError::Conflict { message, .. } | ServiceError::Stale(message) => {
+            StoreError::Conflict(message)
+        }
         ServiceError::Forbidden(m) | ServiceError::Unauthorized(m) => StoreError::Denied(m),
         other => StoreError::Failed(other.to_string()),
     }

@@ -3,16 +3,19 @@
 //! the checks of the others, so the error lists every failing index and why);
 //! if any fails, the transaction is aborted and nothing is written.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::Act;
 use super::collections::{self, UpsertCollection};
 use super::error::{Result, ServiceError};
-use super::records::{self, Mark, UpsertRecord};
+use super::records::{self, Checked, Mark, Target, UpsertRecord};
 use super::relationships::{self, UpsertRelationship};
 use super::{Caller, Ctx, Service};
-use crate::store::Txn;
+use crate::store::{Snapshot, Txn};
 
 /// Most operations in one batch.
 pub const MAX_OPERATIONS: usize = 1000;
@@ -78,7 +81,7 @@ impl Operation {
         }
     }
 
-    fn run(self, txn: &Txn, ctx: &Ctx, ws: &str) -> Result<Value> {
+    fn run(self, txn: &Txn, ctx: &Ctx, ws: &str, prepared: Prepared) -> Result<Value> {
         let v = match self {
             Operation::UpsertRecord {
                 collection,
@@ -95,7 +98,18 @@ impl Operation {
                     external_source,
                     version,
                 };
-                to_value(records::upsert_in(txn, ctx, ws, &collection, req)?)
+                let Prepared::Record(checked, refusal) = prepared else {
+                    return Err(unprepared());
+                };
+                to_value(records::upsert_in(
+                    txn,
+                    ctx,
+                    ws,
+                    &collection,
+                    &req,
+                    &checked,
+                    refusal,
+                )?)
             }
             Operation::DeleteRecord { collection, id } => to_value(records::mark_in(
                 txn,
@@ -140,23 +154,102 @@ impl Operation {
                 schema,
                 name,
                 description,
-            } => to_value(collections::upsert_in(
-                txn,
-                ctx,
-                ws,
-                &collection,
-                UpsertCollection {
-                    name,
-                    description,
-                    schema,
-                },
-            )?),
+            } => {
+                let Prepared::Collection(compiled) = prepared else {
+                    return Err(unprepared());
+                };
+                to_value(collections::upsert_in(
+                    txn,
+                    ctx,
+                    ws,
+                    &collection,
+                    UpsertCollection {
+                        name,
+                        description,
+                        schema,
+                    },
+                    compiled,
+                )?)
+            }
             Operation::DeleteCollection { collection, force } => {
                 to_value(collections::delete_in(txn, ctx, ws, &collection, force)?)
             }
         };
         Ok(v)
     }
+}
+
+/// What the checks before queueing found for one operation (see
+/// [`prepare`]).
+enum Prepared {
+    /// Nothing to check outside the transaction.
+    Nothing,
+    /// A record upsert: what its data was checked against, and the check's
+    /// refusal, reported at its index unless the collection changed.
+    Record(Checked, Option<ServiceError>),
+    /// A collection upsert: whether its schema compiles.
+    Collection(Result<()>),
+}
+
+fn unprepared() -> ServiceError {
+    ServiceError::Internal("a batch operation ran without its checks".into())
+}
+
+/// The costly checks of a batch, made on the blocking pool before it is
+/// queued: schemas compiled and record data validated, each against the
+/// collection as the batch will find it at that operation (its own
+/// collection upserts and deletes included).
+fn prepare(v: &Snapshot, ctx: &Ctx, ws: &str, ops: &[Operation]) -> Result<Vec<Prepared>> {
+    let mut seen: HashMap<&str, Target> = HashMap::new();
+    let mut out = Vec::with_capacity(ops.len());
+    for op in ops {
+        out.push(match op {
+            Operation::UpsertRecord {
+                collection,
+                data,
+                id,
+                external_id,
+                external_source,
+                version,
+            } => {
+                let target = match seen.get(collection.as_str()) {
+                    Some(t) => t.clone(),
+                    None => {
+                        let t = records::target(v, ctx, ws, collection)?;
+                        seen.insert(collection, t.clone());
+                        t
+                    }
+                };
+                let req = UpsertRecord {
+                    data: data.clone(),
+                    id: id.clone(),
+                    external_id: external_id.clone(),
+                    external_source: external_source.clone(),
+                    version: *version,
+                };
+                match records::check_upsert(v, &ctx.caller, ws, collection, &req, &target) {
+                    Ok(checked) => Prepared::Record(checked, None),
+                    Err(e) => Prepared::Record(Checked::refused(target.map(|t| t.0)), Some(e)),
+                }
+            }
+            Operation::UpsertCollection {
+                collection, schema, ..
+            } => match crate::schema::compile(schema) {
+                Ok(validator) => {
+                    let t = Some((Arc::new(schema.clone()), Arc::new(validator)));
+                    seen.insert(collection, t);
+                    Prepared::Collection(Ok(()))
+                }
+                Err(_) => Prepared::Collection(collections::check_schema(collection, schema)),
+            },
+            Operation::DeleteCollection { collection, .. } => {
+                seen.insert(collection, None);
+                Prepared::Nothing
+            }
+            _ => Prepared::Nothing,
+        });
+    }
+    Ok(out)
 }
 
 fn to_value<T: serde::Serialize>(v: T) -> Value {
@@ -240,17 +333,49 @@ impl Service {
             in_batch: true,
             ..caller.clone()
         };
+        let ops = Arc::new(ops);
+        let mut attempt = 1;
+        let out = loop {
+            let (w, o) = (ws.to_string(), ops.clone());
+            let prepared = self
+                .check(
+                    &caller,
+                    Arc::new(move |v: &Snapshot, ctx: &Ctx| prepare(v, ctx, &w, &o)),
+                )
+                .await?;
+            match self.run_batch(&caller, ws, (*ops).clone(), prepared).await {
+                Err(ServiceError::Stale(_)) if attempt < records::CHECK_ATTEMPTS => attempt += 1,
+                other => break other?,
+            }
+        };
+        for c in &touched {
+            self.announce_users_of(ws, c);
+        }
+        Ok(out)
+    }
+
+    /// Runs prepared operations in one exclusive transaction.
+    async fn run_batch(
+        &self,
+        caller: &Caller,
+        ws: &str,
+        ops: Vec<Operation>,
+        prepared: Vec<Prepared>,
+    ) -> Result<Value> {
         let ws = ws.to_string();
-        let at = ws.clone();
-        let out = self.write_exclusive(&caller, move |txn, ctx| {
+        self.write_exclusive(caller, move |txn, ctx| {
             let total = ops.len();
             let mut results = Vec::with_capacity(total);
             let mut failed = Vec::new();
-            for (index, op) in ops.into_iter().enumerate() {
+            for (index, (op, prepared)) in ops.into_iter().zip(prepared).enumerate() {
                 let kind = op.kind();
-                match op.run(txn, ctx, &ws) {
+                match op.run(txn, ctx, &ws, prepared) {
                     Ok(v) => results.push(json!({"index": index, "type": kind, "result": v})),
                     Err(e @ ServiceError::Store(_)) => return Err(e),
+                    // Checked against a collection that changed meanwhile:
+                    // check the batch again, unless it fails anyway (an
+                    // earlier operation's failure may be the change).
+                    Err(e @ ServiceError::Stale(_)) if failed.is_empty() => return Err(e),
                     Err(e) => {
                         let mut f = json!({"index": index, "type": kind, "code": e.code(), "message": e.to_string()});
                         if let Some(d) = e.details() {
@@ -266,10 +391,6 @@ impl Service {
                 Err(batch_error(failed, total))
             }
         })
-        .await?;
-        for c in &touched {
-            self.announce_users_of(&at, c);
-        }
-        Ok(out)
+        .await
     }
 }

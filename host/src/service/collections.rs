@@ -66,22 +66,36 @@ pub(crate) fn load_in(v: &impl View, ws: &str, id: &str) -> Result<Collection> {
     }
 }
 
+/// The checks of a collection upsert that come before its schema's.
+fn upsert_checks(v: &impl View, caller: &Caller, ws_id: &str, id: &str) -> Result<()> {
+    super::check_ident("collection name", id, 64)?;
+    let ws = workspaces::load_for(v, caller, ws_id, Some(id), "write:collections")?;
+    workspaces::require_preview(&ws, "collections")
+}
+
+/// Compiles a collection's schema: before the write is queued, since a
+/// costly schema must not hold up the writer thread.
+pub(crate) fn check_schema(id: &str, schema: &Value) -> Result<()> {
+    schema::compile(schema).map(|_| ()).map_err(|v| {
+        ServiceError::schema(
+            format!("the schema of collection '{id}' is not a valid JSON Schema"),
+            &v,
+        )
+    })
+}
+
+/// Writes a collection; `compiled` is [`check_schema`]'s verdict on
+/// `req.schema`, reported after the checks that come first.
 pub(crate) fn upsert_in(
     txn: &Txn,
     ctx: &Ctx,
     ws_id: &str,
     id: &str,
     req: UpsertCollection,
+    compiled: Result<()>,
 ) -> Result<Collection> {
-    super::check_ident("collection name", id, 64)?;
-    let ws = workspaces::load_for(txn, &ctx.caller, ws_id, Some(id), "write:collections")?;
-    workspaces::require_preview(&ws, "collections")?;
-    schema::compile(&req.schema).map_err(|v| {
-        ServiceError::schema(
-            format!("the schema of collection '{id}' is not a valid JSON Schema"),
-            &v,
-        )
-    })?;
+    upsert_checks(txn, &ctx.caller, ws_id, id)?;
+    compiled?;
     let old = match load_in(txn, ws_id, id) {
         Ok(c) => Some(c),
         Err(ServiceError::NotFound { .. }) => None,
@@ -185,10 +199,20 @@ impl Service {
         req: UpsertCollection,
     ) -> Result<Collection> {
         let (w, c) = (ws.to_string(), id.to_string());
+        let req = std::sync::Arc::new(req);
+        let r = req.clone();
         let out = self
-            .write_shared(caller, move |txn, ctx| {
-                upsert_in(txn, ctx, &w, &c, req.clone())
-            })
+            .checked_write(
+                caller,
+                move |v, ctx| {
+                    upsert_checks(v, &ctx.caller, &w, &c)?;
+                    check_schema(&c, &r.schema)
+                },
+                {
+                    let (w, c) = (ws.to_string(), id.to_string());
+                    move |txn, ctx, _| upsert_in(txn, ctx, &w, &c, (*req).clone(), Ok(()))
+                },
+            )
             .await?;
         // Its schema is in the tools of endpoints that use it.
         self.announce_users_of(ws, id);

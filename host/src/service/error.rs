@@ -29,6 +29,11 @@ pub enum ServiceError {
     /// Version conflict or a uniqueness rule.
     #[error("{message}")]
     Conflict { message: String, details: Value },
+    /// What a write was checked against (a collection's schema, the record)
+    /// changed before it ran. The service checks such a write again; a
+    /// client sees this only if that keeps happening.
+    #[error("{0}")]
+    Stale(String),
     /// Too many requests for this token; try again after `retry_after_secs`.
     #[error("rate limit reached for this token; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
@@ -91,7 +96,7 @@ impl ServiceError {
             ServiceError::Unauthorized(_) => "UNAUTHORIZED",
             ServiceError::Forbidden(_) => "FORBIDDEN",
             ServiceError::NotFound { .. } => "NOT_FOUND",
-            ServiceError::Conflict { .. } => "CONFLICT",
+            ServiceError::Conflict { .. } | ServiceError::Stale(_) => "CONFLICT",
             ServiceError::RateLimited { .. } => "RATE_LIMITED",
             ServiceError::Internal(_) | ServiceError::Store(_) => "INTERNAL_ERROR",
         }

@@ -133,6 +133,49 @@ impl Service {
             .await
     }
 
+    /// Checks a write on the blocking pool against a fresh snapshot (`check`:
+    /// the costly part, schema validation, must never run on the writer
+    /// thread), then runs `write` as a shared job with what the check found.
+    /// If the job answers [`ServiceError::Stale`] (what was checked changed
+    /// meanwhile), checks again, up to [`records::CHECK_ATTEMPTS`] times.
+    async fn checked_write<C, T>(
+        &self,
+        caller: &Caller,
+        check: impl Fn(&crate::store::Snapshot, &Ctx) -> Result<C> + Send + Sync + 'static,
+        write: impl Fn(&Txn, &Ctx, &C) -> Result<T> + Send + Sync + 'static,
+    ) -> Result<T>
+    where
+        C: Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        let (check, write) = (Arc::new(check), Arc::new(write));
+        let mut attempt = 1;
+        loop {
+            let checked = self.check(caller, check.clone()).await?;
+            let w = write.clone();
+            match self
+                .write_shared(caller, move |txn, ctx| w(txn, ctx, &checked))
+                .await
+            {
+                Err(ServiceError::Stale(_)) if attempt < records::CHECK_ATTEMPTS => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
+    /// Runs `check` on the blocking pool against a fresh snapshot.
+    async fn check<C: Send + 'static>(
+        &self,
+        caller: &Caller,
+        check: Arc<impl Fn(&crate::store::Snapshot, &Ctx) -> Result<C> + Send + Sync + 'static>,
+    ) -> Result<C> {
+        let ctx = self.ctx(caller);
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || check(&store.read()?, &ctx))
+            .await
+            .map_err(|e| ServiceError::Internal(format!("checking the write failed: {e}")))?
+    }
+
     /// Runs a write function in a transaction of its own, aborted on error.
     async fn write_exclusive<T, F>(&self, caller: &Caller, f: F) -> Result<T>
     where

@@ -8,6 +8,8 @@
 
 use mcp_factory_guest::config::CollectionOp;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 
 use super::auth::Act;
@@ -145,18 +147,73 @@ pub(crate) fn resolve_in(v: &impl View, ws: &str, coll: &str, id: &str) -> Resul
     decode(&find_bytes(v, ws, coll, id)?, "record")
 }
 
-fn validate_data(txn: &Txn, ctx: &Ctx, ws: &str, coll: &str, data: &Value) -> Result<()> {
-    let c = collections::load_in(txn, ws, coll)?;
-    let validator = ctx
+/// What a record write was checked against before it was queued. Schema
+/// validation runs on the blocking pool, never on the writer thread, where a
+/// costly schema would hold up every tenant's writes; in its transaction the
+/// job only confirms that the collection's schema (and, for a patch, the
+/// record) is still what was checked, or answers [`ServiceError::Stale`] and
+/// the service checks again.
+#[derive(Debug, Clone)]
+pub(crate) struct Checked {
+    /// The schema the data passed; `None`: the collection did not exist.
+    schema: Option<Arc<Value>>,
+    /// For a patch: the version of the record it was applied to.
+    record_version: Option<u64>,
+}
+
+impl Checked {
+    /// A check that failed at an operation of a batch: the batch reports it
+    /// at that index if, in the transaction, the collection is still as seen.
+    pub(crate) fn refused(schema: Option<Arc<Value>>) -> Checked {
+        Checked {
+            schema,
+            record_version: None,
+        }
+    }
+}
+
+/// How often a write is checked before it gives up on a collection or record
+/// that keeps changing under it.
+pub(crate) const CHECK_ATTEMPTS: usize = 3;
+
+/// A collection's schema as a write will find it, compiled.
+pub(crate) type Target = Option<(Arc<Value>, Arc<jsonschema::Validator>)>;
+
+/// The collection's schema in `v`, compiled (cached per version).
+pub(crate) fn target(v: &impl View, ctx: &Ctx, ws: &str, coll: &str) -> Result<Target> {
+    let c = match collections::load_in(v, ws, coll) {
+        Ok(c) => c,
+        Err(ServiceError::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let (validator, schema) = ctx
         .schemas
-        .get(ws, coll, c.version, &c.schema)
+        .get_with_schema(ws, coll, c.version, &c.schema)
         .map_err(|v| {
             ServiceError::schema(
                 format!("the schema of collection '{coll}' does not compile"),
                 &v,
             )
         })?;
-    crate::schema::check(&validator, data).map_err(|v| {
+    Ok(Some((schema, validator)))
+}
+
+fn no_collection(ws: &str, coll: &str) -> ServiceError {
+    ServiceError::not_found(
+        Entity::Collection,
+        coll,
+        format!(
+            "collection '{coll}' not found in workspace '{ws}'; list them with `mcp-factory collections list --workspace {ws}`"
+        ),
+    )
+}
+
+/// Validates `data` against `target` (outside the writer thread).
+fn validate(ws: &str, coll: &str, target: &Target, data: &Value) -> Result<Arc<Value>> {
+    let Some((schema, validator)) = target else {
+        return Err(no_collection(ws, coll));
+    };
+    crate::schema::check(validator, data).map_err(|v| {
         let first = &v[0];
         let at = if first.path.is_empty() {
             "the record".to_string()
@@ -170,7 +227,29 @@ fn validate_data(txn: &Txn, ctx: &Ctx, ws: &str, coll: &str, data: &Value) -> Re
             ),
             &v,
         )
-    })
+    })?;
+    Ok(schema.clone())
+}
+
+fn stale(coll: &str) -> ServiceError {
+    ServiceError::Stale(format!(
+        "collection '{coll}' or the record changed while this write was waiting; send it again"
+    ))
+}
+
+/// In the transaction: collection `coll` still has the schema the write was
+/// checked against (no validation here: see [`Checked`]).
+fn confirm(txn: &Txn, ws: &str, coll: &str, checked: &Checked) -> Result<()> {
+    let now = match collections::load_in(txn, ws, coll) {
+        Ok(c) => Some(c),
+        Err(ServiceError::NotFound { .. }) => None,
+        Err(e) => return Err(e),
+    };
+    match (now, &checked.schema) {
+        (None, None) => Ok(()),
+        (Some(c), Some(s)) if c.schema == **s => Ok(()),
+        _ => Err(stale(coll)),
+    }
 }
 
 fn check_version(r: &Record, expected: Option<u64>) -> Result<()> {
@@ -201,18 +280,20 @@ fn write_record(txn: &Txn, r: &Record) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn upsert_in(
-    txn: &Txn,
-    ctx: &Ctx,
+/// The checks of an upsert that need no schema, made before it is queued
+/// and again in its transaction.
+fn upsert_checks(
+    v: &impl View,
+    caller: &Caller,
     ws: &str,
+    req: &UpsertRecord,
     coll: &str,
-    req: UpsertRecord,
-) -> Result<Record> {
+) -> Result<workspaces::Workspace> {
     // The token must be able to write here at all; whether this is a create
-    // or an update (which an endpoint grants apart) is known below.
-    let w = workspaces::load(txn, ws)?;
-    ctx.caller
-        .authorize_token(&w, Act::Record(coll, CollectionOp::Create))?;
+    // or an update (which an endpoint grants apart) is known in the
+    // transaction.
+    let w = workspaces::load(v, ws)?;
+    caller.authorize_token(&w, Act::Record(coll, CollectionOp::Create))?;
     if !req.data.is_object() {
         return Err(ServiceError::invalid("'data' must be a JSON object"));
     }
@@ -224,7 +305,43 @@ pub(crate) fn upsert_in(
     if req.external_id.as_deref() == Some("") {
         return Err(ServiceError::invalid("'external_id' cannot be empty"));
     }
-    validate_data(txn, ctx, ws, coll, &req.data)?;
+    Ok(w)
+}
+
+/// Checks an upsert before it is queued; `target` is the collection as the
+/// write will find it.
+pub(crate) fn check_upsert(
+    v: &impl View,
+    caller: &Caller,
+    ws: &str,
+    coll: &str,
+    req: &UpsertRecord,
+    target: &Target,
+) -> Result<Checked> {
+    upsert_checks(v, caller, ws, req, coll)?;
+    Ok(Checked {
+        schema: Some(validate(ws, coll, target, &req.data)?),
+        record_version: None,
+    })
+}
+
+/// Writes an upsert checked by [`check_upsert`]. A `checked` that refused
+/// (a batch's) makes this fail with `refusal` once the checks that come
+/// first have passed.
+pub(crate) fn upsert_in(
+    txn: &Txn,
+    ctx: &Ctx,
+    ws: &str,
+    coll: &str,
+    req: &UpsertRecord,
+    checked: &Checked,
+    refusal: Option<ServiceError>,
+) -> Result<Record> {
+    let w = upsert_checks(txn, &ctx.caller, ws, req, coll)?;
+    confirm(txn, ws, coll, checked)?;
+    if let Some(e) = refusal {
+        return Err(e);
+    }
     let by_id = match &req.id {
         Some(id) => Some(load_in(txn, ws, coll, id)?.ok_or_else(|| not_found(ws, coll, id))?),
         None => None,
@@ -271,9 +388,9 @@ pub(crate) fn upsert_in(
                 store::records::external_remove(txn, ws, coll, old_ext, &old_source)?;
             }
             Record {
-                data: req.data,
-                external_id: req.external_id.or(old.external_id),
-                external_source: req.external_source.or(old.external_source),
+                data: req.data.clone(),
+                external_id: req.external_id.clone().or(old.external_id),
+                external_source: req.external_source.clone().or(old.external_source),
                 version: old.version + 1,
                 deleted: false,
                 updated_at: stamp,
@@ -284,9 +401,9 @@ pub(crate) fn upsert_in(
             id: uuid::Uuid::now_v7().to_string(),
             workspace_id: ws.to_string(),
             collection: coll.to_string(),
-            data: req.data,
-            external_id: req.external_id,
-            external_source: req.external_source,
+            data: req.data.clone(),
+            external_id: req.external_id.clone(),
+            external_source: req.external_source.clone(),
             version: 1,
             archived: false,
             cancelled: false,
@@ -315,28 +432,63 @@ pub(crate) fn upsert_in(
     Ok(record)
 }
 
+/// The checks of a patch that need no schema, made before it is queued and
+/// again in its transaction; returns the record with the patch applied.
+fn patch_checks(
+    v: &impl View,
+    caller: &Caller,
+    ws: &str,
+    coll: &str,
+    id: &str,
+    req: &PatchRecord,
+) -> Result<(Record, Value)> {
+    let w = workspaces::load(v, ws)?;
+    caller.authorize(&w, Act::Record(coll, CollectionOp::Update))?;
+    if !req.data.is_object() {
+        return Err(ServiceError::invalid(
+            "'data' must be a JSON object (a JSON merge patch)",
+        ));
+    }
+    let old = resolve_in(v, ws, coll, id)?;
+    refuse_archived(&old)?;
+    check_version(&old, req.version)?;
+    let mut data = old.data.clone();
+    json_patch::merge(&mut data, &req.data);
+    Ok((old, data))
+}
+
+/// Checks a patch before it is queued, against the record in `v`.
+pub(crate) fn check_patch(
+    v: &impl View,
+    ctx: &Ctx,
+    ws: &str,
+    coll: &str,
+    id: &str,
+    req: &PatchRecord,
+) -> Result<Checked> {
+    let (old, data) = patch_checks(v, &ctx.caller, ws, coll, id, req)?;
+    let target = target(v, ctx, ws, coll)?;
+    Ok(Checked {
+        schema: Some(validate(ws, coll, &target, &data)?),
+        record_version: Some(old.version),
+    })
+}
+
+/// Writes a patch checked by [`check_patch`].
 pub(crate) fn patch_in(
     txn: &Txn,
     ctx: &Ctx,
     ws: &str,
     coll: &str,
     id: &str,
-    req: PatchRecord,
+    req: &PatchRecord,
+    checked: &Checked,
 ) -> Result<Record> {
-    let w = workspaces::load(txn, ws)?;
-    ctx.caller
-        .authorize(&w, Act::Record(coll, CollectionOp::Update))?;
-    if !req.data.is_object() {
-        return Err(ServiceError::invalid(
-            "'data' must be a JSON object (a JSON merge patch)",
-        ));
+    let (old, data) = patch_checks(txn, &ctx.caller, ws, coll, id, req)?;
+    if checked.record_version != Some(old.version) {
+        return Err(stale(coll));
     }
-    let old = resolve_in(txn, ws, coll, id)?;
-    refuse_archived(&old)?;
-    check_version(&old, req.version)?;
-    let mut data = old.data.clone();
-    json_patch::merge(&mut data, &req.data);
-    validate_data(txn, ctx, ws, coll, &data)?;
+    confirm(txn, ws, coll, checked)?;
     let record = Record {
         data,
         version: old.version + 1,
@@ -394,10 +546,20 @@ impl Service {
         coll: &str,
         req: UpsertRecord,
     ) -> Result<Record> {
-        let (ws, coll) = (ws.to_string(), coll.to_string());
-        self.write_shared(caller, move |txn, ctx| {
-            upsert_in(txn, ctx, &ws, &coll, req.clone())
-        })
+        let (w, c) = (ws.to_string(), coll.to_string());
+        let req = Arc::new(req);
+        let r = req.clone();
+        self.checked_write(
+            caller,
+            move |v, ctx| {
+                let target = target(v, ctx, &w, &c)?;
+                check_upsert(v, &ctx.caller, &w, &c, &r, &target)
+            },
+            {
+                let (ws, coll) = (ws.to_string(), coll.to_string());
+                move |txn, ctx, checked| upsert_in(txn, ctx, &ws, &coll, &req, checked, None)
+            },
+        )
         .await
     }
 
@@ -410,9 +572,13 @@ impl Service {
         req: PatchRecord,
     ) -> Result<Record> {
         let (ws, coll, id) = (ws.to_string(), coll.to_string(), id.to_string());
-        self.write_shared(caller, move |txn, ctx| {
-            patch_in(txn, ctx, &ws, &coll, &id, req.clone())
-        })
+        let req = Arc::new(req);
+        let (w, c, i, r) = (ws.clone(), coll.clone(), id.clone(), req.clone());
+        self.checked_write(
+            caller,
+            move |v, ctx| check_patch(v, ctx, &w, &c, &i, &r),
+            move |txn, ctx, checked| patch_in(txn, ctx, &ws, &coll, &id, &req, checked),
+        )
         .await
     }
 
@@ -529,5 +695,110 @@ mod tests {
         // A quote inside a string is always escaped, so the first `,"data":`
         // is the key itself.
         assert_eq!(text.find(r#","data":"#), text.rfind(r#","data":"#));
+    }
+
+    /// A write checked before it was queued is refused as stale when the
+    /// collection's schema or the record changed before its transaction, and
+    /// the service then checks it again against what is there now.
+    #[tokio::test]
+    async fn a_write_checked_against_an_old_schema_or_record_is_checked_again() {
+        use crate::service::collections::UpsertCollection;
+        use crate::service::workspaces::{CreatePreview, CreateWorkspace};
+        use crate::store::{Store, WriteMode};
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let svc = Service::new(Store::open(dir.path()).expect("store")).expect("service");
+        let sys = Caller::system();
+        let ws = CreateWorkspace {
+            id: "w".into(),
+            name: None,
+            description: None,
+        };
+        svc.create_workspace(&sys, ws).await.expect("ws");
+        let dev = CreatePreview {
+            name: "dev".into(),
+            description: None,
+        };
+        svc.create_preview(&sys, "w", dev).await.expect("preview");
+        let schema = |s: Value| UpsertCollection {
+            name: None,
+            description: None,
+            schema: s,
+        };
+        svc.upsert_collection(&sys, "w--dev", "items", schema(json!({"type": "object"})))
+            .await
+            .expect("collection");
+        let ctx = svc.ctx(&sys);
+        let req = UpsertRecord {
+            data: json!({"n": "text"}),
+            ..Default::default()
+        };
+        let snap = svc.store().read().expect("snapshot");
+        let t = target(&snap, &ctx, "w--dev", "items").expect("target");
+        let checked = check_upsert(&snap, &sys, "w--dev", "items", &req, &t).expect("valid now");
+        drop(snap);
+
+        let strict = json!({"type": "object", "properties": {"n": {"type": "number"}}});
+        svc.upsert_collection(&sys, "w--dev", "items", schema(strict))
+            .await
+            .expect("schema change");
+        let (c, r) = (ctx.clone(), req.clone());
+        let out = svc
+            .store()
+            .write(WriteMode::Shared, move |txn| {
+                upsert_in(txn, &c, "w--dev", "items", &r, &checked, None)
+            })
+            .await;
+        assert!(matches!(out, Err(ServiceError::Stale(_))), "{out:?}");
+        let err = svc
+            .upsert_record(&sys, "w--dev", "items", req)
+            .await
+            .expect_err("checked again, against the new schema");
+        assert!(
+            err.to_string().contains("does not match the schema"),
+            "{err}"
+        );
+
+        // A patch checked against one version of the record.
+        let rec = svc
+            .upsert_record(
+                &sys,
+                "w--dev",
+                "items",
+                UpsertRecord {
+                    data: json!({"n": 1}),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("record");
+        let patch = PatchRecord {
+            data: json!({"m": 1}),
+            version: None,
+        };
+        let snap = svc.store().read().expect("snapshot");
+        let checked = check_patch(&snap, &ctx, "w--dev", "items", &rec.id, &patch).expect("valid");
+        drop(snap);
+        let other = PatchRecord {
+            data: json!({"n": 2}),
+            version: None,
+        };
+        svc.patch_record(&sys, "w--dev", "items", &rec.id, other)
+            .await
+            .expect("a patch in between");
+        let (c, p, id) = (ctx.clone(), patch.clone(), rec.id.clone());
+        let out = svc
+            .store()
+            .write(WriteMode::Shared, move |txn| {
+                patch_in(txn, &c, "w--dev", "items", &id, &p, &checked)
+            })
+            .await;
+        assert!(matches!(out, Err(ServiceError::Stale(_))), "{out:?}");
+        let now = svc
+            .patch_record(&sys, "w--dev", "items", &rec.id, patch)
+            .await
+            .expect("checked again");
+        assert_eq!(now.data, json!({"n": 2, "m": 1}));
+        assert_eq!(now.version, 3);
     }
 }

@@ -132,6 +132,18 @@ impl Service {
             .await
     }
 
+    /// Runs blocking work (a scan, a sort) on tokio's blocking pool, so that
+    /// it never holds one of the async worker threads.
+    pub(crate) async fn blocking<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> Result<T> + Send + 'static,
+    {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| ServiceError::Internal(format!("a blocking task failed: {e}")))?
+    }
+
     /// Runs a write function in a transaction of its own, aborted on error.
     async fn write_exclusive<T, F>(&self, caller: &Caller, f: F) -> Result<T>
     where

@@ -212,3 +212,61 @@ pub fn stream(s: &Snapshot, ws: &str, coll: Option<&str>) -> Result<Rows, StoreE
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Store, WriteMode, tables};
+    use super::*;
+
+    /// A store written before the counts existed has no counts table: it is
+    /// built from the records when the store opens, deleted ones apart.
+    #[tokio::test]
+    async fn counts_are_built_for_a_store_from_before_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("store");
+        store
+            .write(WriteMode::Exclusive, |t| -> Result<(), StoreError> {
+                for (ws, coll, id, deleted) in [
+                    ("w", "a", "1", false),
+                    ("w", "a", "2", true),
+                    ("w", "a", "3", false),
+                    ("w", "b", "1", true),
+                    ("w-x", "a", "1", false),
+                ] {
+                    let json = format!(r#"{{"deleted":{deleted},"id":"{id}","data":{{}}}}"#);
+                    put(t, ws, coll, id, json.as_bytes())?;
+                }
+                // Rewriting a record (deleting one, restoring another) moves
+                // the live count only.
+                put(t, "w", "a", "3", br#"{"deleted":true,"data":{}}"#)?;
+                put(t, "w", "a", "2", br#"{"deleted":false,"data":{}}"#)?;
+                Ok(())
+            })
+            .await
+            .expect("write");
+        let counts = |store: &Store| {
+            let s = store.read().expect("read");
+            [("w", "a"), ("w", "b"), ("w-x", "a"), ("w", "none")]
+                .map(|(ws, c)| count(&s, ws, c).expect("count"))
+        };
+        let kept = counts(&store);
+        assert_eq!(kept, [(2, 3), (0, 1), (1, 1), (0, 0)]);
+        store
+            .write(WriteMode::Exclusive, |t| -> Result<(), StoreError> {
+                t.0.delete_table(RECORD_COUNTS)?;
+                Ok(())
+            })
+            .await
+            .expect("drop the counts");
+        tables::create_all(&store.db).expect("open again");
+        assert_eq!(counts(&store), kept);
+    }
+
+    #[test]
+    fn the_deleted_flag_is_read_wherever_it_is() {
+        assert!(!is_deleted(br#"{"deleted":false,"id":"x"}"#).expect("flag"));
+        assert!(is_deleted(br#"{"deleted":true,"id":"x"}"#).expect("flag"));
+        assert!(is_deleted(br#"{"id":"x","deleted":true}"#).expect("flag"));
+        assert!(is_deleted(br#"{"id":"x"}"#).is_err());
+    }
+}

@@ -88,8 +88,7 @@ impl Service {
                     .is_some_and(|c| caller.can(&w, Some(&c), "read:records"))
             })
         };
-        let keep: Option<&mut dyn FnMut(&[u8]) -> bool> =
-            if limited { Some(&mut keep) } else { None };
+        let keep: Option<store::oplog::Keep<'_>> = if limited { Some(&mut keep) } else { None };
         let (total, rows) = store::oplog::after(&txn, ws, after, limit, keep)?;
         let data = rows
             .iter()

@@ -18,6 +18,9 @@ pub fn put(t: &Txn, ws: &str, seq: u64, json: &[u8]) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Says whether a reader may see an entry (given its bytes).
+pub type Keep<'a> = &'a mut dyn FnMut(&[u8]) -> bool;
+
 /// Entries after `after` (exclusive), oldest first, at most `limit`; and
 /// how many there are in all after `after`.
 ///
@@ -32,7 +35,7 @@ pub fn after(
     ws: &str,
     after: u64,
     limit: usize,
-    keep: Option<&mut dyn FnMut(&[u8]) -> bool>,
+    keep: Option<Keep<'_>>,
 ) -> Result<(usize, Vec<Vec<u8>>), StoreError> {
     let end = succ(ws);
     let table = v.open(OPLOG)?;

@@ -308,6 +308,21 @@ impl Sort {
             .collect()
     }
 
+    /// Whether record `bytes` sorts strictly before `keys`, reading its keys
+    /// one at a time and only as far as needed (no allocation: most records
+    /// of a large scan lose this comparison).
+    fn beats(sorts: &[Sort], bytes: &[u8], keys: &[Key<'_>]) -> Result<bool> {
+        for (s, k) in sorts.iter().zip(keys) {
+            let mine = Key::of(lookup(bytes, &s.path)?.as_ref());
+            let o = mine.cmp(k);
+            let o = if s.desc { o.reverse() } else { o };
+            if o != Ordering::Equal {
+                return Ok(o == Ordering::Less);
+            }
+        }
+        Ok(false)
+    }
+
     fn compare(sorts: &[Sort], a: &[Key<'_>], b: &[Key<'_>]) -> Ordering {
         for (s, (x, y)) in sorts.iter().zip(a.iter().zip(b)) {
             let o = x.cmp(y);
@@ -381,18 +396,19 @@ pub fn run(v: &impl View, ws: &str, coll: &str, p: &Plan) -> Result<Page<Value>>
             }
             return Ok(ControlFlow::Continue(()));
         }
-        let keys = Sort::keys(&p.sorts, bytes)?;
         if heap.len() == want {
             // Full: a record enters only if it beats the worst kept one
             // (on a tie the earlier record wins, as in a stable sort).
-            let beats = heap
-                .peek()
-                .is_some_and(|worst| Sort::compare(&p.sorts, &keys, &worst.keys) == Ordering::Less);
+            let beats = match heap.peek() {
+                Some(worst) => Sort::beats(&p.sorts, bytes, &worst.keys)?,
+                None => false,
+            };
             if !beats {
                 return Ok(ControlFlow::Continue(()));
             }
             heap.pop();
         }
+        let keys = Sort::keys(&p.sorts, bytes)?;
         heap.push(Ranked {
             sorts: &p.sorts,
             keys: keys.into_iter().map(Key::into_owned).collect(),

@@ -17,6 +17,7 @@ mod durability;
 mod endpoint_calls;
 mod endpoints;
 mod http_errors;
+mod limits_lists;
 mod limits_writer;
 mod mcp_auth;
 mod mcp_clients;

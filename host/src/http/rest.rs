@@ -266,7 +266,7 @@ async fn list_records(
         offset: p.offset,
         ..Default::default()
     };
-    ok(s.service.query_records(&c, &ws, &coll, &q)?)
+    ok(s.service.query_records(&c, &ws, &coll, &q).await?)
 }
 
 async fn query_records(
@@ -275,7 +275,7 @@ async fn query_records(
     Path((ws, coll)): Path<(String, String)>,
     Body(q): Body<RecordQuery>,
 ) -> Res {
-    ok(s.service.query_records(&c, &ws, &coll, &q)?)
+    ok(s.service.query_records(&c, &ws, &coll, &q).await?)
 }
 
 async fn upsert_record(
@@ -602,7 +602,8 @@ async fn list_operations(
     Params(p): Params<OpsParams>,
 ) -> Res {
     ok(s.service
-        .list_operations(&c, &ws, p.after.unwrap_or(0), p.limit)?)
+        .list_operations(&c, &ws, p.after.unwrap_or(0), p.limit)
+        .await?)
 }
 
 pub async fn health() -> Res {

@@ -1008,7 +1008,7 @@ impl AdminMcp {
                     offset,
                     ..Query::default()
                 };
-                to_value(s.query_records(c, &workspace_id, &collection, &q)?)
+                to_value(s.query_records(c, &workspace_id, &collection, &q).await?)
             }
         }
     }

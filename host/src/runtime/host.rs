@@ -127,7 +127,8 @@ impl store::Host for HostState {
         let q: Query = parse("query", &query)?;
         out(self
             .svc()
-            .query_records(&self.call.caller, &self.ws(), &collection, &q))
+            .query_records(&self.call.caller, &self.ws(), &collection, &q)
+            .await)
     }
 
     async fn update_record(

@@ -171,9 +171,19 @@ impl Service {
     ) -> Result<C> {
         let ctx = self.ctx(caller);
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || check(&store.read()?, &ctx))
+        self.blocking(move || check(&store.read()?, &ctx)).await
+    }
+
+    /// Runs blocking work (a scan, a sort) on tokio's blocking pool, so that
+    /// it never holds one of the async worker threads.
+    pub(crate) async fn blocking<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> Result<T> + Send + 'static,
+    {
+        tokio::task::spawn_blocking(f)
             .await
-            .map_err(|e| ServiceError::Internal(format!("checking the write failed: {e}")))?
+            .map_err(|e| ServiceError::Internal(format!("a blocking task failed: {e}")))?
     }
 
     /// Runs a write function in a transaction of its own, aborted on error.

@@ -44,7 +44,7 @@ pub(crate) fn append(
 
 impl Service {
     /// Entries after sequence `after` (exclusive), oldest first.
-    pub fn list_operations(
+    pub async fn list_operations(
         &self,
         caller: &Caller,
         ws: &str,
@@ -52,6 +52,18 @@ impl Service {
         limit: Option<usize>,
     ) -> Result<Page<Entry>> {
         let (limit, _) = super::page(limit, None)?;
+        let (this, caller, ws) = (self.clone(), caller.clone(), ws.to_string());
+        self.blocking(move || this.operations_in(&caller, &ws, after, limit))
+            .await
+    }
+
+    fn operations_in(
+        &self,
+        caller: &Caller,
+        ws: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Page<Entry>> {
         let txn = self.store.read()?;
         let w = self.read_workspace(&txn, caller, ws, None, "read:records")?;
         // A token limited to some collections sees only their entries, as
@@ -60,10 +72,7 @@ impl Service {
         let limited = all
             .iter()
             .any(|c| !caller.can(&w, Some(&c.id), "read:records"));
-        let (total, rows) = store::oplog::after(&txn, ws, after, limit, |bytes| {
-            if !limited {
-                return true;
-            }
+        let mut keep = |bytes: &[u8]| {
             #[derive(Deserialize)]
             struct Target {
                 #[serde(default)]
@@ -78,7 +87,9 @@ impl Service {
                     .collection
                     .is_some_and(|c| caller.can(&w, Some(&c), "read:records"))
             })
-        })?;
+        };
+        let keep: Option<store::oplog::Keep<'_>> = if limited { Some(&mut keep) } else { None };
+        let (total, rows) = store::oplog::after(&txn, ws, after, limit, keep)?;
         let data = rows
             .iter()
             .map(|b| decode(b, "operations-log entry"))

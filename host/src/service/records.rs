@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::auth::Act;
 use super::collections;
 use super::error::{Entity, Result, ServiceError};
-use super::query::{Filter, Sort};
+use super::query::{self, Filter, Sort};
 use super::{Caller, Ctx, Page, Service, decode, encode, now, oplog, workspaces};
 use crate::store::{self, Txn, View};
 
@@ -622,8 +622,10 @@ impl Service {
         decode(&self.get_record_json(caller, ws, coll, id)?, "record")
     }
 
-    /// Filters, sorts and pages a collection's records.
-    pub fn query_records(
+    /// Filters, sorts and pages a collection's records (see [`query::run`]
+    /// for what it reads), on a blocking thread: a query that must scan a
+    /// large collection never holds an async worker.
+    pub async fn query_records(
         &self,
         caller: &Caller,
         ws: &str,
@@ -643,23 +645,27 @@ impl Service {
             .map(Sort::parse)
             .transpose()?
             .unwrap_or_default();
-        let txn = self.store.read()?;
-        let w = workspaces::load(&txn, ws)?;
-        caller.authorize(&w, Act::Record(coll, CollectionOp::List))?;
-        collections::load_in(&txn, ws, coll)?;
-        let mut rows = Vec::new();
-        store::records::scan(&txn, ws, coll, |bytes| -> Result<()> {
-            let rec: Value = decode(bytes, "record")?;
-            let visible = q.include_deleted || rec["deleted"] != Value::Bool(true);
-            if visible && filter.as_ref().is_none_or(|f| f.matches(&rec)) {
-                rows.push(rec);
-            }
-            Ok(())
-        })?;
-        if !sorts.is_empty() {
-            rows.sort_by(|a, b| Sort::compare(&sorts, a, b));
-        }
-        Ok(Page::of(rows, limit, offset))
+        let plan = query::Plan {
+            filter,
+            sorts,
+            include_deleted: q.include_deleted,
+            limit,
+            offset,
+        };
+        let (this, caller, ws, coll) = (
+            self.clone(),
+            caller.clone(),
+            ws.to_string(),
+            coll.to_string(),
+        );
+        self.blocking(move || {
+            let txn = this.store.read()?;
+            let w = workspaces::load(&txn, &ws)?;
+            caller.authorize(&w, Act::Record(&coll, CollectionOp::List))?;
+            collections::load_in(&txn, &ws, &coll)?;
+            query::run(&txn, &ws, &coll, &plan)
+        })
+        .await
     }
 }
 

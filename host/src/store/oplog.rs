@@ -18,20 +18,42 @@ pub fn put(t: &Txn, ws: &str, seq: u64, json: &[u8]) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Entries after `after` (exclusive) that `keep` accepts, oldest first, at
-/// most `limit`; and how many `keep` accepts in all after `after`.
+/// Says whether a reader may see an entry (given its bytes).
+pub type Keep<'a> = &'a mut dyn FnMut(&[u8]) -> bool;
+
+/// Entries after `after` (exclusive), oldest first, at most `limit`; and
+/// how many there are in all after `after`.
+///
+/// With no `keep`, the count comes from the sequence numbers: they are dense
+/// (each is allocated and written in the same transaction, and entries go
+/// only with their workspace), so it is the last sequence minus `after`, and
+/// the scan stops after `limit` entries. With `keep` (a reader who sees only
+/// some entries), only a scan can count them: it reads every later entry but
+/// copies only the `limit` it returns.
 pub fn after(
     v: &impl View,
     ws: &str,
     after: u64,
     limit: usize,
-    mut keep: impl FnMut(&[u8]) -> bool,
+    keep: Option<Keep<'_>>,
 ) -> Result<(usize, Vec<Vec<u8>>), StoreError> {
     let end = succ(ws);
     let table = v.open(OPLOG)?;
-    let mut total = 0;
+    let range = || table.range((ws, after.saturating_add(1))..(end.as_str(), 0));
     let mut out = Vec::new();
-    for row in table.range((ws, after.saturating_add(1))..(end.as_str(), 0))? {
+    let Some(keep) = keep else {
+        let last = match range()?.next_back() {
+            Some(row) => row?.0.value().1,
+            None => return Ok((0, out)),
+        };
+        for row in range()?.take(limit) {
+            out.push(row?.1.value().to_vec());
+        }
+        let total = usize::try_from(last - after).unwrap_or(usize::MAX);
+        return Ok((total, out));
+    };
+    let mut total = 0;
+    for row in range()? {
         let row = row?;
         let bytes = row.1.value();
         if keep(bytes) {

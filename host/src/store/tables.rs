@@ -5,7 +5,7 @@
 //! table, by its range) and the test that no table keeps a deleted
 //! workspace's rows — a table added here is covered by all three.
 
-use redb::{Database, TableDefinition};
+use redb::{Database, TableDefinition, TableHandle};
 
 use super::StoreError;
 use super::view::Txn;
@@ -25,10 +25,18 @@ macro_rules! tables {
         #[cfg(test)]
         pub(super) const ALL: &[&str] = &[$($pn,)* $($gn,)*];
 
+        /// Creates missing tables and, in the same transaction, builds the
+        /// derived ones that a store from an older version lacks.
         pub(super) fn create_all(db: &Database) -> Result<(), StoreError> {
             let txn = db.begin_write()?;
+            let had_counts = txn
+                .list_tables()?
+                .any(|t| t.name() == RECORD_COUNTS.name());
             $( txn.open_table($p)?; )*
             $( txn.open_table($g)?; )*
+            if !had_counts {
+                super::records::rebuild_counts(&Txn::new(&txn))?;
+            }
             txn.commit()?;
             Ok(())
         }
@@ -62,6 +70,10 @@ tables! {
         COLLECTIONS: (&str, &str) => &[u8] = "collections", |ws, end| (ws, "")..(end, "");
         /// (workspace, collection, record id) → record JSON.
         RECORDS: (&str, &str, &str) => &[u8] = "records", |ws, end| (ws, "", "")..(end, "", "");
+        /// (workspace, collection) → (live records, all records incl. deleted):
+        /// kept by `records::put` in the write's own transaction, so a list's
+        /// `meta.total` needs no scan. Derived: rebuilt on open when missing.
+        RECORD_COUNTS: (&str, &str) => (u64, u64) = "record_counts", |ws, end| (ws, "")..(end, "");
         /// (workspace, collection, external_id, external_source) → record id.
         /// Unique external key; the `external_id` prefix finds a record from any source.
         RECORDS_BY_EXTERNAL: (&str, &str, &str, &str) => &str = "records_by_external",

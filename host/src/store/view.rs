@@ -39,6 +39,13 @@ impl<'a> Txn<'a> {
         Ok(self.txn.open_table(def)?)
     }
 
+    /// The transaction itself, for tests that break a store on purpose.
+    #[cfg(test)]
+    pub(super) fn raw(&self) -> &redb::WriteTransaction {
+        self.wrote.set(true);
+        self.txn
+    }
+
     /// Whether the job asked for a table to write to.
     pub(super) fn wrote(&self) -> bool {
         self.wrote.get()

@@ -57,6 +57,7 @@ mod tests {
                         t.table(OPLOG_SEQ)?.insert(ws, 3)?;
                         t.table(COLLECTIONS)?.insert((ws, "c"), b"{}".as_slice())?;
                         t.table(RECORDS)?.insert((ws, "c", "r"), b"{}".as_slice())?;
+                        t.table(RECORD_COUNTS)?.insert((ws, "c"), (1, 1))?;
                         t.table(RECORDS_BY_EXTERNAL)?
                             .insert((ws, "c", "e", ""), "r")?;
                         t.table(RELATIONSHIPS)?

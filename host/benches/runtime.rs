@@ -166,16 +166,31 @@ fn hostile_wasm() -> Vec<u8> {
     let exe = std::env::current_exe().expect("exe");
     let target = exe.ancestors().nth(3).expect("target dir").join("plugins");
     let mut cmd = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()));
-    cmd.args(["build", "--release", "--locked", "--target", "wasm32-wasip2"])
-        .arg("--manifest-path")
-        .arg(root.join("tests/hostile/Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target);
-    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR"] {
+    cmd.args([
+        "build",
+        "--release",
+        "--locked",
+        "--target",
+        "wasm32-wasip2",
+    ])
+    .arg("--manifest-path")
+    .arg(root.join("tests/hostile/Cargo.toml"))
+    .arg("--target-dir")
+    .arg(&target);
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+    ] {
         cmd.env_remove(var);
     }
     let out = cmd.output().expect("cargo");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::read(target.join("wasm32-wasip2/release/hostile.wasm")).expect("hostile.wasm")
 }
 
@@ -278,8 +293,13 @@ fn fairness(f: &Fixture) {
             }
             let mut clients = Vec::new();
             for _ in 0..16 {
-                let (http, get, admin, stop, body) =
-                    (http.clone(), get.clone(), admin.clone(), stop.clone(), body.clone());
+                let (http, get, admin, stop, body) = (
+                    http.clone(),
+                    get.clone(),
+                    admin.clone(),
+                    stop.clone(),
+                    body.clone(),
+                );
                 clients.push(tokio::spawn(async move {
                     let (mut times, mut failed) = (Vec::new(), 0);
                     while !stop.load(Ordering::Relaxed) {

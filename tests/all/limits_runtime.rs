@@ -129,7 +129,9 @@ async fn spinning_guests_do_not_stall_the_server() {
         probes += 1;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    eprintln!("{probes} probes while 4 guests spun: /health max {health:?}, neighbour max {good:?}");
+    eprintln!(
+        "{probes} probes while 4 guests spun: /health max {health:?}, neighbour max {good:?}"
+    );
     assert!(health < Duration::from_secs(1), "/health took {health:?}");
     assert!(good < Duration::from_secs(1), "the neighbour took {good:?}");
     let rss = s.peak_rss_mib();
@@ -180,7 +182,10 @@ async fn the_concurrency_cap_survives_hot_swaps() {
         tokio::time::sleep(Duration::from_millis(200)).await;
         lines = log_lines(&s, "capped").await;
     }
-    assert!(waited(&lines) >= 3, "calls beyond the cap must wait: {lines:?}");
+    assert!(
+        waited(&lines) >= 3,
+        "calls beyond the cap must wait: {lines:?}"
+    );
     for c in calls {
         let (st, v) = c.await.unwrap();
         // Each ends: at its time limit, or refused for want of a slot.
@@ -260,7 +265,9 @@ async fn the_upload_probe_logs_into_no_endpoint() {
     assert_eq!(st, StatusCode::OK, "{v}");
     let lines = log_lines(&s, "uses").await;
     assert!(
-        lines.iter().any(|(src, m)| src == "stdout" && m == "hostile lists its tools"),
+        lines
+            .iter()
+            .any(|(src, m)| src == "stdout" && m == "hostile lists its tools"),
         "{lines:?}"
     );
 }

@@ -278,7 +278,10 @@ impl base::Host for HostState {
                     .await
             })
         });
-        let out = call.runtime.run_on(&call, Layer::Generated, None, run).await;
+        let out = call
+            .runtime
+            .run_on(&call, Layer::Generated, None, run)
+            .await;
         match out {
             Ok(r) => r,
             Err(e) => Err(types::CallError::Failed(format!(

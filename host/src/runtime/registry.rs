@@ -212,10 +212,13 @@ mod tests {
         g.resize(1);
         assert!(g.try_acquire().is_none());
         // Two of the three come back: both are taken away.
-        g.release(running.pop().unwrap());
-        g.release(running.pop().unwrap());
-        assert!(g.try_acquire().is_none(), "one call still runs; the cap is 1");
-        g.release(running.pop().unwrap());
+        g.release(running.pop().expect("held"));
+        g.release(running.pop().expect("held"));
+        assert!(
+            g.try_acquire().is_none(),
+            "one call still runs; the cap is 1"
+        );
+        g.release(running.pop().expect("held"));
         let one = held(&g, 5);
         assert_eq!(one.len(), 1);
     }

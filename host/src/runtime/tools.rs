@@ -194,7 +194,11 @@ impl Runtime {
         pre: Option<Pre>,
     ) -> Result<Vec<Tool>, RunError> {
         let run = super::job(|g, store| {
-            Box::pin(async move { g.mcp_factory_plugin_tool_provider().call_list_tools(store).await })
+            Box::pin(async move {
+                g.mcp_factory_plugin_tool_provider()
+                    .call_list_tools(store)
+                    .await
+            })
         });
         self.run_on(call, layer, pre, run).await
     }
@@ -243,10 +247,7 @@ impl Runtime {
             call.endpoint.revision,
             fingerprint(&call.schemas) ^ fingerprint(&call.endpoint.created_at).rotate_left(1),
         );
-        if let Some(set) = lock(&call.entry.tool_set)
-            .as_ref()
-            .filter(|s| s.key == key)
-        {
+        if let Some(set) = lock(&call.entry.tool_set).as_ref().filter(|s| s.key == key) {
             return Ok(set.clone());
         }
         let set = Arc::new(ToolSet {

@@ -186,11 +186,18 @@ async fn the_concurrency_cap_survives_hot_swaps() {
         waited(&lines) >= 3,
         "calls beyond the cap must wait: {lines:?}"
     );
+    let ok = calls.pop().unwrap();
     for c in calls {
         let (st, v) = c.await.unwrap();
-        // Each ends: at its time limit, or refused for want of a slot.
+        // Each spinner ends: at its time limit, or refused for want of a slot.
         assert_eq!(st, StatusCode::INTERNAL_SERVER_ERROR, "{v}");
     }
+    // `ok` ends too: answered once a slot freed, or refused for want of one.
+    let (st, v) = ok.await.unwrap();
+    assert!(
+        st == StatusCode::OK || v["error"]["message"].as_str().is_some(),
+        "{st}: {v}"
+    );
     // Once they are done, the cap (2, the last revision's) is whole again.
     hostile(
         &s,

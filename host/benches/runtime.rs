@@ -12,7 +12,18 @@
 //! After criterion's estimates it prints p50/p99 over `RUNTIME_BENCH_CALLS`
 //! (default 5,000) single calls of each, and the overhead and ratio.
 //!
+//! Then the noisy-neighbour part ("[trust 2/2]"): the same service served
+//! over HTTP (`http::serve`, on this 2-worker tokio runtime, like the
+//! binary), while a client runtime calls a well-behaved endpoint in
+//! workspace `bench` from 16 concurrent clients and probes `/health` every
+//! 10 ms; first idle, then while workspace `bench--dev` keeps 8 calls of the
+//! hostile component's `spin` tool (2 s limit) running. It prints each
+//! phase's p50/p99/max and the noisy/idle p99 ratio.
+//!
 //! Run: `cargo bench -p mcp-factory --bench runtime`
+//! (`MCP_FACTORY_GUEST_SCHEDULE=pool|yield|worker` picks where guests run;
+//! `RUNTIME_BENCH_PHASE_SECONDS`, default 6, is each phase's length;
+//! `RUNTIME_BENCH_FAIRNESS_ONLY=1` skips the call-overhead part).
 
 #[path = "support.rs"]
 mod support;
@@ -22,7 +33,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use mcp_factory::runtime::{Limits, Runtime};
+use mcp_factory::runtime::{Checker, Limits, Runtime};
 use mcp_factory::service::endpoints::Serving;
 use mcp_factory::service::records::UpsertRecord;
 use mcp_factory::service::{Caller, Service};
@@ -77,6 +88,11 @@ fn fixture() -> Fixture {
         (service, sys, rec.id)
     });
     let runtime = Runtime::new(Limits::default(), dir.path().join("cache")).expect("runtime");
+    {
+        let _in = rt.enter();
+        runtime.watch(&service);
+        service.set_config_check(Arc::new(Checker(runtime.clone())));
+    }
     let serving = service.serving(&sys, "bench", "ep").expect("serving");
     let args = json!({"id": id}).to_string();
     let f = Fixture {
@@ -140,8 +156,226 @@ fn pct(v: &mut [Duration], p: f64) -> f64 {
     v[((v.len() as f64 * p) as usize).min(v.len() - 1)].as_secs_f64() * 1e6
 }
 
+/// Builds `tests/hostile` for wasm32-wasip2 as the integration tests do
+/// (into `<target>/plugins`), and returns its bytes.
+fn hostile_wasm() -> Vec<u8> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo root")
+        .to_path_buf();
+    let exe = std::env::current_exe().expect("exe");
+    let target = exe.ancestors().nth(3).expect("target dir").join("plugins");
+    let mut cmd = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()));
+    cmd.args([
+        "build",
+        "--release",
+        "--locked",
+        "--target",
+        "wasm32-wasip2",
+    ])
+    .arg("--manifest-path")
+    .arg(root.join("tests/hostile/Cargo.toml"))
+    .arg("--target-dir")
+    .arg(&target);
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+    ] {
+        cmd.env_remove(var);
+    }
+    let out = cmd.output().expect("cargo");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read(target.join("wasm32-wasip2/release/hostile.wasm")).expect("hostile.wasm")
+}
+
+#[derive(Default)]
+struct Phase {
+    neighbour: Vec<Duration>,
+    health: Vec<Duration>,
+    failed: usize,
+    spins: usize,
+}
+
+fn ms(v: &mut [Duration], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    pct(v, p) / 1e3
+}
+
+fn max_ms(v: &[Duration]) -> f64 {
+    v.iter().max().copied().unwrap_or_default().as_secs_f64() * 1e3
+}
+
+/// The noisy-neighbour part (see the top of the file).
+fn fairness(f: &Fixture) {
+    let secs: u64 = std::env::var("RUNTIME_BENCH_PHASE_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(6);
+    let wasm = hostile_wasm();
+    let (url, admin) = f.rt.block_on(async {
+        let admin = f
+            .service
+            .bootstrap_admin()
+            .await
+            .expect("admin")
+            .expect("a fresh store has no token")
+            .token;
+        let up = f
+            .runtime
+            .upload(&f.service, &f.sys, "bench--dev", wasm)
+            .await
+            .expect("upload");
+        let config: EndpointConfig = serde_json::from_value(json!({
+            "tools": [{"collection": "items", "operations": ["get"]}],
+            "component": up.digest,
+            "limits": {"timeout_ms": 2000},
+        }))
+        .expect("config");
+        f.service
+            .upsert_endpoint(&f.sys, "bench--dev", "spinner", config)
+            .await
+            .expect("spinner endpoint");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("listen");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let state = mcp_factory::http::AppState::new(
+            f.service.clone(),
+            f.runtime.clone(),
+            mcp_factory::http::DEFAULT_MAX_BODY,
+            Default::default(),
+        );
+        tokio::spawn(mcp_factory::http::serve(
+            listener,
+            state,
+            std::future::pending(),
+        ));
+        (url, admin)
+    });
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("client runtime");
+    let http = reqwest::Client::new();
+    let get = format!("{url}/v1/bench/endpoints/ep/tools/get_items");
+    let spin = format!("{url}/v1/bench--dev/endpoints/spinner/tools/spin");
+    let body = json!({"id": f.id});
+    let phase = |spinners: usize| -> Phase {
+        client_rt.block_on(async {
+            use std::sync::atomic::{AtomicBool, Ordering};
+            let stop = Arc::new(AtomicBool::new(false));
+            let mut noisy = Vec::new();
+            for _ in 0..spinners {
+                let (http, spin, admin, stop) =
+                    (http.clone(), spin.clone(), admin.clone(), stop.clone());
+                noisy.push(tokio::spawn(async move {
+                    let mut n = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        let r = http.post(&spin).bearer_auth(&admin).json(&json!({}));
+                        let _ = r.send().await.and_then(|r| r.error_for_status());
+                        n += 1;
+                    }
+                    n
+                }));
+            }
+            if spinners > 0 {
+                // Let the spinners start before measuring.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            let mut clients = Vec::new();
+            for _ in 0..16 {
+                let (http, get, admin, stop, body) = (
+                    http.clone(),
+                    get.clone(),
+                    admin.clone(),
+                    stop.clone(),
+                    body.clone(),
+                );
+                clients.push(tokio::spawn(async move {
+                    let (mut times, mut failed) = (Vec::new(), 0);
+                    while !stop.load(Ordering::Relaxed) {
+                        let t = Instant::now();
+                        let r = http.post(&get).bearer_auth(&admin).json(&body).send().await;
+                        match r {
+                            Ok(r) if r.status().is_success() => {
+                                let _ = r.bytes().await;
+                                times.push(t.elapsed());
+                            }
+                            _ => failed += 1,
+                        }
+                    }
+                    (times, failed)
+                }));
+            }
+            let health = {
+                let (http, url, stop) = (http.clone(), url.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let mut times = Vec::new();
+                    while !stop.load(Ordering::Relaxed) {
+                        let t = Instant::now();
+                        let r = http.get(format!("{url}/health")).send().await;
+                        assert!(r.is_ok_and(|r| r.status().is_success()), "/health");
+                        times.push(t.elapsed());
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    times
+                })
+            };
+            tokio::time::sleep(Duration::from_secs(secs)).await;
+            stop.store(true, Ordering::Relaxed);
+            let mut out = Phase::default();
+            for c in clients {
+                let (times, failed) = c.await.expect("client");
+                out.neighbour.extend(times);
+                out.failed += failed;
+            }
+            out.health = health.await.expect("health");
+            for n in noisy {
+                out.spins += n.await.expect("spinner");
+            }
+            out
+        })
+    };
+    let mut idle = phase(0);
+    let mut noisy = phase(8);
+    let schedule = std::env::var("MCP_FACTORY_GUEST_SCHEDULE").unwrap_or("pool".into());
+    println!("\nnoisy neighbour, guests scheduled: {schedule}, {secs} s per phase");
+    for (name, p) in [("idle", &mut idle), ("8 spinners", &mut noisy)] {
+        println!(
+            "{name:<11} neighbour {:>6} calls p50 {:>7.2} ms p99 {:>7.2} ms max {:>8.2} ms failed {} | \
+             /health p50 {:>6.2} ms p99 {:>7.2} ms max {:>8.2} ms | spin calls {}",
+            p.neighbour.len(),
+            ms(&mut p.neighbour, 0.5),
+            ms(&mut p.neighbour, 0.99),
+            max_ms(&p.neighbour),
+            p.failed,
+            ms(&mut p.health, 0.5),
+            ms(&mut p.health, 0.99),
+            max_ms(&p.health),
+            p.spins,
+        );
+    }
+    println!(
+        "neighbour p99 noisy/idle: {:.2}x",
+        ms(&mut noisy.neighbour, 0.99) / ms(&mut idle.neighbour, 0.99)
+    );
+}
+
 fn main() {
     let f = fixture();
+    if std::env::var_os("RUNTIME_BENCH_FAIRNESS_ONLY").is_some() {
+        fairness(&f);
+        return;
+    }
     let mut c = Criterion::default()
         .configure_from_args()
         .warm_up_time(Duration::from_secs(1))
@@ -206,4 +440,5 @@ fn main() {
         w50 - n50,
         w50 / n50
     );
+    fairness(&f);
 }

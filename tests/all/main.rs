@@ -18,6 +18,7 @@ mod endpoint_calls;
 mod endpoints;
 mod http_errors;
 mod limits_lists;
+mod limits_runtime;
 mod limits_writer;
 mod mcp_auth;
 mod mcp_clients;

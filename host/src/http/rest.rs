@@ -503,7 +503,7 @@ async fn endpoint_logs(
 ) -> Res {
     s.service.get_endpoint(&c, &ws, &slug, false)?;
     let limit = p.limit.unwrap_or(100).min(crate::runtime::logs::KEEP);
-    list(s.runtime.logs.tail(&ws, &slug, limit))
+    list(s.runtime.log_tail(&ws, &slug, limit))
 }
 
 // ---- plugins (custom components) ----

@@ -274,13 +274,16 @@ impl base::Host for HostState {
             ));
         }
         let call = self.call.clone();
-        let out = call
-            .runtime
-            .run_on(&call, Layer::Generated, None, async |g, store| {
+        let run = super::job(move |g, store| {
+            Box::pin(async move {
                 g.mcp_factory_plugin_tool_provider()
                     .call_call_tool(store, &name, &arguments)
                     .await
             })
+        });
+        let out = call
+            .runtime
+            .run_on(&call, Layer::Generated, None, run)
             .await;
         match out {
             Ok(r) => r,

@@ -1,8 +1,13 @@
 //! Endpoint logs: what components write with the `log` import or print to
-//! stdout/stderr, and the host's notes on failed calls. Kept in memory, the
-//! newest [`KEEP`] lines per endpoint (`mcp-factory endpoints logs`).
+//! stdout/stderr, and the host's notes on calls. Kept in memory, the newest
+//! [`KEEP`] lines per endpoint (`mcp-factory endpoints logs`).
+//!
+//! A [`Log`] belongs to one endpoint entry of the runtime (one incarnation of
+//! a workspace/slug), not to a name: a call still running when its endpoint
+//! is deleted writes into the log it started with, which goes away with it,
+//! so an endpoint made later under the same name starts with an empty log.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use serde::Serialize;
@@ -23,20 +28,14 @@ pub struct Line {
     pub message: String,
 }
 
+/// The newest [`KEEP`] lines of one endpoint.
 #[derive(Default)]
-pub struct Logs {
-    by_endpoint: Mutex<HashMap<(String, String), VecDeque<Line>>>,
+pub struct Log {
+    lines: Mutex<VecDeque<Line>>,
 }
 
-impl Logs {
-    pub fn push(
-        &self,
-        (ws, slug): (&str, &str),
-        level: &'static str,
-        source: &'static str,
-        request_id: &str,
-        message: &str,
-    ) {
+impl Log {
+    pub fn push(&self, level: &'static str, source: &'static str, request_id: &str, message: &str) {
         let mut message: String = message.chars().take(MAX_LINE).collect();
         message.truncate(message.trim_end().len());
         let line = Line {
@@ -46,29 +45,19 @@ impl Logs {
             request_id: request_id.to_string(),
             message,
         };
-        let mut map = super::lock(&self.by_endpoint);
-        let q = map.entry((ws.to_string(), slug.to_string())).or_default();
+        let mut q = super::lock(&self.lines);
         if q.len() == KEEP {
             q.pop_front();
         }
         q.push_back(line);
     }
 
-    /// Drops an endpoint's lines.
-    pub fn forget(&self, ws: &str, slug: &str) {
-        super::lock(&self.by_endpoint).remove(&(ws.to_string(), slug.to_string()));
-    }
-
     /// The newest `limit` lines, oldest first.
-    pub fn tail(&self, ws: &str, slug: &str, limit: usize) -> Vec<Line> {
-        let map = super::lock(&self.by_endpoint);
-        map.get(&(ws.to_string(), slug.to_string()))
-            .map(|q| {
-                q.iter()
-                    .skip(q.len().saturating_sub(limit))
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default()
+    pub fn tail(&self, limit: usize) -> Vec<Line> {
+        let q = super::lock(&self.lines);
+        q.iter()
+            .skip(q.len().saturating_sub(limit))
+            .cloned()
+            .collect()
     }
 }

@@ -27,10 +27,14 @@
 
 mod host;
 pub mod logs;
+mod registry;
+mod schedule;
 mod tools;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -46,6 +50,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::service::endpoints::{Endpoint, Serving};
 use crate::service::{Caller, Service, ServiceError};
+use registry::{Entry, Registry, Slot};
+pub use schedule::Schedule;
 pub use tools::{Checker, MAX_COMPONENT_BYTES, ToolSet, Upload};
 
 mod bindings {
@@ -60,6 +66,30 @@ mod bindings {
 pub use bindings::mcp_factory::plugin::types::{Annotations, CallError, Tool, ToolResult};
 
 type Pre = bindings::CustomPre<HostState>;
+
+/// What a call does with a fresh instance: owned (`'static`), because the
+/// call may run on a pool thread while the caller waits.
+type Job<T> = Box<
+    dyn for<'a> FnOnce(
+            &'a bindings::Custom,
+            &'a mut Store<HostState>,
+        ) -> Pin<Box<dyn Future<Output = wasmtime::Result<T>> + Send + 'a>>
+        + Send,
+>;
+
+/// Makes a [`Job`] (a function, so the closure gets the higher-ranked
+/// signature).
+fn job<T, F>(f: F) -> Job<T>
+where
+    F: for<'a> FnOnce(
+            &'a bindings::Custom,
+            &'a mut Store<HostState>,
+        ) -> Pin<Box<dyn Future<Output = wasmtime::Result<T>> + Send + 'a>>
+        + Send
+        + 'static,
+{
+    Box::new(f)
+}
 
 /// The generated component, built from `plugins/generated` by `build.rs`.
 pub static GENERATED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/generated.wasm"));
@@ -122,6 +152,9 @@ pub(crate) struct CallCtx {
     pub visible_schemas: String,
     pub request_id: String,
     pub deadline: Instant,
+    /// What the runtime keeps for this endpoint (gate, tool set, log): the
+    /// call holds it to the end, even if the endpoint is deleted meanwhile.
+    entry: Arc<Entry>,
 }
 
 impl CallCtx {
@@ -144,17 +177,14 @@ impl CallCtx {
             visible_schemas: self.schemas.clone(),
             request_id: self.request_id.clone(),
             deadline: self.deadline,
+            entry: self.entry.clone(),
         }
     }
 
-    fn key(&self) -> (&str, &str) {
-        (&self.endpoint.workspace_id, &self.endpoint.slug)
-    }
-
     fn log(&self, level: &'static str, source: &'static str, message: &str) {
-        self.runtime
-            .logs
-            .push(self.key(), level, source, &self.request_id, message);
+        self.entry
+            .log
+            .push(level, source, &self.request_id, message);
     }
 }
 
@@ -247,11 +277,6 @@ pub enum CallErrorKind {
     Failed,
 }
 
-/// (workspace, slug).
-type EndpointKey = (String, String);
-/// An endpoint's config as JSON, for (revision, created_at).
-type ConfigJson = (u64, String, Arc<str>);
-
 /// Components compiled and loaded since start.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -268,16 +293,15 @@ pub struct Runtime {
     limits: Limits,
     cache_dir: PathBuf,
     generated: OnceCell<Pre>,
-    /// Custom components by digest, compiled once each.
+    /// Custom components by digest, compiled once each; dropped when no
+    /// endpoint uses them any more (reloaded from the disk cache if one
+    /// does again).
     custom: Mutex<HashMap<String, Arc<OnceCell<Pre>>>>,
-    /// Each endpoint's tool set, for the revision and schemas it was built for.
-    tool_sets: Mutex<HashMap<EndpointKey, Arc<ToolSet>>>,
-    /// Each endpoint's config JSON, for the revision it was made for.
-    configs: Mutex<HashMap<EndpointKey, ConfigJson>>,
-    /// Calls running per endpoint (`workspace/slug`), each bounded by its
-    /// `max_concurrency`; further calls wait their turn within the deadline.
-    running: Mutex<HashMap<String, (u32, Arc<tokio::sync::Semaphore>)>>,
-    pub logs: logs::Logs,
+    /// Per endpoint: its concurrency gate (calls beyond `max_concurrency`
+    /// wait their turn within the deadline), tool set, config JSON and log.
+    endpoints: Registry,
+    /// Where guest code runs.
+    guests: schedule::Guests,
     pub stats: Stats,
 }
 
@@ -309,6 +333,16 @@ impl Runtime {
     /// are compiled (or loaded from `cache_dir`) on first use, off the async
     /// threads — see [`Runtime::warm_up`].
     pub fn new(limits: Limits, cache_dir: PathBuf) -> Result<Arc<Runtime>, String> {
+        Runtime::with_schedule(limits, cache_dir, Schedule::from_env())
+    }
+
+    /// [`Runtime::new`], with guests run as `schedule` says.
+    pub fn with_schedule(
+        limits: Limits,
+        cache_dir: PathBuf,
+        schedule: Schedule,
+    ) -> Result<Arc<Runtime>, String> {
+        let guests = schedule::Guests::new(schedule)?;
         let engine = engine().map_err(|e| format!("wasm engine: {e:#}"))?;
         let mut linker: Linker<HostState> = Linker::new(&engine);
         host::link_wasi(&mut linker).map_err(|e| format!("linking WASI: {e:#}"))?;
@@ -332,10 +366,8 @@ impl Runtime {
             cache_dir,
             generated: OnceCell::new(),
             custom: Default::default(),
-            tool_sets: Default::default(),
-            configs: Default::default(),
-            running: Default::default(),
-            logs: Default::default(),
+            endpoints: Default::default(),
+            guests,
             stats: Default::default(),
         }))
     }
@@ -492,50 +524,48 @@ impl Runtime {
         own.map_or(self.limits.timeout, |t| t.min(self.limits.timeout))
     }
 
-    /// The endpoint's concurrency gate (re-made when its limit changes).
-    fn gate(&self, endpoint: &Endpoint) -> Arc<tokio::sync::Semaphore> {
-        let max = endpoint
+    /// The endpoint's `max_concurrency`, within the server's.
+    fn max_concurrency(&self, endpoint: &Endpoint) -> u32 {
+        endpoint
             .config
             .limits
             .max_concurrency
             .map_or(self.limits.max_concurrency, |m| {
                 m.min(self.limits.max_concurrency)
             })
-            .max(1);
-        let key = format!("{}/{}", endpoint.workspace_id, endpoint.slug);
-        let mut map = lock(&self.running);
-        let entry = map
-            .entry(key)
-            .or_insert_with(|| (max, Arc::new(tokio::sync::Semaphore::new(max as usize))));
-        if entry.0 != max {
-            *entry = (max, Arc::new(tokio::sync::Semaphore::new(max as usize)));
-        }
-        entry.1.clone()
+            .max(1)
     }
 
-    /// Runs `f` on a fresh instance of `layer`, within the call's deadline.
+    /// Runs `f` on a fresh instance of `layer`, within the call's deadline,
+    /// where guests run (never on an async worker: see [`schedule`]).
     /// What the guest printed goes to the endpoint's log.
     /// `pre` overrides the endpoint's component for `layer`.
-    async fn run_on<T>(
+    async fn run_on<T: Send + 'static>(
         self: &Arc<Self>,
         call: &Arc<CallCtx>,
         layer: Layer,
         pre: Option<Pre>,
-        f: impl AsyncFnOnce(&bindings::Custom, &mut Store<HostState>) -> wasmtime::Result<T>,
+        f: Job<T>,
     ) -> Result<T, RunError> {
         let pre = match pre {
             Some(p) => p,
             None => self.pre(call, layer).await?,
         };
-        let left = call.deadline.saturating_duration_since(Instant::now());
         let mut store = self.store(call.clone(), layer);
-        store.set_epoch_deadline((left.as_millis() / TICK.as_millis()) as u64 + 1);
-        store.epoch_deadline_trap();
-        let run = async {
-            let instance = pre.instantiate_async(&mut store).await?;
-            f(&instance, &mut store).await
+        let (schedule, deadline) = (self.guests.schedule, call.deadline);
+        let run = async move {
+            // Measured from when the call gets its thread: the deadline is
+            // the call's, whatever it waited for.
+            let left = deadline.saturating_duration_since(Instant::now());
+            schedule::arm(schedule, &mut store, deadline, left);
+            let out = tokio::time::timeout(left + TICK * 4, async {
+                let instance = pre.instantiate_async(&mut store).await?;
+                f(&instance, &mut store).await
+            })
+            .await;
+            (out, store)
         };
-        let out = tokio::time::timeout(left + TICK * 4, run).await;
+        let (out, store) = self.guests.run(run).await.map_err(RunError::Sandbox)?;
         for (pipe, source, level) in [
             (&store.data().stdout, "stdout", "info"),
             (&store.data().stderr, "stderr", "warn"),
@@ -570,20 +600,34 @@ impl Runtime {
         work: impl AsyncFnOnce() -> Result<T, RunError>,
     ) -> Result<T, RunError> {
         let timeout = self.timeout(&call.endpoint);
-        let gate = self.gate(&call.endpoint);
+        let gate = &call.entry.gate;
         // A free slot is taken without a timer; otherwise wait, bounded.
-        let _slot = match gate.clone().try_acquire_owned() {
-            Ok(slot) => slot,
-            Err(_) => tokio::time::timeout(timeout, gate.acquire_owned())
-                .await
-                .map_err(|_| {
-                    RunError::Sandbox(format!(
-                        "the endpoint is busy: no free slot within {} ms",
+        let permit = match gate.try_acquire() {
+            Some(p) => p,
+            None => {
+                // Said in the log: it explains a slow call, and shows the cap
+                // holding (tests/all/limits_runtime.rs).
+                call.log(
+                    "info",
+                    "host",
+                    &format!(
+                        "all {} slots of this endpoint are busy; the call waits up to {} ms for one",
+                        gate.max(),
                         timeout.as_millis()
-                    ))
-                })?
-                .map_err(|_| RunError::Sandbox("the endpoint is shutting down".into()))?,
+                    ),
+                );
+                tokio::time::timeout(timeout, gate.acquire())
+                    .await
+                    .map_err(|_| {
+                        RunError::Sandbox(format!(
+                            "the endpoint is busy: no free slot within {} ms",
+                            timeout.as_millis()
+                        ))
+                    })?
+                    .ok_or_else(|| RunError::Sandbox("the endpoint is shutting down".into()))?
+            }
         };
+        let _slot = Slot::new(call.entry.clone(), permit);
         let out = work().await;
         if let Err(RunError::Sandbox(m)) = &out {
             call.log("error", "host", m);
@@ -591,43 +635,68 @@ impl Runtime {
         out
     }
 
-    /// The endpoint config as JSON, serialized once per stored revision. A
-    /// revision number is never reused for another config of one endpoint;
-    /// an endpoint made anew (its workspace deleted and created again) has
-    /// another `created_at`, so both are compared.
-    fn config_json(&self, e: &Endpoint, stored: bool) -> Arc<str> {
+    /// The endpoint config as JSON, serialized once per stored revision (in
+    /// the endpoint's entry, which is for one incarnation of its name).
+    fn config_json(&self, entry: &Entry, e: &Endpoint, stored: bool) -> Arc<str> {
         let fresh = || Arc::<str>::from(serde_json::to_string(&e.config).unwrap_or_default());
         if !stored {
             return fresh();
         }
-        let key = (e.workspace_id.clone(), e.slug.clone());
-        let mut map = lock(&self.configs);
-        match map.get(&key) {
-            Some((rev, created, json)) if *rev == e.revision && *created == e.created_at => {
-                json.clone()
-            }
+        let mut cached = lock(&entry.config);
+        match &*cached {
+            Some((rev, json)) if *rev == e.revision => json.clone(),
             _ => {
                 let json = fresh();
-                map.insert(key, (e.revision, e.created_at.clone(), json.clone()));
+                *cached = Some((e.revision, json.clone()));
                 json
             }
         }
     }
 
-    /// Drops what the runtime keeps for an endpoint that is gone (its tool
-    /// set, config, concurrency gate and log), so an endpoint of the same
-    /// name made later starts clean.
-    pub fn forget_endpoint(&self, ws: &str, slug: &str) {
-        let key = (ws.to_string(), slug.to_string());
-        lock(&self.tool_sets).remove(&key);
-        lock(&self.configs).remove(&key);
-        lock(&self.running).remove(&format!("{ws}/{slug}"));
-        self.logs.forget(ws, slug);
+    /// The newest `limit` lines of an endpoint's log.
+    pub fn log_tail(&self, ws: &str, slug: &str, limit: usize) -> Vec<logs::Line> {
+        self.endpoints
+            .get(ws, slug)
+            .map(|e| e.log.tail(limit))
+            .unwrap_or_default()
     }
 
-    fn forget_all(&self) {
-        lock(&self.tool_sets).clear();
-        lock(&self.configs).clear();
+    /// How many endpoints the runtime keeps state for.
+    pub fn endpoints_kept(&self) -> usize {
+        self.endpoints.len()
+    }
+
+    /// How many compiled custom components the runtime keeps.
+    pub fn components_kept(&self) -> usize {
+        lock(&self.custom).len()
+    }
+
+    /// Drops what the runtime keeps for an endpoint that is gone (its tool
+    /// set, config, concurrency gate and log), so an endpoint of the same
+    /// name made later starts clean, and the compiled components no
+    /// endpoint uses any more.
+    pub fn forget_endpoint(&self, service: &Service, ws: &str, slug: &str) {
+        self.endpoints.forget(ws, slug);
+        self.forget_unused_components(service);
+    }
+
+    fn forget_unused_components(&self, service: &Service) {
+        let used: std::collections::HashSet<String> =
+            service.endpoint_components().into_iter().collect();
+        // A call holding a component keeps its own handle to it.
+        lock(&self.custom).retain(|digest, _| used.contains(digest));
+    }
+
+    /// After missed changes: keeps only the entries of endpoints that still
+    /// exist as the same incarnation (the rest is rebuilt on demand).
+    fn reconcile(&self, service: &Service) {
+        let sys = Caller::system();
+        self.endpoints.retain(|ws, slug, created| {
+            service
+                .serving(&sys, ws, slug)
+                .is_ok_and(|s| s.endpoint.created_at == created)
+        });
+        self.forget_unused_components(service);
     }
 
     /// Follows the service's endpoint changes and forgets deleted
@@ -636,17 +705,17 @@ impl Runtime {
     pub fn watch(self: &Arc<Self>, service: &Service) {
         let mut changes = service.endpoint_changes();
         let rt = Arc::downgrade(self);
+        let service = service.clone();
         tokio::spawn(async move {
             use tokio::sync::broadcast::error::RecvError;
             loop {
                 match changes.recv().await {
                     Ok(c) if c.revision.is_none() => match rt.upgrade() {
-                        Some(rt) => rt.forget_endpoint(&c.workspace_id, &c.slug),
+                        Some(rt) => rt.forget_endpoint(&service, &c.workspace_id, &c.slug),
                         None => break,
                     },
-                    // Missed changes: forget everything (rebuilt on demand).
                     Err(RecvError::Lagged(_)) => match rt.upgrade() {
-                        Some(rt) => rt.forget_all(),
+                        Some(rt) => rt.reconcile(&service),
                         None => break,
                     },
                     Ok(_) => {}
@@ -665,6 +734,13 @@ impl Runtime {
         stored: bool,
     ) -> Arc<CallCtx> {
         let timeout = self.timeout(&serving.endpoint);
+        let max = self.max_concurrency(&serving.endpoint);
+        // A candidate revision is checked on its own entry: it is not
+        // published yet, so it must not resize the live gate or log there.
+        let entry = match stored {
+            true => self.endpoints.entry(&serving.endpoint, max),
+            false => Entry::detached(max),
+        };
         let schemas = serving.schemas.to_string();
         let ws = &serving.scope.workspace;
         let visible_schemas = match serving.schemas.as_object() {
@@ -682,12 +758,13 @@ impl Runtime {
             runtime: self.clone(),
             service: service.clone(),
             caller: client.through(serving.scope),
-            config_json: self.config_json(&serving.endpoint, stored),
+            config_json: self.config_json(&entry, &serving.endpoint, stored),
             endpoint: serving.endpoint,
             schemas,
             visible_schemas,
             request_id: uuid::Uuid::now_v7().to_string(),
             deadline: Instant::now() + timeout,
+            entry,
         })
     }
 
@@ -775,15 +852,16 @@ impl Runtime {
             if let Some(rejected) = tool.check_arguments(arguments)? {
                 return Ok(rejected);
             }
-            let arguments = arguments.to_string();
+            let (name, arguments) = (name.to_string(), arguments.to_string());
             let max = self.limits.max_result_bytes;
-            let out = self
-                .run_on(&call, tool.layer, None, async |g, store| {
+            let run = job(move |g, store| {
+                Box::pin(async move {
                     g.mcp_factory_plugin_tool_provider()
-                        .call_call_tool(store, name, &arguments)
+                        .call_call_tool(store, &name, &arguments)
                         .await
                 })
-                .await?;
+            });
+            let out = self.run_on(&call, tool.layer, None, run).await?;
             let result = out.map_err(call_error)?;
             if result.content.len() > max {
                 return Err(RunError::Sandbox(format!(

@@ -120,8 +120,6 @@ impl SetTool {
 /// The tools an endpoint serves, for one revision and one set of schemas.
 pub struct ToolSet {
     key: (u64, u64),
-    /// The endpoint's `created_at`: which incarnation of the name it is for.
-    created: String,
     pub tools: Vec<SetTool>,
 }
 
@@ -195,12 +193,14 @@ impl Runtime {
         layer: Layer,
         pre: Option<Pre>,
     ) -> Result<Vec<Tool>, RunError> {
-        self.run_on(call, layer, pre, async |g, store| {
-            g.mcp_factory_plugin_tool_provider()
-                .call_list_tools(store)
-                .await
-        })
-        .await
+        let run = super::job(|g, store| {
+            Box::pin(async move {
+                g.mcp_factory_plugin_tool_provider()
+                    .call_list_tools(store)
+                    .await
+            })
+        });
+        self.run_on(call, layer, pre, run).await
     }
 
     /// Builds the merged tool set of the endpoint in `call`.
@@ -247,26 +247,18 @@ impl Runtime {
             call.endpoint.revision,
             fingerprint(&call.schemas) ^ fingerprint(&call.endpoint.created_at).rotate_left(1),
         );
-        let id = (
-            call.endpoint.workspace_id.clone(),
-            call.endpoint.slug.clone(),
-        );
-        if let Some(set) = lock(&self.tool_sets).get(&id).filter(|s| s.key == key) {
+        if let Some(set) = lock(&call.entry.tool_set).as_ref().filter(|s| s.key == key) {
             return Ok(set.clone());
         }
         let set = Arc::new(ToolSet {
             key,
-            created: call.endpoint.created_at.clone(),
             tools: self.build(call).await?,
         });
-        let mut map = lock(&self.tool_sets);
-        // Keep the newer revision of the same endpoint if another call built
-        // one meanwhile.
-        match map.get(&id) {
-            Some(other) if other.key.0 > key.0 && other.created == set.created => {}
-            _ => {
-                map.insert(id, set.clone());
-            }
+        let mut cached = lock(&call.entry.tool_set);
+        // Keep the newer revision if another call built one meanwhile.
+        match &*cached {
+            Some(other) if other.key.0 > key.0 => {}
+            _ => *cached = Some(set.clone()),
         }
         Ok(set)
     }
@@ -343,6 +335,8 @@ impl Runtime {
             visible_schemas: "{}".into(),
             request_id: uuid::Uuid::now_v7().to_string(),
             deadline: Instant::now() + self.limits.timeout,
+            // Its own gate and log: the probe is no endpoint.
+            entry: super::Entry::detached(1),
         });
         let tools = self
             .list(&probe, Layer::Custom, Some(pre.clone()))

@@ -118,6 +118,9 @@ fn denied(e: StoreError) -> Value {
 
 impl Plugin for Hostile {
     fn tools() -> Vec<ToolSpec> {
+        // Output while listing: it must reach only the endpoint listing,
+        // never another endpoint's log (the upload probe lists tools too).
+        println!("hostile lists its tools");
         let mut tools: Vec<ToolSpec> = TOOLS.iter().map(|t| ToolSpec::new(*t, "hostile")).collect();
         tools.push(
             ToolSpec::new("store", "one raw store call, claiming to be read-only").read_only(),

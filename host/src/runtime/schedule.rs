@@ -1,0 +1,150 @@
+//! Where guest code runs, so that a guest never holds an async worker.
+//!
+//! The server has as many tokio workers as cores (two here). A guest that
+//! ran on one until its deadline trap held it for its whole time limit: two
+//! spinning calls with a 10 s limit kept `/health` waiting 12.5 s. Two ways
+//! out were measured (docs/bench-runtime.md):
+//!
+//! - [`Schedule::Pool`]: each call (instantiation, guest code and the host
+//!   imports it calls, store reads included) runs on a thread of a
+//!   dedicated, bounded pool, driven by `Handle::block_on` of the server's
+//!   runtime (its timers and channels work as usual). The kernel preempts a
+//!   spinning guest like any thread; the async workers only hand calls over.
+//! - [`Schedule::Yield`]: the guest stays on the worker but yields back to
+//!   tokio on every epoch tick, and traps at its deadline.
+//! - [`Schedule::Worker`]: the old way (trap at the deadline, no yield),
+//!   kept only to measure against.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use wasmtime::{Store, UpdateDeadline};
+
+use super::{HostState, TICK};
+
+/// Most guest calls running at once in the whole server (beyond it calls
+/// queue, within their deadlines). Each endpoint's `max_concurrency` bounds
+/// its own share.
+const POOL_THREADS: usize = 256;
+/// How long an idle pool thread is kept for the next call.
+const KEEP_ALIVE: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schedule {
+    Pool,
+    Yield,
+    Worker,
+}
+
+impl Schedule {
+    /// `MCP_FACTORY_GUEST_SCHEDULE` (`pool`, `yield`, `worker`), for the
+    /// benchmarks; the pool by default.
+    pub fn from_env() -> Schedule {
+        match std::env::var("MCP_FACTORY_GUEST_SCHEDULE").as_deref() {
+            Ok("yield") => Schedule::Yield,
+            Ok("worker") => Schedule::Worker,
+            _ => Schedule::Pool,
+        }
+    }
+}
+
+thread_local! {
+    /// Set on pool threads: a nested guest call (`base`) made from a host
+    /// import runs right there, instead of waiting for a second pool thread
+    /// (which, with the pool full, would never come).
+    static ON_GUEST_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+pub(super) struct Guests {
+    pub(super) schedule: Schedule,
+    /// A runtime used only for its blocking-thread pool (bounded, threads
+    /// kept warm); `None` unless scheduling on the pool.
+    pool: Option<tokio::runtime::Runtime>,
+}
+
+impl Guests {
+    pub(super) fn new(schedule: Schedule) -> Result<Guests, String> {
+        let pool = match schedule {
+            Schedule::Pool => Some(
+                tokio::runtime::Builder::new_current_thread()
+                    .thread_name("wasm-guest")
+                    .max_blocking_threads(POOL_THREADS)
+                    .thread_keep_alive(KEEP_ALIVE)
+                    .build()
+                    .map_err(|e| format!("the guest thread pool: {e}"))?,
+            ),
+            _ => None,
+        };
+        Ok(Guests { schedule, pool })
+    }
+
+    /// Runs a call's future (instantiation and guest code) where guests
+    /// run, and returns its output.
+    pub(super) async fn run<F>(&self, call: F) -> Result<F::Output, String>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let pool = match &self.pool {
+            Some(pool) if !ON_GUEST_THREAD.get() => pool.handle(),
+            _ => return Ok(call.await),
+        };
+        let server = tokio::runtime::Handle::current();
+        pool.spawn_blocking(move || {
+            ON_GUEST_THREAD.set(true);
+            let out = server.block_on(call);
+            ON_GUEST_THREAD.set(false);
+            out
+        })
+        .await
+        .map_err(|e| match e.try_into_panic() {
+            Ok(panic) => format!(
+                "the host panicked running this call: {}",
+                panic
+                    .downcast_ref::<&str>()
+                    .copied()
+                    .or(panic.downcast_ref::<String>().map(String::as_str))
+                    .unwrap_or("(no message)")
+            ),
+            Err(_) => "the server is shutting down".to_string(),
+        })
+    }
+}
+
+impl Drop for Guests {
+    fn drop(&mut self) {
+        // Dropping a runtime waits for its threads, which is not allowed
+        // from async code; calls still running end at their deadlines.
+        if let Some(pool) = self.pool.take() {
+            pool.shutdown_background();
+        }
+    }
+}
+
+/// Arms the store's deadline (`deadline`, `left` from now) for `schedule`.
+/// Either way the guest traps with `Trap::Interrupt` within a tick of its
+/// deadline.
+pub(super) fn arm(
+    schedule: Schedule,
+    store: &mut Store<HostState>,
+    deadline: Instant,
+    left: Duration,
+) {
+    match schedule {
+        Schedule::Pool | Schedule::Worker => {
+            store.set_epoch_deadline((left.as_millis() / TICK.as_millis()) as u64 + 1);
+            store.epoch_deadline_trap();
+        }
+        Schedule::Yield => {
+            store.set_epoch_deadline(1);
+            store.epoch_deadline_callback(move |_| {
+                Ok(if Instant::now() >= deadline {
+                    UpdateDeadline::Interrupt
+                } else {
+                    UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now()))
+                })
+            });
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! The sandbox's limits bound the whole cost of a call ("[trust 2/2]",
+//! defects 1 and 6).
+//!
+//! - A spinning guest ran on an async worker until its deadline trap: two
+//!   calls with a 10 s limit held `/health` for 12.5 s on a 2-worker server.
+//! - `max_concurrency` was enforced by a semaphore replaced whenever a
+//!   revision changed the cap, so calls holding the old one ran beside a full
+//!   new one: alternating revisions had no cap.
+//! - The runtime kept per-endpoint state by name only: a call still running
+//!   when its endpoint was deleted logged into the log of the endpoint made
+//!   next under that name, and the upload probe logged into a real endpoint
+//!   named `upload`.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::common::{Server, build_component};
+use crate::custom_components::upload;
+
+const WS: &str = "acme--dev";
+
+/// A workspace with a `notes` collection and the hostile component
+/// uploaded; returns its digest.
+async fn setup(s: &Server) -> String {
+    s.ok(Method::POST, "/v1/workspaces", Some(json!({"id": "acme"})))
+        .await;
+    s.ok(
+        Method::POST,
+        "/v1/workspaces/acme/previews",
+        Some(json!({"name": "dev"})),
+    )
+    .await;
+    s.ok(
+        Method::PUT,
+        &format!("/v1/{WS}/collections/notes"),
+        Some(json!({"schema": {"type": "object"}})),
+    )
+    .await;
+    let wasm = build_component("tests/hostile", "hostile");
+    let (st, up) = upload(s, WS, std::fs::read(&wasm).unwrap()).await;
+    assert_eq!(st, StatusCode::CREATED, "{up}");
+    up["digest"].as_str().unwrap().to_string()
+}
+
+async fn hostile(s: &Server, slug: &str, digest: &str, limits: Value) {
+    s.ok(
+        Method::PUT,
+        &format!("/v1/{WS}/endpoints/{slug}"),
+        Some(json!({
+            "tools": [{"collection": "notes", "operations": ["list"]}],
+            "component": digest,
+            "limits": limits,
+        })),
+    )
+    .await;
+}
+
+/// Calls `tool` of endpoint `slug` in the background.
+fn spawn_call(s: &Server, slug: &str, tool: &str) -> tokio::task::JoinHandle<(StatusCode, Value)> {
+    let req = s
+        .http
+        .post(format!("{}/v1/{WS}/endpoints/{slug}/tools/{tool}", s.url))
+        .bearer_auth(&s.admin)
+        .json(&json!({}));
+    tokio::spawn(async move {
+        let r = req.send().await.unwrap();
+        let st = r.status();
+        (st, r.json().await.unwrap_or(Value::Null))
+    })
+}
+
+async fn log_lines(s: &Server, slug: &str) -> Vec<(String, String)> {
+    let logs = s
+        .ok(
+            Method::GET,
+            &format!("/v1/{WS}/endpoints/{slug}/logs?limit=1000"),
+            None,
+        )
+        .await;
+    logs["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["source"].as_str().unwrap().to_string(),
+                l["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Defect 1: guests no longer hold the async workers. Four spinning calls
+/// (twice as many as the server has workers) run for 4 s; meanwhile
+/// `/health` and a generated tool of another endpoint keep answering. The
+/// margin (1 s, against the 4 s the spinners held the workers before) is
+/// wide on purpose: a loaded 2-core machine must not make it fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spinning_guests_do_not_stall_the_server() {
+    let s = Server::start();
+    let digest = setup(&s).await;
+    hostile(&s, "spinner", &digest, json!({"timeout_ms": 4000})).await;
+    s.ok(
+        Method::PUT,
+        &format!("/v1/{WS}/endpoints/good"),
+        Some(json!({"tools": [{"collection": "notes", "operations": ["list"]}]})),
+    )
+    .await;
+    // Warm: the good endpoint's tool set is built before the spinners start.
+    let (st, v) = spawn_call(&s, "good", "list_notes").await.unwrap();
+    assert_eq!(st, StatusCode::OK, "{v}");
+
+    let started = Instant::now();
+    let spinners: Vec<_> = (0..4).map(|_| spawn_call(&s, "spinner", "spin")).collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (mut health, mut good) = (Duration::ZERO, Duration::ZERO);
+    let mut probes = 0;
+    while started.elapsed() < Duration::from_millis(3000) {
+        let t = Instant::now();
+        let (st, _) = s.call(Method::GET, "/health", None, None).await;
+        assert_eq!(st, StatusCode::OK);
+        health = health.max(t.elapsed());
+        let t = Instant::now();
+        let (st, v) = spawn_call(&s, "good", "list_notes").await.unwrap();
+        assert_eq!(st, StatusCode::OK, "{v}");
+        good = good.max(t.elapsed());
+        probes += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "{probes} probes while 4 guests spun: /health max {health:?}, neighbour max {good:?}"
+    );
+    assert!(health < Duration::from_secs(1), "/health took {health:?}");
+    assert!(good < Duration::from_secs(1), "the neighbour took {good:?}");
+    let rss = s.peak_rss_mib();
+    assert!(rss < 1024, "the server peaked at {rss} MiB");
+    // The spinners still end at their own limit, with the usual error.
+    for h in spinners {
+        let (st, v) = h.await.unwrap();
+        assert_eq!(st, StatusCode::INTERNAL_SERVER_ERROR, "{v}");
+        let msg = v["error"]["message"].as_str().unwrap();
+        assert!(msg.contains("ran past its 4000 ms time limit"), "{msg}");
+    }
+}
+
+/// Defect 6: a hot swap that changes `max_concurrency` resizes the
+/// endpoint's one gate instead of replacing it. Revisions alternate between
+/// a cap of 1 and 2 while five calls arrive (four of them spin for 8 s);
+/// whatever their order, at most two hold a slot at once, so at least three
+/// had to wait — the host says so in the endpoint's log. Before, each
+/// revision brought a fresh semaphore and no call ever waited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_concurrency_cap_survives_hot_swaps() {
+    let s = Server::start();
+    let digest = setup(&s).await;
+    let mut calls = Vec::new();
+    for cap in [1, 2, 1, 2] {
+        hostile(
+            &s,
+            "capped",
+            &digest,
+            json!({"timeout_ms": 8000, "max_concurrency": cap}),
+        )
+        .await;
+        calls.push(spawn_call(&s, "capped", "spin"));
+        // Let the call reach the gate before the next revision (ordering is
+        // not needed for the assertion, only for "before" to show it).
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    calls.push(spawn_call(&s, "capped", "ok"));
+    let waited = |lines: &[(String, String)]| {
+        lines
+            .iter()
+            .filter(|(src, m)| src == "host" && m.contains("slots of this endpoint are busy"))
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(6);
+    let mut lines = log_lines(&s, "capped").await;
+    while waited(&lines) < 3 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        lines = log_lines(&s, "capped").await;
+    }
+    assert!(
+        waited(&lines) >= 3,
+        "calls beyond the cap must wait: {lines:?}"
+    );
+    let ok = calls.pop().unwrap();
+    for c in calls {
+        let (st, v) = c.await.unwrap();
+        // Each spinner ends: at its time limit, or refused for want of a slot.
+        assert_eq!(st, StatusCode::INTERNAL_SERVER_ERROR, "{v}");
+    }
+    // `ok` ends too: answered once a slot freed, or refused for want of one.
+    let (st, v) = ok.await.unwrap();
+    assert!(
+        st == StatusCode::OK || v["error"]["message"].as_str().is_some(),
+        "{st}: {v}"
+    );
+    // Once they are done, the cap (2, the last revision's) is whole again.
+    hostile(
+        &s,
+        "capped",
+        &digest,
+        json!({"timeout_ms": 8000, "max_concurrency": 2}),
+    )
+    .await;
+    let (st, v) = spawn_call(&s, "capped", "ok").await.unwrap();
+    assert_eq!((st, &v["content"]), (StatusCode::OK, &json!({"ok": true})));
+}
+
+/// Defect 6: a call still running when its endpoint is deleted logs into
+/// its own (dropped) log, not into the one of an endpoint made later under
+/// the same name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_endpoint_leaves_nothing_to_its_successor() {
+    let s = Server::start();
+    let digest = setup(&s).await;
+    hostile(&s, "again", &digest, json!({"timeout_ms": 1500})).await;
+    let spinning = spawn_call(&s, "again", "spin");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.ok(Method::DELETE, &format!("/v1/{WS}/endpoints/again"), None)
+        .await;
+    let (st, v) = spinning.await.unwrap();
+    assert_eq!(st, StatusCode::INTERNAL_SERVER_ERROR, "{v}");
+    // Made anew: same name, nothing of the old one.
+    s.ok(
+        Method::PUT,
+        &format!("/v1/{WS}/endpoints/again"),
+        Some(json!({"tools": [{"collection": "notes", "operations": ["list"]}]})),
+    )
+    .await;
+    assert_eq!(log_lines(&s, "again").await, Vec::new());
+}
+
+/// Defect 6: uploading a component lists its tools in a probe; what the
+/// component prints then belongs to no endpoint, least of all one a user
+/// named `upload`.
+#[tokio::test]
+async fn the_upload_probe_logs_into_no_endpoint() {
+    let s = Server::start();
+    s.ok(Method::POST, "/v1/workspaces", Some(json!({"id": "acme"})))
+        .await;
+    s.ok(
+        Method::POST,
+        "/v1/workspaces/acme/previews",
+        Some(json!({"name": "dev"})),
+    )
+    .await;
+    s.ok(
+        Method::PUT,
+        &format!("/v1/{WS}/collections/notes"),
+        Some(json!({"schema": {"type": "object"}})),
+    )
+    .await;
+    s.ok(
+        Method::PUT,
+        &format!("/v1/{WS}/endpoints/upload"),
+        Some(json!({"tools": [{"collection": "notes", "operations": ["list"]}]})),
+    )
+    .await;
+    let (st, v) = spawn_call(&s, "upload", "list_notes").await.unwrap();
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let wasm = build_component("tests/hostile", "hostile");
+    let (st, up) = upload(&s, WS, std::fs::read(&wasm).unwrap()).await;
+    assert_eq!(st, StatusCode::CREATED, "{up}");
+    assert_eq!(log_lines(&s, "upload").await, Vec::new());
+    // The component's own endpoint does log its listing.
+    hostile(&s, "uses", up["digest"].as_str().unwrap(), json!({})).await;
+    let (st, v) = spawn_call(&s, "uses", "ok").await.unwrap();
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let lines = log_lines(&s, "uses").await;
+    assert!(
+        lines
+            .iter()
+            .any(|(src, m)| src == "stdout" && m == "hostile lists its tools"),
+        "{lines:?}"
+    );
+}

@@ -553,11 +553,13 @@ impl Runtime {
         };
         let mut store = self.store(call.clone(), layer);
         let (schedule, deadline) = (self.guests.schedule, call.deadline);
+        let rt = self.clone();
+        let workspace = call.endpoint.workspace_id.clone();
         let run = async move {
             // Measured from when the call gets its thread: the deadline is
             // the call's, whatever it waited for.
             let left = deadline.saturating_duration_since(Instant::now());
-            schedule::arm(schedule, &mut store, deadline, left);
+            schedule::arm(schedule, &rt.guests.turns, &workspace, &mut store, deadline, left);
             let out = tokio::time::timeout(left + TICK * 4, async {
                 let instance = pre.instantiate_async(&mut store).await?;
                 f(&instance, &mut store).await

@@ -16,9 +16,12 @@
 //!   kept only to measure against.
 
 use std::cell::Cell;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::{Store, UpdateDeadline};
 
 use super::{HostState, TICK};
@@ -39,12 +42,12 @@ pub enum Schedule {
 
 impl Schedule {
     /// `MCP_FACTORY_GUEST_SCHEDULE` (`pool`, `yield`, `worker`), for the
-    /// benchmarks; the pool by default.
+    /// benchmarks; yielding (with turns) by default.
     pub fn from_env() -> Schedule {
         match std::env::var("MCP_FACTORY_GUEST_SCHEDULE").as_deref() {
-            Ok("yield") => Schedule::Yield,
+            Ok("pool") => Schedule::Pool,
             Ok("worker") => Schedule::Worker,
-            _ => Schedule::Pool,
+            _ => Schedule::Yield,
         }
     }
 }
@@ -58,6 +61,8 @@ thread_local! {
 
 pub(super) struct Guests {
     pub(super) schedule: Schedule,
+    /// Turns for long-running guests (see [`Turns`]).
+    pub(super) turns: Turns,
     /// A runtime used only for its blocking-thread pool (bounded, threads
     /// kept warm); `None` unless scheduling on the pool.
     pool: Option<tokio::runtime::Runtime>,
@@ -76,7 +81,11 @@ impl Guests {
             ),
             _ => None,
         };
-        Ok(Guests { schedule, pool })
+        Ok(Guests {
+            schedule,
+            pool,
+            turns: Turns::new(),
+        })
     }
 
     /// Runs a call's future (instantiation and guest code) where guests
@@ -122,11 +131,74 @@ impl Drop for Guests {
     }
 }
 
+/// A guest running longer than this is a long-running one: from then on it
+/// runs only in turns (one tick each).
+const LONG: Duration = Duration::from_millis(10);
+
+/// Tenants remembered before idle ones are forgotten.
+const REMEMBERED_TENANTS: usize = 1024;
+
+/// Turns for long-running guests, in [`Schedule::Yield`]. Yielding on every
+/// tick keeps the async workers free between ticks, but eight spinning
+/// guests would still take eight ticks of every nine. So a guest that has
+/// run longer than [`LONG`] runs one tick at a time, and only while it holds
+/// a turn: at most one per tenant (a workspace and its previews) and, of
+/// those, at most half the workers' worth at once. A tenant's spinning calls
+/// take turns with each other; short calls never wait for a turn.
+pub(super) struct Turns {
+    all: Arc<Semaphore>,
+    tenants: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+/// A long-running guest's turn: held for one tick.
+struct Turn {
+    _tenant: OwnedSemaphorePermit,
+    _all: OwnedSemaphorePermit,
+}
+
+impl Turns {
+    fn new() -> Turns {
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Turns {
+            all: Arc::new(Semaphore::new((workers / 2).max(1))),
+            tenants: Mutex::default(),
+        }
+    }
+
+    fn tenant(&self, workspace: &str) -> Arc<Semaphore> {
+        let tenant = workspace.split("--").next().unwrap_or(workspace);
+        let mut map = self
+            .tenants
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= REMEMBERED_TENANTS && !map.contains_key(tenant) {
+            // Nobody holds or waits for these: they are only their count.
+            map.retain(|_, s| Arc::strong_count(s) > 1);
+        }
+        map.entry(tenant.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(1)))
+            .clone()
+    }
+}
+
+/// Waits for a turn: the tenant's first, so that a tenant over its share
+/// queues on its own semaphore, never in front of other tenants.
+async fn take_turn(tenant: Arc<Semaphore>, all: Arc<Semaphore>) -> Option<Turn> {
+    let tenant = tenant.acquire_owned().await.ok()?;
+    let all = all.acquire_owned().await.ok()?;
+    Some(Turn {
+        _tenant: tenant,
+        _all: all,
+    })
+}
+
 /// Arms the store's deadline (`deadline`, `left` from now) for `schedule`.
 /// Either way the guest traps with `Trap::Interrupt` within a tick of its
-/// deadline.
+/// deadline. `workspace`: whose turn a long-running guest takes.
 pub(super) fn arm(
     schedule: Schedule,
+    turns: &Turns,
+    workspace: &str,
     store: &mut Store<HostState>,
     deadline: Instant,
     left: Duration,
@@ -137,13 +209,38 @@ pub(super) fn arm(
             store.epoch_deadline_trap();
         }
         Schedule::Yield => {
+            let began = Instant::now();
+            let (tenant, all) = (turns.tenant(workspace), turns.all.clone());
+            // The turn this guest holds, given back at its next tick.
+            let held: Arc<Mutex<Option<Turn>>> = Arc::default();
             store.set_epoch_deadline(1);
             store.epoch_deadline_callback(move |_| {
-                Ok(if Instant::now() >= deadline {
-                    UpdateDeadline::Interrupt
-                } else {
-                    UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now()))
-                })
+                let now = Instant::now();
+                if now >= deadline {
+                    return Ok(UpdateDeadline::Interrupt);
+                }
+                if now - began < LONG {
+                    return Ok(UpdateDeadline::YieldCustom(
+                        1,
+                        Box::pin(tokio::task::yield_now()),
+                    ));
+                }
+                let slot = held.clone();
+                drop(
+                    slot.lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .take(),
+                );
+                let (tenant, all) = (tenant.clone(), all.clone());
+                Ok(UpdateDeadline::YieldCustom(
+                    1,
+                    Box::pin(async move {
+                        let turn = take_turn(tenant, all).await;
+                        *slot
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner) = turn;
+                    }),
+                ))
             });
         }
     }

@@ -17,6 +17,7 @@ mod durability;
 mod endpoint_calls;
 mod endpoints;
 mod http_errors;
+mod limits_sql;
 mod mcp_auth;
 mod mcp_clients;
 mod records;

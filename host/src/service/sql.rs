@@ -27,8 +27,9 @@ pub struct SqlRequest {
 }
 
 /// The SQL slots: `total` queries at once for the whole server, and at
-/// most half of them (at least one) for any one workspace, so a tenant's
-/// slow queries always leave slots to its neighbours. Both queues are
+/// most half of them (at least one) for any one tenant (a production
+/// workspace and its previews), so a tenant's slow queries always leave
+/// slots to its neighbours. Both queues are
 /// first come, first served.
 pub struct Slots {
     total: Arc<Semaphore>,
@@ -36,10 +37,10 @@ pub struct Slots {
     workspaces: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
-/// Workspaces remembered before idle ones are forgotten.
+/// Tenants remembered before idle ones are forgotten.
 const REMEMBERED_WORKSPACES: usize = 1024;
 
-/// A running query's hold on its workspace's share and on a server slot.
+/// A running query's hold on its tenant's share and on a server slot.
 pub struct Slot {
     _workspace: OwnedSemaphorePermit,
     _total: OwnedSemaphorePermit,
@@ -60,20 +61,20 @@ impl Slots {
         self.per_workspace
     }
 
-    /// Waits for the workspace's share first, then for a server slot: a
-    /// workspace over its share queues on its own semaphore and never
-    /// in front of another workspace's queries.
-    pub async fn acquire(&self, ws: &str) -> Result<Slot> {
+    /// Waits for the tenant's share first, then for a server slot: a
+    /// tenant over its share queues on its own semaphore and never in
+    /// front of another tenant's queries.
+    pub async fn acquire(&self, tenant: &str) -> Result<Slot> {
         let share = {
             let mut map = self
                 .workspaces
                 .lock()
                 .map_err(|_| ServiceError::Internal("the SQL slots are poisoned".into()))?;
-            if map.len() >= REMEMBERED_WORKSPACES && !map.contains_key(ws) {
+            if map.len() >= REMEMBERED_WORKSPACES && !map.contains_key(tenant) {
                 // A share nobody holds or waits for is only its count.
                 map.retain(|_, s| Arc::strong_count(s) > 1);
             }
-            map.entry(ws.to_string())
+            map.entry(tenant.to_string())
                 .or_insert_with(|| Arc::new(Semaphore::new(self.per_workspace)))
                 .clone()
         };
@@ -117,9 +118,18 @@ impl Service {
         ws: &str,
         req: SqlRequest,
     ) -> Result<sql::Output> {
-        // Wait for a slot first, so a queued query holds no snapshot. The
-        // time limit starts once it has one and covers the set-up.
-        let slot = self.sql_slots.acquire(ws).await?;
+        // Who may query, and whose share of the slots it takes: a tenant is
+        // a production workspace with its previews.
+        let tenant = {
+            let snapshot = self.store.read()?;
+            let w = super::workspaces::load(&snapshot, ws)?;
+            caller.authorize(&w, Act::Sql)?;
+            w.parent.unwrap_or(w.id)
+        };
+        // Wait for a slot before reading, so a queued query holds no
+        // snapshot. The time limit starts once it has one and covers the
+        // set-up.
+        let slot = self.sql_slots.acquire(&tenant).await?;
         let deadline = Instant::now() + self.config.sql_timeout;
         let snapshot = self.store.read()?;
         let w = super::workspaces::load(&snapshot, ws)?;

@@ -156,11 +156,7 @@ async fn every_sql_attack_ends_within_its_limit_and_memory_stays_bounded() {
                         "{via}: {short}: {:.300}",
                         out["truncated_reason"]
                     );
-                    assert!(
-                        text.len() < 5 << 20,
-                        "{via}: {short}: {} bytes",
-                        text.len()
-                    );
+                    assert!(text.len() < 5 << 20, "{via}: {short}: {} bytes", text.len());
                 }
             }
         }
@@ -208,7 +204,8 @@ async fn a_neighbours_select_1_answers_while_one_workspace_saturates_its_slots()
         let (_, st, v) = tool(&s, ws, "SELECT 1").await;
         assert_eq!(st, StatusCode::OK, "{v}");
     }
-    let spin = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
+    let spin =
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
     let mut slow = Vec::new();
     for i in 0..6 {
         let (http, url, token) = (s.http.clone(), s.url.clone(), s.admin.clone());

@@ -198,7 +198,8 @@ fn call(g: &Guarded, ctx: &Context<'_>) -> rusqlite::Result<Value> {
     if let Some(m) = g.matcher {
         if pattern > LIKE_PATTERN_MAX as u64 {
             return Err(Error::UserFunctionError(
-                format!("LIKE or GLOB pattern too complex: at most {LIKE_PATTERN_MAX} bytes").into(),
+                format!("LIKE or GLOB pattern too complex: at most {LIKE_PATTERN_MAX} bytes")
+                    .into(),
             ));
         }
         let esc = match args.get(2) {
@@ -254,9 +255,9 @@ mod tests {
 
     #[test]
     fn the_guarded_functions_answer_like_the_built_ins() {
-        let plain = Connection::open_in_memory().unwrap();
-        let guarded = Connection::open_in_memory().unwrap();
-        register(&guarded).unwrap();
+        let plain = Connection::open_in_memory().expect("sqlite");
+        let guarded = Connection::open_in_memory().expect("sqlite");
+        register(&guarded).expect("register");
         for q in [
             "SELECT 'Hello' LIKE 'h%'",
             "SELECT 'Hello' LIKE 'h_llo'",
@@ -282,23 +283,27 @@ mod tests {
             "SELECT rtrim('xxhixx', 'x')",
             "SELECT trim('  hi  ')",
         ] {
-            assert_eq!(one(&guarded, q).unwrap(), one(&plain, q).unwrap(), "{q}");
+            assert_eq!(
+                one(&guarded, q).expect("guarded"),
+                one(&plain, q).expect("plain"),
+                "{q}"
+            );
         }
-        let e = one(&guarded, "SELECT 'a' LIKE 'a' ESCAPE 'xy'").unwrap_err();
+        let e = one(&guarded, "SELECT 'a' LIKE 'a' ESCAPE 'xy'").expect_err("refused");
         assert!(e.to_string().contains("single character"), "{e}");
     }
 
     #[test]
     fn quadratic_calls_are_refused_at_once() {
-        let c = Connection::open_in_memory().unwrap();
-        register(&c).unwrap();
+        let c = Connection::open_in_memory().expect("sqlite");
+        register(&c).expect("register");
         for q in [
             "SELECT printf('%.*c', 10000000, 'a') LIKE '%' || printf('%.*c', 1500, 'a') || 'b'",
             "SELECT instr(printf('%.*c', 1000000, 'a'), printf('%.*c', 500000, 'a') || 'b')",
             "SELECT ltrim(printf('%.*c', 262144, 'a') || 'x', printf('%.*c', 262144, 'b') || 'a')",
         ] {
             let t = std::time::Instant::now();
-            let e = one(&c, q).unwrap_err().to_string();
+            let e = one(&c, q).expect_err("refused").to_string();
             assert!(e.contains("more work than one expression"), "{q}: {e}");
             assert!(t.elapsed() < std::time::Duration::from_secs(5), "{q}");
         }

@@ -4,7 +4,6 @@
 //! Views show live records (not deleted) and keep `id`, `data` and the
 //! record's metadata beside the properties.
 
-
 use super::Collection;
 use super::vtab::Kind;
 

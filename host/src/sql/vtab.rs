@@ -51,7 +51,6 @@ impl Source {
     fn allows(&self, coll: &str) -> bool {
         self.allowed.as_ref().is_none_or(|a| a.contains(coll))
     }
-
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

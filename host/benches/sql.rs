@@ -2,14 +2,20 @@
 //! collection and a point lookup by id, through `Service::sql_query` (the
 //! path REST and MCP use). Records are loaded with 1,000-operation batches.
 //!
+//! Then the fixed cost of a query in a workspace with 1,000 collections:
+//! `SELECT 1` and a count over one collection's view, where each query used
+//! to rebuild every collection's view.
+//!
 //! Run: `cargo bench -p mcp-factory --bench sql` (`SQL_BENCH_RECORDS` to
-//! change the count, default 1,000,000).
+//! change the count, default 1,000,000; `SQL_BENCH_COLLECTIONS`, default
+//! 1,000).
 
 #[path = "support.rs"]
 mod support;
 
 use std::time::{Duration, Instant};
 
+use mcp_factory::service::collections::UpsertCollection;
 use mcp_factory::service::sql::SqlRequest;
 use serde_json::{Map, json};
 
@@ -28,7 +34,51 @@ async fn main() {
         .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().expect("tempdir");
     let schema = json!({"type": "object", "properties": {"title": {"type": "string"}, "stage": {"type": "string"}, "value": {"type": "number"}}});
-    let (service, sys) = support::service_with(dir.path(), "deals", schema).await;
+    let (service, sys) = support::service_with(dir.path(), "deals", schema.clone()).await;
+
+    // Set-up cost: 1,000 collections in the preview `bench--dev`.
+    let colls: usize = std::env::var("SQL_BENCH_COLLECTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    for i in 0..colls {
+        let c = UpsertCollection {
+            name: None,
+            description: None,
+            schema: schema.clone(),
+        };
+        service
+            .upsert_collection(&sys, "bench--dev", &format!("c{i:04}"), c)
+            .await
+            .expect("collection");
+    }
+    for (name, q) in [
+        ("select 1", "SELECT 1".to_string()),
+        (
+            "count over one view",
+            format!("SELECT count(*) FROM c{:04}", colls / 2),
+        ),
+    ] {
+        let mut times = Vec::new();
+        for _ in 0..20 {
+            let req = SqlRequest {
+                query: q.clone(),
+                params: Map::new(),
+            };
+            let t = Instant::now();
+            service
+                .sql_query(&sys, "bench--dev", req)
+                .await
+                .expect("query");
+            times.push(t.elapsed());
+        }
+        println!(
+            "{colls} collections: {name:<20} p50 {:>8.2} ms   max {:>8.2} ms",
+            pct(times.clone(), 0.5),
+            pct(times, 1.0)
+        );
+    }
+    println!();
 
     let t = Instant::now();
     let mut first_id = String::new();

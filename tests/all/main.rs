@@ -19,6 +19,7 @@ mod endpoints;
 mod http_errors;
 mod limits_lists;
 mod limits_runtime;
+mod limits_sql;
 mod limits_writer;
 mod mcp_auth;
 mod mcp_clients;

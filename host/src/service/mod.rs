@@ -45,8 +45,9 @@ pub const DEFAULT_LIMIT: usize = 50;
 pub struct Service {
     store: Store,
     config: Config,
-    /// Bounds SQL queries running at once (each holds a blocking thread).
-    sql_slots: Arc<tokio::sync::Semaphore>,
+    /// Bounds SQL queries running at once (each holds a blocking thread),
+    /// fairly between workspaces.
+    sql_slots: Arc<sql::Slots>,
     /// Endpoint changes, for sessions to refresh their tool lists.
     changes: tokio::sync::broadcast::Sender<endpoints::Change>,
     /// Per-token request rate limit, when configured.
@@ -69,7 +70,8 @@ pub(crate) struct Ctx {
 pub struct Config {
     /// Wall-time limit of one SQL query.
     pub sql_timeout: std::time::Duration,
-    /// SQL queries that may run at once; more wait their turn.
+    /// SQL queries that may run at once; more wait their turn. One
+    /// workspace may hold at most half of them (see `sql::Slots`).
     pub sql_concurrency: usize,
     /// Requests per second per token (bursts of the same size); `None`: no limit.
     pub rate_limit: Option<std::num::NonZeroU32>,
@@ -97,7 +99,7 @@ impl Service {
         let tokens = Arc::new(tokens::TokenCache::load(&store)?);
         Ok(Service {
             store,
-            sql_slots: Arc::new(tokio::sync::Semaphore::new(config.sql_concurrency.max(1))),
+            sql_slots: Arc::new(sql::Slots::new(config.sql_concurrency)),
             changes: tokio::sync::broadcast::channel(1024).0,
             limiter: config
                 .rate_limit

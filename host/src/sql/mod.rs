@@ -11,11 +11,20 @@
 //! `data.x.:String`, `CAST(x, 'Float64')`) are translated first
 //! ([`translate`]). Then three locks, each enough alone for writes: the
 //! statement policy ([`check`]: one SELECT), SQLite's own read-only flag for
-//! the prepared statement, and an authorizer that allows only reads. Limits:
-//! [`MAX_ROWS`] rows returned, a wall-time limit enforced by the progress
-//! handler, bounded string sizes and heap.
+//! the prepared statement, and an authorizer that allows only reads.
+//!
+//! Limits bound the whole cost of a query: the deadline starts before the
+//! connection is set up and the progress handler checks it throughout;
+//! SQLite's length limits are lowered to what an agent's query needs, and
+//! the built-ins whose one call costs length × length are guarded
+//! ([`functions`]); SQLite's heap is capped for all queries together; the
+//! result stops at [`MAX_ROWS`] rows or [`MAX_RESULT_BYTES`] bytes of JSON,
+//! counted while it is built, and says so (`truncated`). Views are created
+//! only for the collections a query names, so a workspace with 1,000
+//! collections does not pay for 1,000 views per query.
 
 pub mod check;
+mod functions;
 pub mod translate;
 mod views;
 mod vtab;
@@ -37,27 +46,48 @@ use crate::store::{Snapshot, StoreError};
 pub const MAX_ROWS: usize = 1000;
 /// Default wall-time limit.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Largest string or blob a query may build.
-const MAX_LENGTH: i32 = 16 * 1024 * 1024;
+/// Most bytes of JSON in a result's rows (blobs count twice: they are sent
+/// as hex); past it the result is cut and `truncated` is set. Fits a tool
+/// result (8 MiB) with room to spare.
+pub const MAX_RESULT_BYTES: usize = 4 << 20;
+/// Largest string or blob a query may build: above any stored record
+/// (request bodies are at most 4 MiB), well below what hurts.
+const MAX_LENGTH: i32 = 8 << 20;
+/// Longest LIKE / GLOB pattern (SQLite's default is 50,000).
+const LIKE_PATTERN_MAX: i32 = 1000;
 /// Page cache of one query, which its sorts use, in KiB.
 const SORT_CACHE_KIB: i64 = 64 * 1024;
 /// SQLite's heap, for all queries of the process together.
 const HEAP_LIMIT: i64 = 512 * 1024 * 1024;
 
+/// A collection a query may see: its id and JSON Schema (for its view).
+#[derive(Debug, Clone)]
+pub struct Collection {
+    pub id: String,
+    pub schema: Value,
+}
+
 /// What a query can see and how long it may run.
 pub struct Scope {
     pub snapshot: Snapshot,
     pub workspace: String,
-    /// Only these collections (an endpoint's, or a token's collection
-    /// grants); `None` for all of the workspace.
-    pub collections: Option<Vec<String>>,
+    /// The collections the query may see.
+    pub collections: Vec<Collection>,
+    /// Whether `collections` is a subset of the workspace's (an endpoint's,
+    /// or a token's collection grants): then no other collection's records
+    /// are reachable, even through `records`.
+    pub restricted: bool,
     /// Only relationships of these types (`None`: every type; empty: none,
     /// for a caller without `read:relationships`).
     pub rel_types: Option<Vec<String>>,
     /// Only operations-log entries of the visible collections, even when
     /// every collection is visible (endpoint code never sees the others).
     pub oplog_collections_only: bool,
+    /// The time limit, for messages…
     pub timeout: Duration,
+    /// …and when it runs out: set by the caller when the query got its
+    /// slot, so that set-up counts too.
+    pub deadline: Instant,
 }
 
 #[derive(Debug, Serialize)]
@@ -66,6 +96,9 @@ pub struct Output {
     pub rows: Vec<Vec<Value>>,
     pub row_count: usize,
     pub truncated: bool,
+    /// Why the rows were cut, when `truncated`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncated_reason: Option<String>,
     pub elapsed_ms: f64,
     /// Rows read from the store: shows what `collection = …` and `id = …`
     /// push-down saved.
@@ -82,6 +115,9 @@ pub enum SqlError {
     Invalid(String),
     #[error("query stopped: it ran past the {} ms time limit", .0.as_millis())]
     Timeout(Duration),
+    /// A string, blob or the heap outgrew its limit.
+    #[error("{0}")]
+    TooBig(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -107,13 +143,63 @@ fn denied(action: &AuthAction<'_>) -> String {
     }
 }
 
+/// SQLite's limits for one query, lowered from its defaults (a 1 GB
+/// string, 1 MB of SQL, 2,000 columns, expressions 1,000 deep, …) to what
+/// an agent's query needs.
+const LIMITS: &[(Limit, i32)] = &[
+    (Limit::SQLITE_LIMIT_LENGTH, MAX_LENGTH),
+    (Limit::SQLITE_LIMIT_SQL_LENGTH, 100_000),
+    (Limit::SQLITE_LIMIT_COLUMN, 1000),
+    (Limit::SQLITE_LIMIT_EXPR_DEPTH, 200),
+    (Limit::SQLITE_LIMIT_COMPOUND_SELECT, 50),
+    (Limit::SQLITE_LIMIT_VDBE_OP, 100_000),
+    (Limit::SQLITE_LIMIT_FUNCTION_ARG, 32),
+    (Limit::SQLITE_LIMIT_ATTACHED, 0),
+    (Limit::SQLITE_LIMIT_LIKE_PATTERN_LENGTH, LIKE_PATTERN_MAX),
+    (Limit::SQLITE_LIMIT_VARIABLE_NUMBER, 1000),
+    (Limit::SQLITE_LIMIT_TRIGGER_DEPTH, 0),
+    (Limit::SQLITE_LIMIT_WORKER_THREADS, 0),
+];
+
+/// Tables whose rows list the schema: a query naming one gets every view,
+/// so that discovering the views still works.
+const SCHEMA_TABLES: &[&str] = &[
+    "sqlite_schema",
+    "sqlite_master",
+    "sqlite_temp_schema",
+    "sqlite_temp_master",
+];
+
+/// The collections whose views `sql` may use: those it names (SQLite's
+/// names are case-insensitive, quoted or not), or all if it reads the schema.
+fn named<'a>(sql: &str, collections: &'a [Collection]) -> Result<Vec<&'a Collection>, SqlError> {
+    let words: HashSet<String> = translate::tokenize(sql)?
+        .into_iter()
+        .filter_map(|t| match t {
+            sqlparser::tokenizer::Token::Word(w) => Some(w.value.to_ascii_lowercase()),
+            _ => None,
+        })
+        .collect();
+    let all = SCHEMA_TABLES.iter().any(|t| words.contains(*t));
+    Ok(collections
+        .iter()
+        .filter(|c| all || words.contains(&c.id.to_ascii_lowercase()))
+        .collect())
+}
+
 /// Runs one read-only query in `scope`.
 pub fn query(scope: Scope, text: &str, params: &Map<String, Value>) -> Result<Output, SqlError> {
     let start = Instant::now();
+    let deadline = scope.deadline;
+    let timeout = scope.timeout;
+    let past = || Instant::now() > deadline;
     let tr = translate::translate(text, &scope.workspace, params)?;
     check::check(&tr.sql)?;
 
-    let conn = Connection::open_in_memory().map_err(internal)?;
+    let mut conn = Connection::open_in_memory().map_err(internal)?;
+    // Set-up counts against the time limit too.
+    conn.progress_handler(1000, Some(move || Instant::now() > deadline))
+        .map_err(internal)?;
     // Process-wide heap ceiling for SQLite (idempotent), set before any user SQL.
     conn.pragma_update(None, "hard_heap_limit", HEAP_LIMIT)
         .map_err(internal)?;
@@ -123,16 +209,16 @@ pub fn query(scope: Scope, text: &str, params: &Map<String, Value>) -> Result<Ou
         .map_err(internal)?;
     conn.pragma_update(None, "cache_size", -SORT_CACHE_KIB)
         .map_err(internal)?;
-    conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, MAX_LENGTH)
-        .map_err(internal)?;
-    conn.set_limit(Limit::SQLITE_LIMIT_SQL_LENGTH, 1_000_000)
-        .map_err(internal)?;
-    conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0)
-        .map_err(internal)?;
+    for (limit, value) in LIMITS {
+        conn.set_limit(*limit, *value).map_err(internal)?;
+    }
+    functions::register(&conn).map_err(internal)?;
+    let views = views::ddl(&named(&tr.sql, &scope.collections)?);
     let source = Arc::new(vtab::Source {
         allowed: scope
-            .collections
-            .map(|c| c.into_iter().collect::<HashSet<_>>()),
+            .restricted
+            .then(|| scope.collections.iter().map(|c| c.id.clone()).collect()),
+        visible: scope.collections.into_iter().map(|c| c.id).collect(),
         rel_types: scope
             .rel_types
             .map(|c| c.into_iter().collect::<HashSet<_>>()),
@@ -142,14 +228,22 @@ pub fn query(scope: Scope, text: &str, params: &Map<String, Value>) -> Result<Ou
         scanned: Default::default(),
     });
     vtab::register(&conn, &source).map_err(internal)?;
-    for ddl in views::ddl(&source.collections()?) {
-        conn.execute_batch(&ddl).map_err(internal)?;
+    for ddl in views {
+        if past() {
+            return Err(SqlError::Timeout(timeout));
+        }
+        conn.execute_batch(&ddl).map_err(|e| {
+            if past() {
+                SqlError::Timeout(timeout)
+            } else {
+                internal(e)
+            }
+        })?;
     }
 
     // From here on, only reads: the authorizer is the second line.
     let refusal: Arc<Mutex<Option<String>>> = Arc::default();
     let seen = refusal.clone();
-    let mut conn = conn;
     conn.authorizer(Some(move |ctx: AuthContext<'_>| match ctx.action {
         AuthAction::Select | AuthAction::Read { .. } | AuthAction::Recursive => {
             Authorization::Allow
@@ -167,9 +261,6 @@ pub fn query(scope: Scope, text: &str, params: &Map<String, Value>) -> Result<Ou
         }
     }))
     .map_err(internal)?;
-    let deadline = start + scope.timeout;
-    conn.progress_handler(1000, Some(move || Instant::now() > deadline))
-        .map_err(internal)?;
 
     let map_err = |e: rusqlite::Error| -> SqlError {
         if let Some(what) = refusal.lock().ok().and_then(|s| s.clone()) {
@@ -177,7 +268,20 @@ pub fn query(scope: Scope, text: &str, params: &Map<String, Value>) -> Result<Ou
         }
         match &e {
             rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::OperationInterrupted => {
-                SqlError::Timeout(scope.timeout)
+                SqlError::Timeout(timeout)
+            }
+            rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::TooBig => {
+                SqlError::TooBig(format!(
+                    "query stopped: a string or blob grew past the {} MiB limit",
+                    MAX_LENGTH >> 20
+                ))
+            }
+            rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::OutOfMemory => {
+                SqlError::TooBig(format!(
+                    "query stopped: it needed more memory than SQL queries may use ({} MiB for \
+                     all running queries); sort or group fewer or smaller rows",
+                    HEAP_LIMIT >> 20
+                ))
             }
             rusqlite::Error::MultipleStatement => {
                 SqlError::Refused("only one statement per query is allowed".into())
@@ -201,16 +305,34 @@ pub fn query(scope: Scope, text: &str, params: &Map<String, Value>) -> Result<Ou
     }
     let columns: Vec<String> = stmt.column_names().map(str::to_string).collect();
     let mut rows = Vec::new();
-    let mut truncated = false;
+    let mut truncated_reason = None;
+    // JSON bytes of the rows so far: `[`, `]` and commas, plus each value.
+    let mut bytes = 2;
     let mut cursor = stmt.raw_query();
-    while let Some(row) = cursor.next().map_err(map_err)? {
+    'rows: while let Some(row) = cursor.next().map_err(map_err)? {
         if rows.len() == MAX_ROWS {
-            truncated = true;
+            truncated_reason = Some(format!(
+                "the result has more than {MAX_ROWS} rows; add LIMIT/OFFSET or aggregate"
+            ));
             break;
         }
         let mut out = Vec::with_capacity(columns.len());
+        bytes += 3;
         for i in 0..columns.len() {
-            out.push(json_of(row.get_ref(i).map_err(map_err)?));
+            let v = row.get_ref(i).map_err(map_err)?;
+            // Counted before the value is converted, so an oversized one is
+            // never copied (or hex-doubled).
+            bytes += json_len(v) + 1;
+            if bytes > MAX_RESULT_BYTES {
+                truncated_reason = Some(format!(
+                    "the result reached {} MiB of JSON after {} rows; select fewer or smaller \
+                     columns, or fewer rows",
+                    MAX_RESULT_BYTES >> 20,
+                    rows.len()
+                ));
+                break 'rows;
+            }
+            out.push(json_of(v));
         }
         rows.push(out);
     }
@@ -218,10 +340,22 @@ pub fn query(scope: Scope, text: &str, params: &Map<String, Value>) -> Result<Ou
         columns,
         row_count: rows.len(),
         rows,
-        truncated,
+        truncated: truncated_reason.is_some(),
+        truncated_reason,
         elapsed_ms: start.elapsed().as_secs_f64() * 1000.0,
         rows_scanned: source.scanned.load(std::sync::atomic::Ordering::Relaxed),
     })
+}
+
+/// Bytes `v` takes in the JSON result (strings: at least their length and
+/// quotes; escapes are not worth a second pass).
+fn json_len(v: ValueRef<'_>) -> usize {
+    match v {
+        ValueRef::Null => 4,
+        ValueRef::Integer(_) | ValueRef::Real(_) => 24,
+        ValueRef::Text(t) => t.len() + 2,
+        ValueRef::Blob(b) => 2 * b.len() + 2,
+    }
 }
 
 fn json_of(v: ValueRef<'_>) -> Value {

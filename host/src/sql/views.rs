@@ -4,8 +4,7 @@
 //! Views show live records (not deleted) and keep `id`, `data` and the
 //! record's metadata beside the properties.
 
-use serde_json::Value;
-
+use super::Collection;
 use super::vtab::Kind;
 
 /// Record columns a view keeps; a property with one of these names is
@@ -37,23 +36,21 @@ fn column(p: &str, ty: Option<&str>) -> String {
     }
 }
 
-/// `CREATE TEMP VIEW` statements for `collections` (their stored JSON).
+/// `CREATE TEMP VIEW` statements for `collections`.
 /// A collection named like a base table gets no view (use `records`).
-pub fn ddl(collections: &[Value]) -> Vec<String> {
+pub fn ddl(collections: &[&Collection]) -> Vec<String> {
     let base: Vec<String> = Kind::ALL
         .iter()
         .map(|k| k.name().to_string_lossy().into_owned())
         .collect();
     let mut out = Vec::new();
     for c in collections {
-        let Some(name) = c["id"].as_str() else {
-            continue;
-        };
+        let name = c.id.as_str();
         if base.iter().any(|b| b == name) {
             continue;
         }
         let mut cols: Vec<String> = vec!["id".into()];
-        if let Some(props) = c["schema"]["properties"].as_object() {
+        if let Some(props) = c.schema["properties"].as_object() {
             for (p, spec) in props {
                 let usable =
                     !META.contains(&p.as_str()) && !p.contains(['"', '\'', '\\']) && !p.is_empty();

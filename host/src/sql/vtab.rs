@@ -37,6 +37,8 @@ pub struct Source {
     pub workspace: String,
     /// Endpoint scope: only these collections (None: all).
     pub allowed: Option<HashSet<String>>,
+    /// The collections of the workspace this scope can see.
+    pub visible: Vec<String>,
     /// Only relationships of these types (None: all).
     pub rel_types: Option<HashSet<String>>,
     /// Only operations-log entries that name a visible collection.
@@ -48,18 +50,6 @@ pub struct Source {
 impl Source {
     fn allows(&self, coll: &str) -> bool {
         self.allowed.as_ref().is_none_or(|a| a.contains(coll))
-    }
-
-    /// The collections of the workspace this scope can see.
-    pub fn collections(&self) -> Result<Vec<Value>, StoreError> {
-        let mut out = Vec::new();
-        for bytes in store::collections::list(&self.snapshot, &self.workspace)? {
-            let c: Value = serde_json::from_slice(&bytes).map_err(StoreError::new)?;
-            if c["id"].as_str().is_some_and(|id| self.allows(id)) {
-                out.push(c);
-            }
-        }
-        Ok(out)
     }
 }
 
@@ -426,12 +416,7 @@ impl Cursor<'_> {
         let colls: Vec<String> = match coll.flatten() {
             Some(c) if src.allows(&c) => vec![c],
             Some(_) => vec![],
-            None if id.is_some() || src.allowed.is_some() => src
-                .collections()
-                .map_err(err)?
-                .iter()
-                .filter_map(|c| c["id"].as_str().map(str::to_string))
-                .collect(),
+            None if id.is_some() || src.allowed.is_some() => src.visible.clone(),
             None => {
                 let all: Rows =
                     store::records::stream(&src.snapshot, &src.workspace, None).map_err(err)?;

@@ -28,6 +28,8 @@
 //!
 //! The bar (printed as PASS/FAIL): B's p99 under attack ≤ 2× its idle p99,
 //! `/health` under 50 ms throughout the window, peak RSS under 1 GiB.
+//! Other env vars: `NOISY_GRACE_SECS`, `NOISY_HEALTH_TIMEOUT_SECS`,
+//! `NOISY_LIST_LIMIT`, `NOISY_SPIN_TIMEOUT_MS`, `NOISY_ZEROBLOB_ROWS`.
 //!
 //! Run: `cargo bench -p mcp-factory --bench noisy -j2`. Results:
 //! docs/benchmarks.md ("[trust 2/2]").
@@ -60,6 +62,7 @@ struct Config {
     grace: Duration,
     b_clients: usize,
     call_timeout: Duration,
+    health_timeout: Duration,
     spinners: usize,
     spin_timeout_ms: u64,
     sql: usize,
@@ -90,6 +93,7 @@ impl Config {
             grace: secs("NOISY_GRACE_SECS", 10)?,
             b_clients: env_num("NOISY_B_CLIENTS", 16)?,
             call_timeout: secs("NOISY_CALL_TIMEOUT_SECS", 15)?,
+            health_timeout: secs("NOISY_HEALTH_TIMEOUT_SECS", 15)?,
             spinners: env_num("NOISY_SPINNERS", 8)?,
             spin_timeout_ms: env_num("NOISY_SPIN_TIMEOUT_MS", 2000)?,
             sql: env_num("NOISY_SQL", 4)?,
@@ -232,13 +236,17 @@ struct Health {
     attack: Vec<Duration>,
     /// Failed or capped polls (idle or attack).
     failures: usize,
+    /// Polls that hit the client cap: `max` is then a lower bound.
+    timeouts: usize,
     first_failure: Option<String>,
 }
 
-/// Polls `/health` every ~10 ms (sequentially, 5 s cap each) on its own
-/// thread and runtime, so the load generator's tasks cannot delay it.
+/// Polls `/health` every ~10 ms (sequentially, each capped at `cap`) on
+/// its own thread and runtime, so the load generator's tasks cannot delay
+/// it.
 fn poll_health(
     url: String,
+    cap: Duration,
     phase: Arc<AtomicU8>,
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<Health> {
@@ -250,7 +258,7 @@ fn poll_health(
         rt.block_on(async move {
             let client = reqwest::Client::builder()
                 .tcp_nodelay(true)
-                .timeout(Duration::from_secs(5))
+                .timeout(cap)
                 .build()
                 .expect("an HTTP client");
             let mut h = Health::default();
@@ -272,6 +280,7 @@ fn poll_health(
                     samples.push(took);
                     if let Err(e) = r {
                         h.failures += 1;
+                        h.timeouts += usize::from(e == TIMEOUT);
                         h.first_failure.get_or_insert(e);
                     }
                 }
@@ -610,9 +619,12 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
+/// How [`describe`] names a request that hit its client-side cap.
+const TIMEOUT: &str = "client timeout";
+
 fn describe(e: reqwest::Error) -> String {
     if e.is_timeout() {
-        "client timeout".into()
+        TIMEOUT.into()
     } else {
         format!("{e}")
     }
@@ -654,7 +666,7 @@ async fn drive_b(sessions: &[Arc<Session>], record: &str, dur: Duration) -> Call
                 c.lat.push(t.elapsed());
                 if let Err(e) = r {
                     c.errors += 1;
-                    if e == "client timeout" {
+                    if e == TIMEOUT {
                         c.timeouts += 1;
                     }
                     c.first_error.get_or_insert(e);
@@ -854,6 +866,14 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// The 1-minute load average: other work on the machine skews latencies.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
 fn verdict(ok: bool) -> &'static str {
     if ok { "PASS" } else { "FAIL" }
 }
@@ -873,7 +893,12 @@ fn main() -> Result<()> {
         window_start.clone(),
         stop.clone(),
     );
-    let health = poll_health(server.url.clone(), phase.clone(), stop.clone());
+    let health = poll_health(
+        server.url.clone(),
+        cfg.health_timeout,
+        phase.clone(),
+        stop.clone(),
+    );
 
     // B's clients and A's attackers on separate runtimes, so that reading a
     // ~1 GB zeroblob answer does not delay B's measurements in this process.
@@ -906,6 +931,7 @@ fn main() -> Result<()> {
 
     // The attack: everything of A at once, B measured over the same window.
     phase.store(PHASE_ATTACK, Ordering::Relaxed);
+    let load_before = loadavg();
     let start = Instant::now();
     *window_start.lock().unwrap_or_else(|e| e.into_inner()) = Some(start);
     let (end, hard_stop) = (start + cfg.window, start + cfg.window + cfg.grace);
@@ -926,6 +952,7 @@ fn main() -> Result<()> {
     let attacked = b_rt.block_on(drive_b(&sessions, &set.b_record, cfg.window));
     phase.store(PHASE_SETUP, Ordering::Relaxed);
     let window = start.elapsed();
+    let load_after = loadavg();
     let mut outcomes: Vec<(Attack, Outcomes)> = Vec::new();
     for (k, t) in attackers {
         let o = a_rt.block_on(t).unwrap_or_else(|e| {
@@ -949,7 +976,7 @@ fn main() -> Result<()> {
     let w = &mut out;
     writeln!(
         w,
-        "\nB: {} MCP sessions calling get_items; A: {} spinners ({} ms limit), {} SQL, {} list(s) of {} records; window {:.1} s\n",
+        "\nB: {} MCP sessions calling get_items; A: {} spinners ({} ms limit), {} SQL, {} list(s) of {} records; window {:.1} s",
         cfg.b_clients,
         cfg.spinners,
         cfg.spin_timeout_ms,
@@ -958,16 +985,25 @@ fn main() -> Result<()> {
         cfg.records,
         window.as_secs_f64()
     )?;
+    writeln!(
+        w,
+        "machine load average (1 min) before / after the window: {load_before} / {load_after}\n"
+    )?;
     for (label, c) in [("B idle        ", &idle), ("B under attack", &attacked)] {
         writeln!(
             w,
-            "{label}  calls={:<7} p50={:>9.2} ms  p99={:>9.2} ms  max={:>9.2} ms  errors={} (client timeouts {})",
+            "{label}  calls={:<7} p50={:>9.2} ms  p99={:>9.2} ms  max={:>9.2} ms  errors={} (client timeouts {}{})",
             c.lat.len(),
             ms(pct(&c.lat, 0.50)),
             ms(pct(&c.lat, 0.99)),
             ms(c.lat.last().copied().unwrap_or_default()),
             c.errors,
-            c.timeouts
+            c.timeouts,
+            if c.timeouts > 0 {
+                ": latencies are lower bounds"
+            } else {
+                ""
+            }
         )?;
         if let Some(e) = &c.first_error {
             writeln!(w, "    first error: {e}")?;
@@ -991,8 +1027,10 @@ fn main() -> Result<()> {
     if health.failures > 0 {
         writeln!(
             w,
-            "    /health failures: {} (first: {})",
+            "    /health failures: {}, of which {} hit the {} s cap (max is then a lower bound); first: {}",
             health.failures,
+            health.timeouts,
+            cfg.health_timeout.as_secs(),
             health.first_failure.as_deref().unwrap_or("?")
         )?;
     }

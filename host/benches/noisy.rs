@@ -951,7 +951,7 @@ fn main() -> Result<()> {
         .collect();
     let attacked = b_rt.block_on(drive_b(&sessions, &set.b_record, cfg.window));
     phase.store(PHASE_SETUP, Ordering::Relaxed);
-    let window = start.elapsed();
+    let b_done = start.elapsed();
     let load_after = loadavg();
     let mut outcomes: Vec<(Attack, Outcomes)> = Vec::new();
     for (k, t) in attackers {
@@ -976,14 +976,15 @@ fn main() -> Result<()> {
     let w = &mut out;
     writeln!(
         w,
-        "\nB: {} MCP sessions calling get_items; A: {} spinners ({} ms limit), {} SQL, {} list(s) of {} records; window {:.1} s",
+        "\nB: {} MCP sessions calling get_items; A: {} spinners ({} ms limit), {} SQL, {} list(s) of {} records; window {} s (B's last call ended at {:.1} s)",
         cfg.b_clients,
         cfg.spinners,
         cfg.spin_timeout_ms,
         cfg.sql,
         cfg.lists,
         cfg.records,
-        window.as_secs_f64()
+        cfg.window.as_secs(),
+        b_done.as_secs_f64()
     )?;
     writeln!(
         w,

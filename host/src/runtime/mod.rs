@@ -555,18 +555,20 @@ impl Runtime {
         let (schedule, deadline) = (self.guests.schedule, call.deadline);
         let rt = self.clone();
         let workspace = call.endpoint.workspace_id.clone();
-        let run = async move {
+        let nested = schedule::nested();
+        let run = schedule::guest_call(async move {
             // Measured from when the call gets its thread: the deadline is
             // the call's, whatever it waited for.
             let left = deadline.saturating_duration_since(Instant::now());
-            schedule::arm(schedule, &rt.guests.turns, &workspace, &mut store, deadline, left);
+            let turns = (!nested).then_some((&rt.guests.turns, workspace.as_str()));
+            schedule::arm(schedule, turns, &mut store, deadline, left);
             let out = tokio::time::timeout(left + TICK * 4, async {
                 let instance = pre.instantiate_async(&mut store).await?;
                 f(&instance, &mut store).await
             })
             .await;
             (out, store)
-        };
+        });
         let (out, store) = self.guests.run(run).await.map_err(RunError::Sandbox)?;
         for (pipe, source, level) in [
             (&store.data().stdout, "stdout", "info"),

@@ -17,8 +17,8 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -181,6 +181,24 @@ impl Turns {
     }
 }
 
+tokio::task_local! {
+    /// Set while a guest call runs: a call made from inside one (a custom
+    /// component's `base` call) runs on its caller's turn, since waiting for
+    /// a turn of its own while the caller holds the tenant's would wait for
+    /// itself.
+    static IN_GUEST: ();
+}
+
+/// Whether this is a call made from inside a guest call.
+pub(super) fn nested() -> bool {
+    IN_GUEST.try_with(|_| ()).is_ok()
+}
+
+/// Runs `call` as a guest call (see [`nested`]).
+pub(super) async fn guest_call<F: Future>(call: F) -> F::Output {
+    IN_GUEST.scope((), call).await
+}
+
 /// Waits for a turn: the tenant's first, so that a tenant over its share
 /// queues on its own semaphore, never in front of other tenants.
 async fn take_turn(tenant: Arc<Semaphore>, all: Arc<Semaphore>) -> Option<Turn> {
@@ -194,11 +212,11 @@ async fn take_turn(tenant: Arc<Semaphore>, all: Arc<Semaphore>) -> Option<Turn> 
 
 /// Arms the store's deadline (`deadline`, `left` from now) for `schedule`.
 /// Either way the guest traps with `Trap::Interrupt` within a tick of its
-/// deadline. `workspace`: whose turn a long-running guest takes.
+/// deadline. `turns`: whose turn a long-running guest takes (`None`: it runs
+/// on its caller's).
 pub(super) fn arm(
     schedule: Schedule,
-    turns: &Turns,
-    workspace: &str,
+    turns: Option<(&Turns, &str)>,
     store: &mut Store<HostState>,
     deadline: Instant,
     left: Duration,
@@ -210,7 +228,7 @@ pub(super) fn arm(
         }
         Schedule::Yield => {
             let began = Instant::now();
-            let (tenant, all) = (turns.tenant(workspace), turns.all.clone());
+            let turns = turns.map(|(t, ws)| (t.tenant(ws), t.all.clone()));
             // The turn this guest holds, given back at its next tick.
             let held: Arc<Mutex<Option<Turn>>> = Arc::default();
             store.set_epoch_deadline(1);
@@ -219,12 +237,12 @@ pub(super) fn arm(
                 if now >= deadline {
                     return Ok(UpdateDeadline::Interrupt);
                 }
-                if now - began < LONG {
+                let Some((tenant, all)) = turns.as_ref().filter(|_| now - began >= LONG) else {
                     return Ok(UpdateDeadline::YieldCustom(
                         1,
                         Box::pin(tokio::task::yield_now()),
                     ));
-                }
+                };
                 let slot = held.clone();
                 drop(
                     slot.lock()

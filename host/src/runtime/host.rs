@@ -81,7 +81,10 @@ fn out<T: serde::Serialize>(r: Result<T, ServiceError>) -> Result<String, StoreE
 }
 
 impl HostState {
+    /// The service, for a store import. Every store import goes through
+    /// here before it waits, so here the guest gives back its turn.
     fn svc(&self) -> Service {
+        self.turn.release();
         self.call.service.clone()
     }
 
@@ -256,6 +259,7 @@ impl base::Host for HostState {
         if self.layer != Layer::Custom {
             return Vec::new();
         }
+        self.turn.release();
         let call = self.call.clone();
         call.runtime
             .list(&call, Layer::Generated, None)
@@ -273,6 +277,7 @@ impl base::Host for HostState {
                 "`base` is the generated layer beneath a custom component; the generated component has none".into(),
             ));
         }
+        self.turn.release();
         let call = self.call.clone();
         let run = super::job(move |g, store| {
             Box::pin(async move {

@@ -243,6 +243,8 @@ pub struct HostState {
     layer: Layer,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
+    /// The turn the guest holds while it runs long (see `schedule::Turns`).
+    turn: schedule::TurnSlot,
 }
 
 impl WasiView for HostState {
@@ -492,6 +494,7 @@ impl Runtime {
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
         let state = HostState {
+            turn: schedule::TurnSlot::default(),
             wasi: host::wasi_ctx(stdout.clone(), stderr.clone(), MAX_RANDOM),
             table,
             limiter: Limiter {

@@ -199,6 +199,27 @@ pub(super) async fn guest_call<F: Future>(call: F) -> F::Output {
     IN_GUEST.scope((), call).await
 }
 
+/// The turn a long-running guest holds, shared by its store's epoch callback
+/// (which takes and gives back turns) and its host imports.
+#[derive(Clone, Default)]
+pub(super) struct TurnSlot(Arc<Mutex<Option<Turn>>>);
+
+impl TurnSlot {
+    /// Gives the turn back. A host import calls this before it waits (on the
+    /// store, SQL, a nested call): no tick comes while the guest is in the
+    /// host, so a turn kept there would hold up every other long guest.
+    /// The next tick in wasm takes a turn again.
+    pub(super) fn release(&self) {
+        drop(self.slot().take());
+    }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Turn>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// Waits for a turn: the tenant's first, so that a tenant over its share
 /// queues on its own semaphore, never in front of other tenants.
 async fn take_turn(tenant: Arc<Semaphore>, all: Arc<Semaphore>) -> Option<Turn> {
@@ -229,8 +250,9 @@ pub(super) fn arm(
         Schedule::Yield => {
             let began = Instant::now();
             let turns = turns.map(|(t, ws)| (t.tenant(ws), t.all.clone()));
-            // The turn this guest holds, given back at its next tick.
-            let held: Arc<Mutex<Option<Turn>>> = Arc::default();
+            // The turn this guest holds, given back at its next tick or
+            // when it calls into the host.
+            let held = store.data().turn.clone();
             store.set_epoch_deadline(1);
             store.epoch_deadline_callback(move |_| {
                 let now = Instant::now();
@@ -243,20 +265,14 @@ pub(super) fn arm(
                         Box::pin(tokio::task::yield_now()),
                     ));
                 };
+                held.release();
                 let slot = held.clone();
-                drop(
-                    slot.lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .take(),
-                );
                 let (tenant, all) = (tenant.clone(), all.clone());
                 Ok(UpdateDeadline::YieldCustom(
                     1,
                     Box::pin(async move {
                         let turn = take_turn(tenant, all).await;
-                        *slot
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner) = turn;
+                        *slot.slot() = turn;
                     }),
                 ))
             });

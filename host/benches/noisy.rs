@@ -36,7 +36,6 @@
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -45,6 +44,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use reqwest::Method;
 use serde_json::{Value, json};
+
+mod support;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mcp-factory");
 
@@ -313,55 +314,6 @@ async fn rest(
         bail!("{method} {path}: {status} {text}");
     }
     Ok(serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
-
-/// Builds `tests/hostile` for wasm32-wasip2 in the target directory the
-/// tests use for components (`<target>/plugins`), as
-/// `tests/all/common.rs::build_component` does, and returns its bytes.
-fn build_hostile() -> Result<Vec<u8>> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .context("the workspace root")?
-        .to_path_buf();
-    // This bench runs as <target>/release/deps/noisy-<hash>.
-    let exe = std::env::current_exe()?;
-    let target = exe
-        .ancestors()
-        .nth(3)
-        .context("the target directory")?
-        .join("plugins");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args([
-        "build",
-        "--release",
-        "--locked",
-        "--target",
-        "wasm32-wasip2",
-    ])
-    .arg("--manifest-path")
-    .arg(root.join("tests/hostile/Cargo.toml"))
-    .arg("--target-dir")
-    .arg(&target);
-    for var in [
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_BUILD_TARGET",
-        "CARGO_TARGET_DIR",
-        "RUSTC_WRAPPER",
-        "RUSTC_WORKSPACE_WRAPPER",
-    ] {
-        cmd.env_remove(var);
-    }
-    let out = cmd.output().context("run cargo build for tests/hostile")?;
-    if !out.status.success() {
-        bail!(
-            "building tests/hostile failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let wasm = target.join("wasm32-wasip2/release/hostile.wasm");
-    std::fs::read(&wasm).with_context(|| format!("read {}", wasm.display()))
 }
 
 /// What the attack needs to know after set-up.
@@ -881,7 +833,7 @@ fn verdict(ok: bool) -> &'static str {
 fn main() -> Result<()> {
     let cfg = Arc::new(Config::from_env()?);
     println!("noisy neighbour: {cfg:?}");
-    let hostile = build_hostile()?;
+    let hostile = support::hostile_wasm()?;
     let server = Arc::new(Server::start()?);
 
     let phase = Arc::new(AtomicU8::new(PHASE_SETUP));

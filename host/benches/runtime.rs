@@ -156,44 +156,6 @@ fn pct(v: &mut [Duration], p: f64) -> f64 {
     v[((v.len() as f64 * p) as usize).min(v.len() - 1)].as_secs_f64() * 1e6
 }
 
-/// Builds `tests/hostile` for wasm32-wasip2 as the integration tests do
-/// (into `<target>/plugins`), and returns its bytes.
-fn hostile_wasm() -> Vec<u8> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("repo root")
-        .to_path_buf();
-    let exe = std::env::current_exe().expect("exe");
-    let target = exe.ancestors().nth(3).expect("target dir").join("plugins");
-    let mut cmd = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()));
-    cmd.args([
-        "build",
-        "--release",
-        "--locked",
-        "--target",
-        "wasm32-wasip2",
-    ])
-    .arg("--manifest-path")
-    .arg(root.join("tests/hostile/Cargo.toml"))
-    .arg("--target-dir")
-    .arg(&target);
-    for var in [
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_BUILD_TARGET",
-        "CARGO_TARGET_DIR",
-    ] {
-        cmd.env_remove(var);
-    }
-    let out = cmd.output().expect("cargo");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::read(target.join("wasm32-wasip2/release/hostile.wasm")).expect("hostile.wasm")
-}
-
 #[derive(Default)]
 struct Phase {
     neighbour: Vec<Duration>,
@@ -219,7 +181,7 @@ fn fairness(f: &Fixture) {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(6);
-    let wasm = hostile_wasm();
+    let wasm = support::hostile_wasm().expect("tests/hostile builds");
     let (url, admin) = f.rt.block_on(async {
         let admin = f
             .service

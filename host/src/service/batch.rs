@@ -234,13 +234,13 @@ fn prepare(v: &Snapshot, ctx: &Ctx, ws: &str, ops: &[Operation]) -> Result<Vec<P
             }
             Operation::UpsertCollection {
                 collection, schema, ..
-            } => match crate::schema::compile(schema) {
+            } => match collections::compile_schema(collection, schema) {
                 Ok(validator) => {
                     let t = Some((Arc::new(schema.clone()), Arc::new(validator)));
                     seen.insert(collection, t);
                     Prepared::Collection(Ok(()))
                 }
-                Err(_) => Prepared::Collection(collections::check_schema(collection, schema)),
+                Err(e) => Prepared::Collection(Err(e)),
             },
             Operation::DeleteCollection { collection, .. } => {
                 seen.insert(collection, None);

@@ -75,13 +75,18 @@ fn upsert_checks(v: &impl View, caller: &Caller, ws_id: &str, id: &str) -> Resul
 
 /// Compiles a collection's schema: before the write is queued, since a
 /// costly schema must not hold up the writer thread.
-pub(crate) fn check_schema(id: &str, schema: &Value) -> Result<()> {
-    schema::compile(schema).map(|_| ()).map_err(|v| {
+pub(crate) fn compile_schema(id: &str, schema: &Value) -> Result<jsonschema::Validator> {
+    schema::compile(schema).map_err(|v| {
         ServiceError::schema(
             format!("the schema of collection '{id}' is not a valid JSON Schema"),
             &v,
         )
     })
+}
+
+/// [`compile_schema`], for its verdict only.
+pub(crate) fn check_schema(id: &str, schema: &Value) -> Result<()> {
+    compile_schema(id, schema).map(|_| ())
 }
 
 /// Writes a collection; `compiled` is [`check_schema`]'s verdict on

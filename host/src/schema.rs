@@ -104,20 +104,32 @@ impl Cache {
         version: u64,
         schema: &Value,
     ) -> Result<(Arc<jsonschema::Validator>, Arc<Value>), Vec<Violation>> {
-        let key = (workspace.to_string(), collection.to_string());
-        if let Ok(map) = self.inner.read()
-            && let Some((v, compiled_from, validator)) = map.get(&key)
-            && *v == version
-            && **compiled_from == *schema
-        {
-            return Ok((validator.clone(), compiled_from.clone()));
+        if let Some(hit) = self.cached(workspace, collection, version, schema) {
+            return Ok(hit);
         }
+        let key = (workspace.to_string(), collection.to_string());
         let validator = Arc::new(compile(schema)?);
         let schema = Arc::new(schema.clone());
         if let Ok(mut map) = self.inner.write() {
             map.insert(key, (version, schema.clone(), validator.clone()));
         }
         Ok((validator, schema))
+    }
+
+    /// The validator for this version of the collection's schema if it is
+    /// already compiled (never compiles).
+    pub fn cached(
+        &self,
+        workspace: &str,
+        collection: &str,
+        version: u64,
+        schema: &Value,
+    ) -> Option<(Arc<jsonschema::Validator>, Arc<Value>)> {
+        let map = self.inner.read().ok()?;
+        let (v, compiled_from, validator) =
+            map.get(&(workspace.to_string(), collection.to_string()))?;
+        (*v == version && **compiled_from == *schema)
+            .then(|| (validator.clone(), compiled_from.clone()))
     }
 
     pub fn forget_workspace(&self, workspace: &str) {

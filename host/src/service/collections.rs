@@ -209,6 +209,7 @@ impl Service {
         let out = self
             .checked_write(
                 caller,
+                false,
                 move |v, ctx| {
                     upsert_checks(v, &ctx.caller, &w, &c)?;
                     check_schema(&c, &r.schema)

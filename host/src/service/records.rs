@@ -186,6 +186,15 @@ pub(crate) fn target(v: &impl View, ctx: &Ctx, ws: &str, coll: &str) -> Result<T
         Err(ServiceError::NotFound { .. }) => return Ok(None),
         Err(e) => return Err(e),
     };
+    if ctx.inline {
+        let (validator, schema) = ctx
+            .schemas
+            .cached(ws, coll, c.version, &c.schema)
+            .ok_or_else(|| {
+                ServiceError::Stale(format!("the schema of '{coll}' is not compiled yet"))
+            })?;
+        return Ok(Some((schema, validator)));
+    }
     let (validator, schema) = ctx
         .schemas
         .get_with_schema(ws, coll, c.version, &c.schema)
@@ -197,6 +206,37 @@ pub(crate) fn target(v: &impl View, ctx: &Ctx, ws: &str, coll: &str) -> Result<T
         })?;
     Ok(Some((schema, validator)))
 }
+
+/// Whether `data` is small enough to check on an async worker: at most
+/// [`LIGHT_VALUES`] JSON values and [`LIGHT_BYTES`] bytes of strings and keys
+/// (the walk stops as soon as either is passed). Validating that much against
+/// a compiled schema takes microseconds.
+pub(crate) fn light(data: &Value) -> bool {
+    fn walk(v: &Value, values: &mut usize, bytes: &mut usize) -> bool {
+        let Some(left) = values.checked_sub(1) else {
+            return false;
+        };
+        *values = left;
+        match v {
+            Value::String(s) => spend(bytes, s.len()),
+            Value::Array(a) => a.iter().all(|v| walk(v, values, bytes)),
+            Value::Object(o) => o
+                .iter()
+                .all(|(k, v)| spend(bytes, k.len()) && walk(v, values, bytes)),
+            _ => true,
+        }
+    }
+    fn spend(bytes: &mut usize, n: usize) -> bool {
+        bytes.checked_sub(n).map(|left| *bytes = left).is_some()
+    }
+    let (mut values, mut bytes) = (LIGHT_VALUES, LIGHT_BYTES);
+    walk(data, &mut values, &mut bytes)
+}
+
+/// See [`light`].
+pub(crate) const LIGHT_VALUES: usize = 256;
+/// See [`light`].
+pub(crate) const LIGHT_BYTES: usize = 16 * 1024;
 
 fn no_collection(ws: &str, coll: &str) -> ServiceError {
     ServiceError::not_found(
@@ -551,6 +591,7 @@ impl Service {
         let r = req.clone();
         self.checked_write(
             caller,
+            light(&req.data),
             move |v, ctx| {
                 let target = target(v, ctx, &w, &c)?;
                 check_upsert(v, &ctx.caller, &w, &c, &r, &target)
@@ -574,8 +615,11 @@ impl Service {
         let (ws, coll, id) = (ws.to_string(), coll.to_string(), id.to_string());
         let req = Arc::new(req);
         let (w, c, i, r) = (ws.clone(), coll.clone(), id.clone(), req.clone());
+        // Not light: the check reads and merges the stored record, whose
+        // size the patch does not tell.
         self.checked_write(
             caller,
+            false,
             move |v, ctx| check_patch(v, ctx, &w, &c, &i, &r),
             move |txn, ctx, checked| patch_in(txn, ctx, &ws, &coll, &id, &req, checked),
         )
@@ -706,6 +750,23 @@ mod tests {
     /// A write checked before it was queued is refused as stale when the
     /// collection's schema or the record changed before its transaction, and
     /// the service then checks it again against what is there now.
+    #[test]
+    fn light_data_is_small_in_values_and_in_bytes() {
+        assert!(light(
+            &json!({"title": "deal", "value": 1.5, "tags": ["a", "b"]})
+        ));
+        let values: Vec<Value> = (0..LIGHT_VALUES).map(|i| json!(i)).collect();
+        assert!(!light(&json!(values)), "one array value over the count");
+        assert!(light(&json!(values[1..].to_vec())));
+        assert!(
+            !light(&json!({"s": "x".repeat(LIGHT_BYTES)})),
+            "key + string over"
+        );
+        assert!(light(&json!({"s": "x".repeat(LIGHT_BYTES - 1)})));
+        let key = "k".repeat(LIGHT_BYTES + 1);
+        assert!(!light(&json!({key: 1})), "keys count as bytes");
+    }
+
     #[tokio::test]
     async fn a_write_checked_against_an_old_schema_or_record_is_checked_again() {
         use crate::service::collections::UpsertCollection;

@@ -6,6 +6,7 @@
 //! the REST API and never opens the store itself (redb allows one process
 //! per file).
 
+pub mod background;
 pub mod cli;
 pub mod http;
 pub mod mcp;

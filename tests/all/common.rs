@@ -106,6 +106,11 @@ impl Server {
         token
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
+    }
+
     /// The server's peak resident memory so far (`VmHWM`), in MiB.
     pub fn peak_rss_mib(&self) -> u64 {
         let pid = self.child.as_ref().expect("server running").id();

@@ -145,6 +145,104 @@ async fn spinning_guests_do_not_stall_the_server() {
     }
 }
 
+/// One thread of a process, from `/proc/<pid>/task/<tid>/stat`.
+#[derive(Debug)]
+struct Thread {
+    name: String,
+    state: char,
+    nice: i64,
+}
+
+fn threads(pid: u32) -> Vec<Thread> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    dir.filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("stat")).ok())
+        .filter_map(|stat| {
+            // "tid (name) state ppid …": the name may hold spaces and ')'.
+            let (head, rest) = stat.rsplit_once(") ")?;
+            let name = head.split_once(" (")?.1.to_string();
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            Some(Thread {
+                name,
+                state: fields.first()?.chars().next()?,
+                // Field 19 of stat; `rest` starts at field 3.
+                nice: fields.get(16)?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// Samples the server's threads for up to 5 s until a background thread is
+/// running (state R) at the background priority; returns the samples taken.
+async fn background_thread_runs(s: &Server) -> Result<usize, Vec<Thread>> {
+    // A test run under `nice` starts higher: threads can only go up.
+    let own: i64 = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|st| {
+            st.rsplit_once(") ")?
+                .1
+                .split_whitespace()
+                .nth(16)?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0);
+    let want = own.max(i64::from(mcp_factory::background::NICE));
+    let mut samples = 0;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(5) {
+        samples += 1;
+        let now = threads(s.pid());
+        if now
+            .iter()
+            .any(|t| t.name == "mcpf-background" && t.state == 'R' && t.nice == want)
+        {
+            return Ok(samples);
+        }
+        if started.elapsed() > Duration::from_millis(4900) {
+            return Err(now);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Err(threads(s.pid()))
+}
+
+/// Long-running work leaves the server's async workers for its background
+/// threads, at a lower CPU priority (`crate::background`): a spinning guest
+/// once past its first 10 ms, and every SQL query. Seen from outside, in
+/// `/proc`: while only that work runs, a thread named `mcpf-background` at
+/// nice 10 is running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_running_work_runs_at_a_lower_priority() {
+    let s = Server::start_with(&["--sql-timeout-ms", "3000"]);
+    let digest = setup(&s).await;
+    hostile(&s, "spinner", &digest, json!({"timeout_ms": 3000})).await;
+    let spinner = spawn_call(&s, "spinner", "spin");
+    let seen = background_thread_runs(&s).await;
+    assert!(
+        seen.is_ok(),
+        "no background thread ran the spinner: {seen:?}"
+    );
+    let (st, v) = spinner.await.unwrap();
+    assert_eq!(st, StatusCode::INTERNAL_SERVER_ERROR, "{v}");
+
+    let query = s
+        .http
+        .post(format!("{}/v1/{WS}/sql", s.url))
+        .bearer_auth(&s.admin)
+        .json(&json!({"query": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"}))
+        .send();
+    let query = tokio::spawn(query);
+    let seen = background_thread_runs(&s).await;
+    assert!(seen.is_ok(), "no background thread ran the query: {seen:?}");
+    let r = query.await.unwrap().unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let v: Value = r.json().await.unwrap();
+    let msg = v["error"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("time limit"), "{v}");
+}
+
 /// Defect 6: a hot swap that changes `max_concurrency` resizes the
 /// endpoint's one gate instead of replacing it. Revisions alternate between
 /// a cap of 1 and 2 while five calls arrive (four of them spin for 8 s);

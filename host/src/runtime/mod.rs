@@ -558,13 +558,17 @@ impl Runtime {
         let (schedule, deadline) = (self.guests.schedule, call.deadline);
         let rt = self.clone();
         let workspace = call.endpoint.workspace_id.clone();
-        let nested = schedule::nested();
-        let run = schedule::guest_call(async move {
+        // A nested call shares its caller's flag and turn.
+        let caller = schedule::in_guest();
+        let nested = caller.is_some();
+        let long = caller.unwrap_or_default();
+        let flag = long.clone();
+        let run = schedule::guest_call(long.clone(), async move {
             // Measured from when the call gets its thread: the deadline is
             // the call's, whatever it waited for.
             let left = deadline.saturating_duration_since(Instant::now());
             let turns = (!nested).then_some((&rt.guests.turns, workspace.as_str()));
-            schedule::arm(schedule, turns, &mut store, deadline, left);
+            schedule::arm(schedule, turns, flag, &mut store, deadline, left);
             let out = tokio::time::timeout(left + TICK * 4, async {
                 let instance = pre.instantiate_async(&mut store).await?;
                 f(&instance, &mut store).await
@@ -572,7 +576,11 @@ impl Runtime {
             .await;
             (out, store)
         });
-        let (out, store) = self.guests.run(run).await.map_err(RunError::Sandbox)?;
+        let (out, store) = self
+            .guests
+            .run(run, (!nested).then_some(long))
+            .await
+            .map_err(RunError::Sandbox)?;
         for (pipe, source, level) in [
             (&store.data().stdout, "stdout", "info"),
             (&store.data().stderr, "stderr", "warn"),
@@ -584,8 +592,11 @@ impl Runtime {
         }
         let timeout = self.timeout(&call.endpoint);
         match out {
+            // The safety net (the guest waited in the host, or a loaded
+            // machine gave its background thread no CPU to reach its next
+            // tick): the same limit, so the same words as the trap's.
             Err(_) => Err(RunError::Sandbox(format!(
-                "the endpoint did not answer within its {} ms time limit",
+                "the endpoint ran past its {} ms time limit",
                 timeout.as_millis()
             ))),
             Ok(Err(e)) => {

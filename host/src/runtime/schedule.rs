@@ -10,15 +10,19 @@
 //!   dedicated, bounded pool, driven by `Handle::block_on` of the server's
 //!   runtime (its timers and channels work as usual). The kernel preempts a
 //!   spinning guest like any thread; the async workers only hand calls over.
-//! - [`Schedule::Yield`]: the guest stays on the worker but yields back to
-//!   tokio on every epoch tick, and traps at its deadline.
+//! - [`Schedule::Yield`]: the guest starts on the worker, yields back to
+//!   tokio on every epoch tick, and traps at its deadline. Once it has run
+//!   longer than [`LONG`] it moves to the background runtime
+//!   ([`crate::background`]: lower CPU priority) and runs in turns there.
 //! - [`Schedule::Worker`]: the old way (trap at the deadline, no yield),
 //!   kept only to measure against.
 
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -89,14 +93,23 @@ impl Guests {
     }
 
     /// Runs a call's future (instantiation and guest code) where guests
-    /// run, and returns its output.
-    pub(super) async fn run<F>(&self, call: F) -> Result<F::Output, String>
+    /// run, and returns its output. `long`: the call's flag (see
+    /// [`guest_call`]) if this is not a nested call; in [`Schedule::Yield`]
+    /// the call moves to the background runtime once the flag is up.
+    pub(super) async fn run<F>(
+        &self,
+        call: F,
+        long: Option<Arc<AtomicBool>>,
+    ) -> Result<F::Output, String>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let pool = match &self.pool {
-            Some(pool) if !ON_GUEST_THREAD.get() => pool.handle(),
+        let pool = match (&self.pool, long) {
+            (Some(pool), _) if !ON_GUEST_THREAD.get() => pool.handle(),
+            (None, Some(long)) if self.schedule == Schedule::Yield => {
+                return on_worker_then_background(call, long).await;
+            }
             _ => return Ok(call.await),
         };
         let server = tokio::runtime::Handle::current();
@@ -107,17 +120,45 @@ impl Guests {
             out
         })
         .await
-        .map_err(|e| match e.try_into_panic() {
-            Ok(panic) => format!(
-                "the host panicked running this call: {}",
-                panic
-                    .downcast_ref::<&str>()
-                    .copied()
-                    .or(panic.downcast_ref::<String>().map(String::as_str))
-                    .unwrap_or("(no message)")
-            ),
-            Err(_) => "the server is shutting down".to_string(),
-        })
+        .map_err(join_error)
+    }
+}
+
+/// Polls `call` right here (a short call never leaves the async worker it
+/// came on: no hand-off) until it answers, or until it is found
+/// long-running (`long` up, see [`arm`]); then hands it, between two polls,
+/// to the background runtime, where it runs out its turns at a lower CPU
+/// priority. Its wakers follow it: the background runtime polls it again
+/// first thing.
+async fn on_worker_then_background<F>(call: F, long: Arc<AtomicBool>) -> Result<F::Output, String>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let mut call = Box::pin(call);
+    let here = std::future::poll_fn(|cx| match call.as_mut().poll(cx) {
+        Poll::Ready(out) => Poll::Ready(Some(out)),
+        Poll::Pending if long.load(Ordering::Acquire) => Poll::Ready(None),
+        Poll::Pending => Poll::Pending,
+    })
+    .await;
+    match here {
+        Some(out) => Ok(out),
+        None => crate::background::spawn(call).await.map_err(join_error),
+    }
+}
+
+fn join_error(e: tokio::task::JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(panic) => format!(
+            "the host panicked running this call: {}",
+            panic
+                .downcast_ref::<&str>()
+                .copied()
+                .or(panic.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("(no message)")
+        ),
+        Err(_) => "the server is shutting down".to_string(),
     }
 }
 
@@ -182,21 +223,23 @@ impl Turns {
 }
 
 tokio::task_local! {
-    /// Set while a guest call runs: a call made from inside one (a custom
-    /// component's `base` call) runs on its caller's turn, since waiting for
-    /// a turn of its own while the caller holds the tenant's would wait for
-    /// itself.
-    static IN_GUEST: ();
+    /// Set while a guest call runs, to the call's "long-running" flag
+    /// (raised by [`arm`]'s callback, read by [`Guests::run`]). A call made
+    /// from inside one (a custom component's `base` call) runs on its
+    /// caller's turn, since waiting for a turn of its own while the caller
+    /// holds the tenant's would wait for itself, and raises its caller's
+    /// flag.
+    static IN_GUEST: Arc<AtomicBool>;
 }
 
-/// Whether this is a call made from inside a guest call.
-pub(super) fn nested() -> bool {
-    IN_GUEST.try_with(|_| ()).is_ok()
+/// The flag of the guest call this is made from, if it is a nested call.
+pub(super) fn in_guest() -> Option<Arc<AtomicBool>> {
+    IN_GUEST.try_with(Arc::clone).ok()
 }
 
-/// Runs `call` as a guest call (see [`nested`]).
-pub(super) async fn guest_call<F: Future>(call: F) -> F::Output {
-    IN_GUEST.scope((), call).await
+/// Runs `call` as a guest call with flag `long` (see [`in_guest`]).
+pub(super) async fn guest_call<F: Future>(long: Arc<AtomicBool>, call: F) -> F::Output {
+    IN_GUEST.scope(long, call).await
 }
 
 /// The turn a long-running guest holds, shared by its store's epoch callback
@@ -234,10 +277,11 @@ async fn take_turn(tenant: Arc<Semaphore>, all: Arc<Semaphore>) -> Option<Turn> 
 /// Arms the store's deadline (`deadline`, `left` from now) for `schedule`.
 /// Either way the guest traps with `Trap::Interrupt` within a tick of its
 /// deadline. `turns`: whose turn a long-running guest takes (`None`: it runs
-/// on its caller's).
+/// on its caller's). `long` is raised once the guest has run [`LONG`].
 pub(super) fn arm(
     schedule: Schedule,
     turns: Option<(&Turns, &str)>,
+    long: Arc<AtomicBool>,
     store: &mut Store<HostState>,
     deadline: Instant,
     left: Duration,
@@ -259,6 +303,9 @@ pub(super) fn arm(
                 if now >= deadline {
                     return Ok(UpdateDeadline::Interrupt);
                 }
+                if now - began >= LONG {
+                    long.store(true, Ordering::Release);
+                }
                 let Some((tenant, all)) = turns.as_ref().filter(|_| now - began >= LONG) else {
                     return Ok(UpdateDeadline::YieldCustom(
                         1,
@@ -271,8 +318,11 @@ pub(super) fn arm(
                 Ok(UpdateDeadline::YieldCustom(
                     1,
                     Box::pin(async move {
-                        let turn = take_turn(tenant, all).await;
-                        *slot.slot() = turn;
+                        // Never past the deadline: a guest still waiting
+                        // then runs on to its next tick and traps there.
+                        let deadline = tokio::time::Instant::from_std(deadline);
+                        let turn = tokio::time::timeout_at(deadline, take_turn(tenant, all)).await;
+                        *slot.slot() = turn.ok().flatten();
                     }),
                 ))
             });

@@ -110,7 +110,7 @@ impl From<SqlError> for ServiceError {
 }
 
 impl Service {
-    /// Runs one read-only query in `ws` on a blocking thread. Needs
+    /// Runs one read-only query in `ws` on a background thread. Needs
     /// `read:records`; a token limited to some collections sees only those.
     pub async fn sql_query(
         &self,
@@ -172,7 +172,9 @@ impl Service {
             timeout: self.config.sql_timeout,
             deadline,
         };
-        tokio::task::spawn_blocking(move || {
+        // On a background thread (lower CPU priority): a query can run
+        // for its whole time limit, and a neighbour's requests come first.
+        crate::background::blocking(move || {
             let _slot = slot;
             sql::query(scope, &req.query, &req.params)
         })

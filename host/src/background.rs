@@ -147,14 +147,15 @@ mod tests {
         fn niceness() -> i32 {
             unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }
         }
-        let here = niceness();
+        // A test run under `nice` may start higher (and stay there unless
+        // it may raise priorities): at least NICE either way.
         let (there, named) = blocking(|| (niceness(), on_background_thread()))
             .await
             .expect("ran");
         assert!(named);
-        assert_eq!(there, nice().max(here), "blocking thread");
+        assert!(there >= nice(), "blocking thread at {there}");
         let there = spawn(async { niceness() }).await.expect("ran");
-        assert_eq!(there, nice().max(here), "worker thread");
+        assert!(there >= nice(), "worker thread at {there}");
         assert!(!on_background_thread());
     }
 

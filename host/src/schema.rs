@@ -73,7 +73,54 @@ pub fn check(validator: &jsonschema::Validator, instance: &Value) -> Result<(), 
 /// A compiled validator with the collection version and the schema it was
 /// compiled from. The schema is compared too: a collection deleted and
 /// created again starts its versions anew, so a version alone can repeat.
-type Versioned = (u64, Arc<Value>, Arc<jsonschema::Validator>);
+type Versioned = (u64, Arc<Value>, Arc<jsonschema::Validator>, bool);
+
+/// Schema keywords whose validation cost is not linear in the data and the
+/// schema: references (recursion), combinators that validate a value
+/// against several branches (nested, exponential when errors are
+/// collected), patterns (backtracking), `uniqueItems` (quadratic).
+const COSTLY: &[&str] = &[
+    "$ref",
+    "$dynamicRef",
+    "$recursiveRef",
+    "anyOf",
+    "oneOf",
+    "not",
+    "if",
+    "dependentSchemas",
+    "contains",
+    "pattern",
+    "patternProperties",
+    "propertyNames",
+    "uniqueItems",
+    "unevaluatedProperties",
+    "unevaluatedItems",
+];
+
+/// Most values a cheap schema may have (see [`cheap`]).
+const CHEAP_VALUES: usize = 1024;
+
+/// Whether validating against `schema` costs at most about its size times
+/// the data's: no [`COSTLY`] keyword and at most [`CHEAP_VALUES`] values.
+/// Only such schemas are checked on an async worker (light writes); any
+/// other goes to the blocking pool.
+pub fn cheap(schema: &Value) -> bool {
+    fn walk(v: &Value, left: &mut usize) -> bool {
+        let Some(l) = left.checked_sub(1) else {
+            return false;
+        };
+        *left = l;
+        match v {
+            Value::Array(a) => a.iter().all(|v| walk(v, left)),
+            Value::Object(o) => o
+                .iter()
+                .all(|(k, v)| !COSTLY.contains(&k.as_str()) && walk(v, left)),
+            _ => true,
+        }
+    }
+    let mut left = CHEAP_VALUES;
+    walk(schema, &mut left)
+}
 
 /// Compiled validators by (workspace, collection), tagged with the version.
 #[derive(Default)]
@@ -104,32 +151,39 @@ impl Cache {
         version: u64,
         schema: &Value,
     ) -> Result<(Arc<jsonschema::Validator>, Arc<Value>), Vec<Violation>> {
-        if let Some(hit) = self.cached(workspace, collection, version, schema) {
-            return Ok(hit);
+        if let Some((validator, schema, _)) = self.cached(workspace, collection, version, schema) {
+            return Ok((validator, schema));
         }
         let key = (workspace.to_string(), collection.to_string());
         let validator = Arc::new(compile(schema)?);
+        let is_cheap = cheap(schema);
         let schema = Arc::new(schema.clone());
         if let Ok(mut map) = self.inner.write() {
-            map.insert(key, (version, schema.clone(), validator.clone()));
+            map.insert(key, (version, schema.clone(), validator.clone(), is_cheap));
         }
         Ok((validator, schema))
     }
 
     /// The validator for this version of the collection's schema if it is
-    /// already compiled (never compiles).
+    /// already compiled (never compiles), and whether the schema is
+    /// [`cheap`].
     pub fn cached(
         &self,
         workspace: &str,
         collection: &str,
         version: u64,
         schema: &Value,
-    ) -> Option<(Arc<jsonschema::Validator>, Arc<Value>)> {
-        let map = self.inner.read().ok()?;
-        let (v, compiled_from, validator) =
-            map.get(&(workspace.to_string(), collection.to_string()))?;
-        (*v == version && **compiled_from == *schema)
-            .then(|| (validator.clone(), compiled_from.clone()))
+    ) -> Option<(Arc<jsonschema::Validator>, Arc<Value>, bool)> {
+        // Copy the entry out: the comparison runs after the lock is given
+        // back, so a reader preempted mid-compare holds up no writer (and,
+        // behind it, no other reader).
+        let (v, compiled_from, validator, is_cheap) = self
+            .inner
+            .read()
+            .ok()?
+            .get(&(workspace.to_string(), collection.to_string()))?
+            .clone();
+        (v == version && *compiled_from == *schema).then_some((validator, compiled_from, is_cheap))
     }
 
     pub fn forget_workspace(&self, workspace: &str) {
@@ -142,6 +196,36 @@ impl Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_linear_schemas_are_cheap() {
+        let plain = json!({"type": "object", "required": ["a"], "properties": {
+            "a": {"type": "string", "maxLength": 10, "enum": ["x", "y"]},
+            "n": {"type": "array", "items": {"type": "number", "minimum": 0}},
+        }});
+        assert!(cheap(&plain));
+        for costly in [
+            json!({"$defs": {"n": {"anyOf": [{"items": {"$ref": "#/$defs/n"}}]}}, "$ref": "#/$defs/n"}),
+            json!({"properties": {"a": {"pattern": "^(a|a)*$"}}}),
+            json!({"properties": {"a": {"type": "array", "uniqueItems": true}}}),
+            json!({"oneOf": [{"type": "object"}, {"type": "string"}]}),
+        ] {
+            assert!(!cheap(&costly), "{costly}");
+        }
+        let big: Vec<Value> = (0..CHEAP_VALUES).map(|i| json!(i)).collect();
+        assert!(!cheap(&json!({"enum": big})));
+        // The cache says so beside the validator.
+        let cache = Cache::default();
+        cache.get("w", "c", 1, &plain).expect("compiles");
+        assert!(matches!(
+            cache.cached("w", "c", 1, &plain),
+            Some((_, _, true))
+        ));
+        assert!(
+            cache.cached("w", "c", 2, &plain).is_none(),
+            "another version"
+        );
+    }
 
     /// A collection deleted and created again with another schema gets
     /// version 1 again: the cache must not answer with the old validator

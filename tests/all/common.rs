@@ -74,6 +74,9 @@ impl Server {
             .args(["--listen", "127.0.0.1:0"])
             .args(&self.extra_args)
             .env("XDG_CONFIG_HOME", self.config_dir())
+            // The benchmarks' switches must not leak into the tests.
+            .env_remove("MCP_FACTORY_GUEST_SCHEDULE")
+            .env_remove("MCP_FACTORY_BACKGROUND_NICE")
             .env("RUST_LOG", &self.log_filter)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -179,6 +182,9 @@ impl Server {
         let mut cmd = Command::new(BIN);
         cmd.args(args)
             .env("XDG_CONFIG_HOME", self.config_dir())
+            // The benchmarks' switches must not leak into the tests.
+            .env_remove("MCP_FACTORY_GUEST_SCHEDULE")
+            .env_remove("MCP_FACTORY_BACKGROUND_NICE")
             .env("MCP_FACTORY_URL", &self.url)
             .env_remove("MCP_FACTORY_TOKEN")
             .env_remove("MCP_FACTORY_WORKSPACE");

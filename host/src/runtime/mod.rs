@@ -561,9 +561,9 @@ impl Runtime {
         // A nested call shares its caller's flag and turn.
         let caller = schedule::in_guest();
         let nested = caller.is_some();
-        let long = caller.unwrap_or_default();
-        let flag = long.clone();
-        let run = schedule::guest_call(long.clone(), async move {
+        let flags = caller.unwrap_or_default();
+        let flag = flags.clone();
+        let run = schedule::guest_call(flags.clone(), async move {
             // Measured from when the call gets its thread: the deadline is
             // the call's, whatever it waited for.
             let left = deadline.saturating_duration_since(Instant::now());
@@ -578,7 +578,7 @@ impl Runtime {
         });
         let (out, store) = self
             .guests
-            .run(run, (!nested).then_some(long))
+            .run(run, (!nested).then_some(flags))
             .await
             .map_err(RunError::Sandbox)?;
         for (pipe, source, level) in [

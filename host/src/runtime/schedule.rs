@@ -99,7 +99,7 @@ impl Guests {
     pub(super) async fn run<F>(
         &self,
         call: F,
-        long: Option<Arc<AtomicBool>>,
+        long: Option<Arc<CallFlags>>,
     ) -> Result<F::Output, String>
     where
         F: Future + Send + 'static,
@@ -130,7 +130,7 @@ impl Guests {
 /// to the background runtime, where it runs out its turns at a lower CPU
 /// priority. Its wakers follow it: the background runtime polls it again
 /// first thing.
-async fn on_worker_then_background<F>(call: F, long: Arc<AtomicBool>) -> Result<F::Output, String>
+async fn on_worker_then_background<F>(call: F, flags: Arc<CallFlags>) -> Result<F::Output, String>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
@@ -138,13 +138,16 @@ where
     let mut call = Box::pin(call);
     let here = std::future::poll_fn(|cx| match call.as_mut().poll(cx) {
         Poll::Ready(out) => Poll::Ready(Some(out)),
-        Poll::Pending if long.load(Ordering::Acquire) => Poll::Ready(None),
+        Poll::Pending if flags.long.load(Ordering::Acquire) => Poll::Ready(None),
         Poll::Pending => Poll::Pending,
     })
     .await;
     match here {
         Some(out) => Ok(out),
-        None => crate::background::spawn(call).await.map_err(join_error),
+        None => {
+            let _cancel = CancelOnDrop(flags);
+            crate::background::spawn(call).await.map_err(join_error)
+        }
     }
 }
 
@@ -169,6 +172,28 @@ impl Drop for Guests {
         if let Some(pool) = self.pool.take() {
             pool.shutdown_background();
         }
+    }
+}
+
+/// What a guest call's epoch callback and the code that runs the call tell
+/// each other (shared with nested calls, see [`in_guest`]).
+#[derive(Debug, Default)]
+pub(super) struct CallFlags {
+    /// Raised once the guest has run [`LONG`]: [`Guests::run`] hands the
+    /// call to the background runtime at its next `Pending`.
+    long: AtomicBool,
+    /// Raised when whoever waited for a handed-off call went away (the
+    /// request was dropped): the guest traps at its next tick instead of
+    /// running on, unseen, to its deadline.
+    cancelled: AtomicBool,
+}
+
+/// Raises [`CallFlags::cancelled`] when dropped (a finished call ignores it).
+struct CancelOnDrop(Arc<CallFlags>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancelled.store(true, Ordering::Release);
     }
 }
 
@@ -229,17 +254,17 @@ tokio::task_local! {
     /// caller's turn, since waiting for a turn of its own while the caller
     /// holds the tenant's would wait for itself, and raises its caller's
     /// flag.
-    static IN_GUEST: Arc<AtomicBool>;
+    static IN_GUEST: Arc<CallFlags>;
 }
 
-/// The flag of the guest call this is made from, if it is a nested call.
-pub(super) fn in_guest() -> Option<Arc<AtomicBool>> {
+/// The flags of the guest call this is made from, if it is a nested call.
+pub(super) fn in_guest() -> Option<Arc<CallFlags>> {
     IN_GUEST.try_with(Arc::clone).ok()
 }
 
-/// Runs `call` as a guest call with flag `long` (see [`in_guest`]).
-pub(super) async fn guest_call<F: Future>(long: Arc<AtomicBool>, call: F) -> F::Output {
-    IN_GUEST.scope(long, call).await
+/// Runs `call` as a guest call with `flags` (see [`in_guest`]).
+pub(super) async fn guest_call<F: Future>(flags: Arc<CallFlags>, call: F) -> F::Output {
+    IN_GUEST.scope(flags, call).await
 }
 
 /// The turn a long-running guest holds, shared by its store's epoch callback
@@ -277,11 +302,11 @@ async fn take_turn(tenant: Arc<Semaphore>, all: Arc<Semaphore>) -> Option<Turn> 
 /// Arms the store's deadline (`deadline`, `left` from now) for `schedule`.
 /// Either way the guest traps with `Trap::Interrupt` within a tick of its
 /// deadline. `turns`: whose turn a long-running guest takes (`None`: it runs
-/// on its caller's). `long` is raised once the guest has run [`LONG`].
+/// on its caller's). `flags.long` is raised once the guest has run [`LONG`].
 pub(super) fn arm(
     schedule: Schedule,
     turns: Option<(&Turns, &str)>,
-    long: Arc<AtomicBool>,
+    flags: Arc<CallFlags>,
     store: &mut Store<HostState>,
     deadline: Instant,
     left: Duration,
@@ -300,11 +325,21 @@ pub(super) fn arm(
             store.set_epoch_deadline(1);
             store.epoch_deadline_callback(move |_| {
                 let now = Instant::now();
-                if now >= deadline {
+                if now >= deadline || flags.cancelled.load(Ordering::Acquire) {
                     return Ok(UpdateDeadline::Interrupt);
                 }
-                if now - began >= LONG {
-                    long.store(true, Ordering::Release);
+                if now - began >= LONG
+                    && !flags.long.swap(true, Ordering::AcqRel)
+                    && !crate::background::on_background_thread()
+                {
+                    // Hand the call over now. A turn taken at once would
+                    // resume the guest within this same poll, and the call
+                    // would stay on the async worker until tokio's budget
+                    // ran out (≈ 64 ticks): a yield is sure to be `Pending`.
+                    return Ok(UpdateDeadline::YieldCustom(
+                        1,
+                        Box::pin(tokio::task::yield_now()),
+                    ));
                 }
                 let Some((tenant, all)) = turns.as_ref().filter(|_| now - began >= LONG) else {
                     return Ok(UpdateDeadline::YieldCustom(

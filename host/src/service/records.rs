@@ -181,19 +181,18 @@ pub(crate) type Target = Option<(Arc<Value>, Arc<jsonschema::Validator>)>;
 
 /// The collection's schema in `v`, compiled (cached per version).
 pub(crate) fn target(v: &impl View, ctx: &Ctx, ws: &str, coll: &str) -> Result<Target> {
-    let c = match collections::load_in(v, ws, coll) {
-        Ok(c) => c,
-        Err(ServiceError::NotFound { .. }) => return Ok(None),
-        Err(e) => return Err(e),
+    let Some(bytes) = store::collections::get(v, ws, coll)? else {
+        return Ok(None);
     };
+    if ctx.inline && bytes.len() > INLINE_COLLECTION_BYTES {
+        return Err(not_inline(coll));
+    }
+    let c: collections::Collection = decode(&bytes, "collection")?;
     if ctx.inline {
-        let (validator, schema) = ctx
-            .schemas
-            .cached(ws, coll, c.version, &c.schema)
-            .ok_or_else(|| {
-                ServiceError::Stale(format!("the schema of '{coll}' is not compiled yet"))
-            })?;
-        return Ok(Some((schema, validator)));
+        return match ctx.schemas.cached(ws, coll, c.version, &c.schema) {
+            Some((validator, schema, true)) => Ok(Some((schema, validator))),
+            _ => Err(not_inline(coll)),
+        };
     }
     let (validator, schema) = ctx
         .schemas
@@ -205,6 +204,21 @@ pub(crate) fn target(v: &impl View, ctx: &Ctx, ws: &str, coll: &str) -> Result<T
             )
         })?;
     Ok(Some((schema, validator)))
+}
+
+/// A collection whose stored form (schema included) is larger than this is
+/// never checked on an async worker: decoding and comparing its schema is
+/// already too much work there.
+const INLINE_COLLECTION_BYTES: usize = 16 * 1024;
+
+/// An inline check that must move to the blocking pool: the schema is not
+/// compiled yet, or not [`crate::schema::cheap`], or large. The only
+/// [`ServiceError::Stale`] a check (as opposed to a write) gives, and
+/// [`Service::checked_write`] takes it only from an inline check.
+fn not_inline(coll: &str) -> ServiceError {
+    ServiceError::Stale(format!(
+        "the schema of '{coll}' is checked on the blocking pool"
+    ))
 }
 
 /// Whether `data` is small enough to check on an async worker: at most
@@ -747,9 +761,6 @@ mod tests {
         assert_eq!(text.find(r#","data":"#), text.rfind(r#","data":"#));
     }
 
-    /// A write checked before it was queued is refused as stale when the
-    /// collection's schema or the record changed before its transaction, and
-    /// the service then checks it again against what is there now.
     #[test]
     fn light_data_is_small_in_values_and_in_bytes() {
         assert!(light(
@@ -767,6 +778,9 @@ mod tests {
         assert!(!light(&json!({key: 1})), "keys count as bytes");
     }
 
+    /// A write checked before it was queued is refused as stale when the
+    /// collection's schema or the record changed before its transaction, and
+    /// the service then checks it again against what is there now.
     #[tokio::test]
     async fn a_write_checked_against_an_old_schema_or_record_is_checked_again() {
         use crate::service::collections::UpsertCollection;

@@ -186,6 +186,24 @@ impl Cache {
         (v == version && *compiled_from == *schema).then_some((validator, compiled_from, is_cheap))
     }
 
+    /// The latest validator compiled for the collection, whatever its
+    /// version, if its schema is [`cheap`]: for a first, optimistic check
+    /// that the write's transaction confirms (the schema it finds must be
+    /// this one).
+    pub fn latest_cheap(
+        &self,
+        workspace: &str,
+        collection: &str,
+    ) -> Option<(Arc<jsonschema::Validator>, Arc<Value>)> {
+        let (_, schema, validator, is_cheap) = self
+            .inner
+            .read()
+            .ok()?
+            .get(&(workspace.to_string(), collection.to_string()))?
+            .clone();
+        is_cheap.then_some((validator, schema))
+    }
+
     pub fn forget_workspace(&self, workspace: &str) {
         if let Ok(mut map) = self.inner.write() {
             map.retain(|(ws, _), _| ws != workspace);

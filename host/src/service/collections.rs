@@ -210,6 +210,7 @@ impl Service {
             .checked_write(
                 caller,
                 false,
+                None,
                 move |v, ctx| {
                     upsert_checks(v, &ctx.caller, &w, &c)?;
                     check_schema(&c, &r.schema)

@@ -153,10 +153,14 @@ impl Service {
     /// in-process create rate at 32 clients. Anything else, and a light
     /// write whose schema is not compiled yet, is checked on the blocking
     /// pool.
+    ///
+    /// `first`: what an optimistic check without the store already found
+    /// (see [`Service::upsert_record`]); used for the first attempt.
     async fn checked_write<C, T>(
         &self,
         caller: &Caller,
         light: bool,
+        first: Option<C>,
         check: impl Fn(&crate::store::Snapshot, &Ctx) -> Result<C> + Send + Sync + 'static,
         write: impl Fn(&Txn, &Ctx, &C) -> Result<T> + Send + Sync + 'static,
     ) -> Result<T>
@@ -165,9 +169,11 @@ impl Service {
         T: Send + 'static,
     {
         let (check, write) = (Arc::new(check), Arc::new(write));
-        let (mut attempt, mut inline) = (1, light);
+        let (mut attempt, mut inline, mut first) = (1, light, first);
         loop {
-            let checked = if inline {
+            let checked = if let Some(c) = first.take() {
+                c
+            } else if inline {
                 let ctx = Ctx {
                     inline: true,
                     ..self.ctx(caller)

@@ -309,7 +309,7 @@ fn fairness(f: &Fixture) {
     };
     let mut idle = phase(0);
     let mut noisy = phase(8);
-    let schedule = std::env::var("MCP_FACTORY_GUEST_SCHEDULE").unwrap_or("pool".into());
+    let schedule = std::env::var("MCP_FACTORY_GUEST_SCHEDULE").unwrap_or("yield".into());
     println!("\nnoisy neighbour, guests scheduled: {schedule}, {secs} s per phase");
     for (name, p) in [("idle", &mut idle), ("8 spinners", &mut noisy)] {
         println!(

@@ -20,7 +20,8 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -197,8 +198,9 @@ impl Drop for CancelOnDrop {
     }
 }
 
-/// A guest running longer than this is a long-running one: from then on it
-/// runs only in turns (one tick each).
+/// A guest that has run longer than this (its own running time, not the
+/// time it waited to be polled) is a long-running one: from then on it runs
+/// on the background runtime, in turns (one tick each).
 const LONG: Duration = Duration::from_millis(10);
 
 /// Tenants remembered before idle ones are forgotten.
@@ -322,13 +324,35 @@ pub(super) fn arm(
             // The turn this guest holds, given back at its next tick or
             // when it calls into the host.
             let held = store.data().turn.clone();
+            // How long the guest has run: the time between being resumed
+            // and its next tick, summed. Not wall time: on a busy server a
+            // short call waits in tokio's queue after each yield, and that
+            // wait must not make it "long-running".
+            let resumed = Arc::new(AtomicU64::new(0)); // ns since `began`
+            let mut ran = Duration::ZERO;
+            let resume = move |wait: Pin<Box<dyn Future<Output = ()> + Send>>,
+                               at: Arc<AtomicU64>| {
+                Box::pin(async move {
+                    wait.await;
+                    at.store(began.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                }) as Pin<Box<dyn Future<Output = ()> + Send>>
+            };
             store.set_epoch_deadline(1);
             store.epoch_deadline_callback(move |_| {
                 let now = Instant::now();
                 if now >= deadline || flags.cancelled.load(Ordering::Acquire) {
                     return Ok(UpdateDeadline::Interrupt);
                 }
-                if now - began >= LONG
+                let since_resume = (now - began)
+                    .saturating_sub(Duration::from_nanos(resumed.load(Ordering::Relaxed)));
+                ran += since_resume;
+                let yielding = |wait| {
+                    Ok(UpdateDeadline::YieldCustom(
+                        1,
+                        resume(wait, resumed.clone()),
+                    ))
+                };
+                if ran >= LONG
                     && !flags.long.swap(true, Ordering::AcqRel)
                     && !crate::background::on_background_thread()
                 {
@@ -336,30 +360,21 @@ pub(super) fn arm(
                     // resume the guest within this same poll, and the call
                     // would stay on the async worker until tokio's budget
                     // ran out (≈ 64 ticks): a yield is sure to be `Pending`.
-                    return Ok(UpdateDeadline::YieldCustom(
-                        1,
-                        Box::pin(tokio::task::yield_now()),
-                    ));
+                    return yielding(Box::pin(tokio::task::yield_now()));
                 }
-                let Some((tenant, all)) = turns.as_ref().filter(|_| now - began >= LONG) else {
-                    return Ok(UpdateDeadline::YieldCustom(
-                        1,
-                        Box::pin(tokio::task::yield_now()),
-                    ));
+                let Some((tenant, all)) = turns.as_ref().filter(|_| ran >= LONG) else {
+                    return yielding(Box::pin(tokio::task::yield_now()));
                 };
                 held.release();
                 let slot = held.clone();
                 let (tenant, all) = (tenant.clone(), all.clone());
-                Ok(UpdateDeadline::YieldCustom(
-                    1,
-                    Box::pin(async move {
-                        // Never past the deadline: a guest still waiting
-                        // then runs on to its next tick and traps there.
-                        let deadline = tokio::time::Instant::from_std(deadline);
-                        let turn = tokio::time::timeout_at(deadline, take_turn(tenant, all)).await;
-                        *slot.slot() = turn.ok().flatten();
-                    }),
-                ))
+                yielding(Box::pin(async move {
+                    // Never past the deadline: a guest still waiting then
+                    // runs on to its next tick and traps there.
+                    let deadline = tokio::time::Instant::from_std(deadline);
+                    let turn = tokio::time::timeout_at(deadline, take_turn(tenant, all)).await;
+                    *slot.slot() = turn.ok().flatten();
+                }))
             });
         }
     }

@@ -14,8 +14,11 @@ use crate::custom_components::upload;
 
 const WS: &str = "acme--dev";
 const HOSTILE: &str = "/v1/acme--dev/endpoints/hostile";
-/// The hostile endpoint's own time limit.
-const TIMEOUT_MS: u64 = 1000;
+/// The hostile endpoint's own time limit. Calls that run past 10 ms move to
+/// the background class (lower CPU priority): with the whole suite running
+/// on two cores, `huge` (≈ 100 ms of guest work for a 9 MB answer) took
+/// more than 1 s of wall time there, so the limit leaves room for that.
+const TIMEOUT_MS: u64 = 3000;
 
 async fn setup(s: &Server) -> String {
     for ws in ["acme", "beta"] {

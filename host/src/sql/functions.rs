@@ -159,6 +159,13 @@ fn builtin(sql: &str, args: &[ValueRef<'_>]) -> rusqlite::Result<Value> {
     })
 }
 
+/// One built-in (`sql` with `?1`) applied to `v` on this thread's side
+/// connection: SQLite's own semantics where they are intricate (casts).
+pub(super) fn builtin_value(sql: &str, v: Value) -> rusqlite::Result<Value> {
+    let arg = ValueRef::from(&v);
+    builtin(sql, &[arg])
+}
+
 /// Byte length of an argument as the function sees it (numbers are short).
 fn len(v: ValueRef<'_>) -> u64 {
     match v {

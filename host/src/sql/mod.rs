@@ -25,6 +25,7 @@
 
 pub mod check;
 mod functions;
+mod paths;
 pub mod translate;
 mod views;
 mod vtab;
@@ -213,7 +214,11 @@ pub fn query(scope: Scope, text: &str, params: &Map<String, Value>) -> Result<Ou
         conn.set_limit(*limit, *value).map_err(internal)?;
     }
     functions::register(&conn).map_err(internal)?;
-    let views = views::ddl(&named(&tr.sql, &scope.collections)?);
+    // `data ->> '…'` as columns the table reads while scanning (the
+    // rewrite is only a plan: the query as written is the fallback).
+    let mut hidden = paths::HiddenSet::default();
+    let rewritten = paths::rewrite(&tr.sql, &mut hidden)?;
+    let views = views::ddl(&named(&tr.sql, &scope.collections)?, &mut hidden);
     let source = Arc::new(vtab::Source {
         allowed: scope
             .restricted
@@ -226,6 +231,9 @@ pub fn query(scope: Scope, text: &str, params: &Map<String, Value>) -> Result<Ou
         snapshot: scope.snapshot,
         workspace: scope.workspace,
         scanned: Default::default(),
+        hidden: hidden.into_vec(),
+        deadline,
+        stop: Default::default(),
     });
     vtab::register(&conn, &source).map_err(internal)?;
     for ddl in views {
@@ -266,6 +274,11 @@ pub fn query(scope: Scope, text: &str, params: &Map<String, Value>) -> Result<Ou
         if let Some(what) = refusal.lock().ok().and_then(|s| s.clone()) {
             return check::refused_kind(&what);
         }
+        match source.stop.lock().ok().and_then(|mut s| s.take()) {
+            Some(vtab::Stop::Timeout) => return SqlError::Timeout(timeout),
+            Some(vtab::Stop::TooBig(why)) => return SqlError::TooBig(why),
+            None => {}
+        }
         match &e {
             rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::OperationInterrupted => {
                 SqlError::Timeout(timeout)
@@ -292,7 +305,17 @@ pub fn query(scope: Scope, text: &str, params: &Map<String, Value>) -> Result<Ou
             _ => SqlError::Invalid(format!("SQL error: {e}")),
         }
     };
-    let mut stmt = conn.prepare(&tr.sql).map_err(map_err)?;
+    let prepared = match &rewritten {
+        Some(sql) => conn.prepare(sql).ok(),
+        None => None,
+    };
+    if let Ok(mut s) = refusal.lock() {
+        *s = None;
+    }
+    let mut stmt = match prepared {
+        Some(stmt) => stmt,
+        None => conn.prepare(&tr.sql).map_err(map_err)?,
+    };
     if !stmt.readonly() {
         return Err(SqlError::Refused(
             "the statement would write; sql_query is read-only".into(),

@@ -33,7 +33,7 @@ pub fn tokenize(text: &str) -> Result<Vec<Token>, SqlError> {
 /// The tokens of `text`, each with the text it was read from, so that what
 /// the translation leaves alone reaches SQLite exactly as written (printing
 /// a token back can differ: `E'…'` and `0x'…'` strings, say).
-fn tokenize_as_written(text: &str) -> Result<Vec<(Token, String)>, SqlError> {
+pub(super) fn tokenize_as_written(text: &str) -> Result<Vec<(Token, String)>, SqlError> {
     let spanned = Tokenizer::new(&GenericDialect {}, text)
         .with_unescape(false) // so tokens print back as written: 'it''s', "a""b"
         .tokenize_with_location()

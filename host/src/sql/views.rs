@@ -5,6 +5,7 @@
 //! record's metadata beside the properties.
 
 use super::Collection;
+use super::paths::{Cast, Hidden, HiddenSet};
 use super::vtab::Kind;
 
 /// Record columns a view keeps; a property with one of these names is
@@ -25,8 +26,25 @@ fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
-/// The SQL expression for property `p` of type `ty` (JSON Schema).
-fn column(p: &str, ty: Option<&str>) -> String {
+/// The SQL expression for property `p` of type `ty` (JSON Schema): a
+/// hidden column of `records` where one can stand for it (read while
+/// scanning, and groupable by the table), else SQLite's own expression.
+fn column(p: &str, ty: Option<&str>, hidden: &mut HiddenSet) -> String {
+    let cast = match ty {
+        Some("integer") => Some(Cast::Integer),
+        Some("number") => Some(Cast::Real),
+        // `->` marks its result as JSON (SQLite's subtype), which a column cannot.
+        Some("object" | "array") => None,
+        _ => Some(Cast::None),
+    };
+    if let Some(cast) = cast
+        && let Some(h) = hidden.add(Hidden {
+            keys: vec![p.to_string()],
+            cast,
+        })
+    {
+        return h.ident();
+    }
     let path = format!("'$.\"{p}\"'");
     match ty {
         Some("integer") => format!("CAST(data ->> {path} AS INTEGER)"),
@@ -38,7 +56,7 @@ fn column(p: &str, ty: Option<&str>) -> String {
 
 /// `CREATE TEMP VIEW` statements for `collections`.
 /// A collection named like a base table gets no view (use `records`).
-pub fn ddl(collections: &[&Collection]) -> Vec<String> {
+pub fn ddl(collections: &[&Collection], hidden: &mut HiddenSet) -> Vec<String> {
     let base: Vec<String> = Kind::ALL
         .iter()
         .map(|k| k.name().to_string_lossy().into_owned())
@@ -56,7 +74,7 @@ pub fn ddl(collections: &[&Collection]) -> Vec<String> {
                     !META.contains(&p.as_str()) && !p.contains(['"', '\'', '\\']) && !p.is_empty();
                 if usable {
                     let ty = spec["type"].as_str();
-                    cols.push(format!("{} AS {}", column(p, ty), quote_ident(p)));
+                    cols.push(format!("{} AS {}", column(p, ty, hidden), quote_ident(p)));
                 }
             }
         }

@@ -16,8 +16,10 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::ffi::{CStr, CString, c_int};
+use std::ops::Range;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::vtab::{
@@ -29,6 +31,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use super::paths::{self, Cast, Hidden};
 use crate::store::{self, Snapshot, StoreError};
 
 /// What every table of one query reads from.
@@ -45,9 +48,29 @@ pub struct Source {
     pub oplog_collections_only: bool,
     /// Rows read from the store by this query, all tables together.
     pub scanned: AtomicU64,
+    /// Hidden columns of `records`: `data ->> '…'` extracts ([`paths`]).
+    pub hidden: Vec<Hidden>,
+    /// When the query's time is up (checked where SQLite's progress
+    /// handler cannot be: inside one call of the table, while grouping).
+    pub deadline: Instant,
+    /// Why the table stopped the query, when it did (read by `query`).
+    pub stop: std::sync::Mutex<Option<Stop>>,
+}
+
+/// A limit the table itself enforced.
+#[derive(Debug)]
+pub enum Stop {
+    Timeout,
+    TooBig(String),
 }
 
 impl Source {
+    fn stop(&self, why: Stop) {
+        if let Ok(mut s) = self.stop.lock() {
+            *s = Some(why);
+        }
+    }
+
     fn allows(&self, coll: &str) -> bool {
         self.allowed.as_ref().is_none_or(|a| a.contains(coll))
     }
@@ -139,12 +162,15 @@ impl Kind {
         }
     }
 
-    fn schema(self) -> CString {
-        let cols: Vec<String> = self
+    fn schema(self, hidden: &[Hidden]) -> CString {
+        let mut cols: Vec<String> = self
             .columns()
             .iter()
             .map(|(n, t)| format!("{n} {t}"))
             .collect();
+        if self == Kind::Records {
+            cols.extend(hidden.iter().map(|h| format!("{} HIDDEN", h.ident())));
+        }
         CString::new(format!("CREATE TABLE x({})", cols.join(", "))).unwrap_or_default()
     }
 }
@@ -170,6 +196,24 @@ pub struct Table {
 const BY_ID: c_int = 1;
 const BY_WORKSPACE: c_int = 2;
 const BY_COLLECTION: c_int = 4;
+/// `deleted = 0` or `deleted = 1` (a literal): rows filtered by the flag,
+/// which is their first bytes.
+const BY_DELETED: c_int = 8;
+/// Rows are served grouped by the ORDER BY columns (a GROUP BY or
+/// DISTINCT that needs no order): `idx_str` names them and the columns
+/// to keep ([`GroupPlan`]).
+const GROUPED: c_int = 16;
+
+/// Column indexes of `records` that the table reads specially.
+const DATA: c_int = 3;
+const DELETED: c_int = 11;
+/// The first hidden column (`data ->> …`, [`paths`]).
+const HIDDEN0: c_int = 12;
+
+/// Bytes all grouping tables together may hold (SQLite's own sorter is
+/// under its heap limit; this is the same kind of ceiling for ours).
+const GROUP_BUDGET: usize = 256 << 20;
+static GROUP_BYTES: AtomicUsize = AtomicUsize::new(0);
 
 // SAFETY: `Table` is `#[repr(C)]` with `sqlite3_vtab` as its first field.
 unsafe impl<'vtab> VTab<'vtab> for Table {
@@ -189,7 +233,7 @@ unsafe impl<'vtab> VTab<'vtab> for Table {
             .ok_or_else(|| rusqlite::Error::ModuleError("table without a source".into()))?;
         db.config(VTabConfig::Innocuous)?;
         Ok((
-            Cow::Owned(kind.schema()),
+            Cow::Owned(kind.schema(&source.hidden)),
             Table {
                 base: ffi::sqlite3_vtab::default(),
                 kind,
@@ -211,19 +255,33 @@ unsafe impl<'vtab> VTab<'vtab> for Table {
                     .is_ok_and(|c| c.eq_ignore_ascii_case("BINARY"))
             })
             .collect();
-        for (i, c) in info.constraints().enumerate() {
+        let constraints: Vec<(c_int, bool)> = info
+            .constraints()
+            .map(|c| {
+                let eq = c.is_usable()
+                    && c.operator() == IndexConstraintOp::SQLITE_INDEX_CONSTRAINT_EQ;
+                (c.column(), eq)
+            })
+            .collect();
+        for (i, &(column, eq)) in constraints.iter().enumerate() {
             // Only exact (`=`, BINARY collation) matches become key lookups;
             // SQLite evaluates every other constraint itself.
-            if !c.is_usable()
-                || c.operator() != IndexConstraintOp::SQLITE_INDEX_CONSTRAINT_EQ
-                || !binary[i]
-            {
+            if !eq || !binary[i] {
                 continue;
             }
-            let bit = match c.column() {
+            let bit = match column {
                 0 => BY_ID,
                 1 => BY_WORKSPACE,
                 2 => BY_COLLECTION,
+                // A literal 0 or 1 only: the flag is exactly one of them.
+                DELETED
+                    if matches!(
+                        info.rhs_value(i),
+                        Ok(Some(rusqlite::types::ValueRef::Integer(0 | 1)))
+                    ) =>
+                {
+                    BY_DELETED
+                }
                 _ => continue,
             };
             if !found.iter().any(|(_, b)| *b == bit) {
@@ -237,6 +295,32 @@ unsafe impl<'vtab> VTab<'vtab> for Table {
             usage.set_argv_index(c_int::try_from(n + 1).unwrap_or(c_int::MAX));
             usage.set_omit(true);
             idx |= bit;
+        }
+        // GROUP BY / DISTINCT over columns of this table: serve the rows
+        // grouped, so SQLite needs no sorter (it only needs each group's
+        // rows together, in any order).
+        let grouping = matches!(
+            info.distinct(),
+            rusqlite::vtab::DistinctMode::Grouped | rusqlite::vtab::DistinctMode::Distinct
+        );
+        let keys: Vec<c_int> = info.order_bys().map(|o| o.column()).collect();
+        if grouping && !keys.is_empty() && keys.iter().all(|&k| k >= 0) {
+            let columns = HIDDEN0 + c_int::try_from(self.source.hidden.len()).unwrap_or(0);
+            let used = info.col_used();
+            let pushed = |c: c_int| match c {
+                0 => idx & BY_ID != 0,
+                1 => idx & BY_WORKSPACE != 0,
+                2 => idx & BY_COLLECTION != 0,
+                DELETED => idx & BY_DELETED != 0,
+                _ => false,
+            };
+            let kept: Vec<c_int> = (0..columns)
+                .filter(|&c| used & (1u64 << c.min(63)) != 0 && !pushed(c))
+                .collect();
+            let plan = GroupPlan { keys, kept };
+            info.set_idx_str(&plan.to_string());
+            info.set_order_by_consumed(true);
+            idx |= GROUPED;
         }
         let (cost, rows) = if idx & BY_ID != 0 {
             (1.0, 1)
@@ -258,6 +342,9 @@ unsafe impl<'vtab> VTab<'vtab> for Table {
             rows: Box::new(std::iter::empty()),
             current: None,
             record: RefCell::new(None),
+            picked: RefCell::new(None),
+            deleted: None,
+            grouped: None,
             value: Value::Null,
             rowid: 0,
         })
@@ -360,6 +447,13 @@ pub struct Cursor<'vtab> {
     current: Option<Vec<u8>>,
     /// Column spans of the current record, found on first column read.
     record: RefCell<Option<Spans>>,
+    /// Where the current record's hidden columns are in its bytes, found on
+    /// first hidden column read (one parse of `data` for all of them).
+    picked: RefCell<Option<Vec<Option<Range<usize>>>>>,
+    /// Only records whose `deleted` flag is this (`deleted = 0|1` pushed down).
+    deleted: Option<bool>,
+    /// The rows, grouped, when the table serves a GROUP BY itself.
+    grouped: Option<Grouped>,
     /// The current row, decoded (other tables).
     value: Value,
     rowid: i64,
@@ -491,6 +585,12 @@ impl Cursor<'_> {
 
     fn advance(&mut self) -> rusqlite::Result<()> {
         self.record.replace(None);
+        self.picked.replace(None);
+        if let Some(g) = &mut self.grouped {
+            g.step();
+            self.rowid += 1;
+            return Ok(());
+        }
         loop {
             let Some(row) = self.rows.next() else {
                 self.current = None;
@@ -500,6 +600,11 @@ impl Cursor<'_> {
             self.rowid += 1;
             self.source().scanned.fetch_add(1, Ordering::Relaxed);
             if self.table.kind == Kind::Records {
+                if let Some(d) = self.deleted
+                    && store::records::is_deleted(&bytes).map_err(err)? != d
+                {
+                    continue;
+                }
                 self.current = Some(bytes);
                 return Ok(());
             }
@@ -513,39 +618,373 @@ impl Cursor<'_> {
     }
 
     fn record_column(&self, ctx: &mut Context, i: c_int) -> rusqlite::Result<()> {
+        let src = self.source();
+        if let Some(g) = &self.grouped {
+            return g.column(src, ctx, i);
+        }
         let bytes = self.current.as_deref().unwrap_or_default();
-        if self.record.borrow().is_none() {
-            // Fast paths: `data` and `deleted` alone need no decoding.
-            if i == 3
-                && let Some(data) = data_span(bytes)
-            {
+        if self.record.borrow().is_none() && i == DATA {
+            // Fast path: `data` alone needs no decoding.
+            if let Some(data) = data_span(bytes) {
                 return ctx.set_result(std::str::from_utf8(&bytes[data]).map_err(err)?);
             }
-            if i == 11 {
-                if bytes.starts_with(b"{\"deleted\":false,") {
-                    return ctx.set_result(0);
-                }
-                if bytes.starts_with(b"{\"deleted\":true,") {
-                    return ctx.set_result(1);
+        }
+        let range = raw_range(
+            src,
+            bytes,
+            i,
+            &mut self.record.borrow_mut(),
+            &mut self.picked.borrow_mut(),
+        )?;
+        let raw = match range {
+            Some(r) => Some(std::str::from_utf8(&bytes[r]).map_err(err)?),
+            None => None,
+        };
+        emit(src, ctx, i, raw)
+    }
+
+    /// Reads every row the pushed-down constraints select and holds the
+    /// `plan.kept` columns of each, grouped by the `plan.keys` columns.
+    fn group(
+        &mut self,
+        plan: GroupPlan,
+        consts: Vec<(c_int, SqlValue)>,
+    ) -> rusqlite::Result<Grouped> {
+        let src = self.table.source.clone();
+        let mut g = Grouped {
+            kept: plan.kept,
+            consts,
+            arena: Vec::new(),
+            groups: Vec::new(),
+            at: (0, 0),
+            held: 0,
+        };
+        let mut index: std::collections::HashMap<Vec<u8>, usize> = Default::default();
+        let mut key = Vec::new();
+        let mut fields: Vec<Option<Range<usize>>> = Vec::with_capacity(g.kept.len());
+        let mut n: u64 = 0;
+        for row in self.rows.by_ref() {
+            let bytes = row.map_err(err)?;
+            n += 1;
+            if n.is_multiple_of(1024) {
+                src.scanned.fetch_add(1024, Ordering::Relaxed);
+                g.check(&src)?;
+            }
+            if let Some(d) = self.deleted
+                && store::records::is_deleted(&bytes).map_err(err)? != d
+            {
+                continue;
+            }
+            let (mut spans, mut picked) = (None, None);
+            fields.clear();
+            for &c in &g.kept {
+                fields.push(raw_range(&src, &bytes, c, &mut spans, &mut picked)?);
+            }
+            let start = u32::try_from(g.arena.len()).map_err(|_| g.too_big())?;
+            for f in &fields {
+                match f {
+                    Some(r) => {
+                        let len = u32::try_from(r.len()).map_err(|_| g.too_big())?;
+                        g.arena.extend_from_slice(&len.to_le_bytes());
+                        g.arena.extend_from_slice(&bytes[r.clone()]);
+                    }
+                    None => g.arena.extend_from_slice(&u32::MAX.to_le_bytes()),
                 }
             }
+            key.clear();
+            for &k in &plan.keys {
+                if let Some((_, v)) = g.consts.iter().find(|(c, _)| *c == k) {
+                    key_of(v, &mut key);
+                    continue;
+                }
+                let Some(p) = g.kept.iter().position(|&c| c == k) else {
+                    return Err(err("grouping by a column that is not read"));
+                };
+                let raw = match &fields[p] {
+                    Some(r) => Some(std::str::from_utf8(&bytes[r.clone()]).map_err(err)?),
+                    None => None,
+                };
+                match raw {
+                    // The common key, a plain string, without a copy.
+                    Some(r)
+                        if k != DATA
+                            && plain_string(r)
+                            && (k < HIDDEN0 || hidden(&src, k)?.cast == Cast::None) =>
+                    {
+                        key.push(3);
+                        key.extend_from_slice(&((r.len() - 2) as u64).to_le_bytes());
+                        key.extend_from_slice(&r.as_bytes()[1..r.len() - 1]);
+                    }
+                    raw => key_of(&sql_value(&src, k, raw)?, &mut key),
+                }
+            }
+            let gi = match index.get(key.as_slice()) {
+                Some(&gi) => gi,
+                None => {
+                    index.insert(key.clone(), g.groups.len());
+                    g.groups.push(Vec::new());
+                    g.groups.len() - 1
+                }
+            };
+            g.groups[gi].push(start);
         }
-        let mut slot = self.record.borrow_mut();
-        if slot.is_none() {
-            *slot = Some(spans(bytes).map_err(err)?);
+        src.scanned.fetch_add(n % 1024, Ordering::Relaxed);
+        g.check(&src)?;
+        g.arena.shrink_to_fit();
+        Ok(g)
+    }
+}
+
+/// The hidden column `i`.
+fn hidden(src: &Source, i: c_int) -> rusqlite::Result<&Hidden> {
+    usize::try_from(i - HIDDEN0)
+        .ok()
+        .and_then(|h| src.hidden.get(h))
+        .ok_or_else(|| err(format!("no column {i}")))
+}
+
+/// A raw JSON string with no escapes: its text is what is between the quotes.
+fn plain_string(raw: &str) -> bool {
+    raw.len() >= 2 && raw.starts_with('"') && !raw.contains('\\')
+}
+
+/// Where column `i`'s raw JSON is in a stored record (`None`: a hidden
+/// column's path is not there). `spans` and `picked` cache the parses of
+/// the record and of its `data` for the other columns of the same row.
+fn raw_range(
+    src: &Source,
+    bytes: &[u8],
+    i: c_int,
+    spans_cache: &mut Option<Spans>,
+    picked: &mut Option<Vec<Option<Range<usize>>>>,
+) -> rusqlite::Result<Option<Range<usize>>> {
+    let full = |spans_cache: &mut Option<Spans>| -> rusqlite::Result<Spans> {
+        if spans_cache.is_none() {
+            *spans_cache = Some(spans(bytes).map_err(err)?);
         }
-        let span = usize::try_from(i)
-            .ok()
-            .and_then(|i| slot.as_ref().and_then(|s| s.get(i)));
-        let Some(raw) = span.and_then(|r| bytes.get(r.clone())) else {
-            return ctx.set_result(SqlValue::Null);
-        };
-        let raw = std::str::from_utf8(raw).map_err(err)?;
-        if i == 3 {
-            // `data` is served as its JSON text.
+        Ok(spans_cache.clone().unwrap_or_default())
+    };
+    if i == DELETED {
+        // The flag comes first: no decoding.
+        if bytes.starts_with(b"{\"deleted\":false,") {
+            return Ok(Some(11..16));
+        }
+        if bytes.starts_with(b"{\"deleted\":true,") {
+            return Ok(Some(11..15));
+        }
+    }
+    if i >= HIDDEN0 {
+        if picked.is_none() {
+            let data = match data_span(bytes) {
+                Some(d) => d,
+                None => full(spans_cache)?[DATA as usize].clone(),
+            };
+            let text = std::str::from_utf8(&bytes[data.clone()]).map_err(err)?;
+            let found = paths::extract(text, &src.hidden).map_err(err)?;
+            *picked = Some(
+                found
+                    .into_iter()
+                    .map(|r| r.map(|r| data.start + r.start..data.start + r.end))
+                    .collect(),
+            );
+        }
+        let h = usize::try_from(i - HIDDEN0).unwrap_or(usize::MAX);
+        return Ok(picked.as_ref().and_then(|p| p.get(h).cloned()).flatten());
+    }
+    if i == DATA
+        && let Some(d) = data_span(bytes)
+    {
+        return Ok(Some(d));
+    }
+    let s = full(spans_cache)?;
+    Ok(usize::try_from(i).ok().and_then(|i| s.get(i).cloned()))
+}
+
+/// Column `i`'s value from its raw JSON, as SQLite reads it.
+fn emit(src: &Source, ctx: &mut Context, i: c_int, raw: Option<&str>) -> rusqlite::Result<()> {
+    let Some(raw) = raw else {
+        return ctx.set_result(SqlValue::Null);
+    };
+    if i == DATA {
+        // `data` is served as its JSON text.
+        return ctx.set_result(raw);
+    }
+    if i >= HIDDEN0 {
+        let h = hidden(src, i)?;
+        if h.cast != Cast::None {
+            return ctx.set_result(paths::value(Some(raw), h.cast)?);
+        }
+        if raw.starts_with(['{', '[']) {
             return ctx.set_result(raw);
         }
-        raw_to_sql(raw, ctx)
+    }
+    raw_to_sql(raw, ctx)
+}
+
+/// Column `i`'s value from its raw JSON, owned (for group keys).
+fn sql_value(src: &Source, i: c_int, raw: Option<&str>) -> rusqlite::Result<SqlValue> {
+    match raw {
+        None => Ok(SqlValue::Null),
+        Some(r) if i == DATA => Ok(SqlValue::Text(r.to_string())),
+        Some(r) if i >= HIDDEN0 => paths::value(Some(r), hidden(src, i)?.cast),
+        Some(r) => paths::value(Some(r), Cast::None),
+    }
+}
+
+/// Appends `v` to a group key: values SQLite's GROUP BY takes as equal
+/// (an integer and the real of the same value, say) get the same bytes.
+fn key_of(v: &SqlValue, key: &mut Vec<u8>) {
+    // 2^63 as a double: integral reals below it in magnitude are integers.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    match v {
+        SqlValue::Null => key.push(0),
+        SqlValue::Integer(i) => {
+            key.push(1);
+            key.extend_from_slice(&i.to_le_bytes());
+        }
+        SqlValue::Real(f) if f.fract() == 0.0 && *f >= -LIMIT && *f < LIMIT => {
+            key.push(1);
+            key.extend_from_slice(&(*f as i64).to_le_bytes());
+        }
+        SqlValue::Real(f) => {
+            key.push(2);
+            key.extend_from_slice(&f.to_bits().to_le_bytes());
+        }
+        SqlValue::Text(t) => {
+            key.push(3);
+            key.extend_from_slice(&(t.len() as u64).to_le_bytes());
+            key.extend_from_slice(t.as_bytes());
+        }
+        SqlValue::Blob(b) => {
+            key.push(4);
+            key.extend_from_slice(&(b.len() as u64).to_le_bytes());
+            key.extend_from_slice(b);
+        }
+    }
+}
+
+/// How the table serves a GROUP BY: the columns whose values group the rows
+/// and the columns it keeps per row, carried from `best_index` to `filter`
+/// as `idx_str` (`k=12,13;c=12,14`).
+struct GroupPlan {
+    keys: Vec<c_int>,
+    kept: Vec<c_int>,
+}
+
+impl std::fmt::Display for GroupPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = |v: &[c_int]| v.iter().map(c_int::to_string).collect::<Vec<_>>().join(",");
+        write!(f, "k={};c={}", list(&self.keys), list(&self.kept))
+    }
+}
+
+impl GroupPlan {
+    fn parse(s: &str) -> Option<GroupPlan> {
+        let (k, c) = s.strip_prefix("k=")?.split_once(";c=")?;
+        let list = |v: &str| -> Option<Vec<c_int>> {
+            v.split(',')
+                .filter(|x| !x.is_empty())
+                .map(|x| x.parse().ok())
+                .collect()
+        };
+        Some(GroupPlan {
+            keys: list(k)?,
+            kept: list(c)?,
+        })
+    }
+}
+
+/// The rows of one scan, held grouped: per row, the kept columns' raw JSON
+/// (a `u32` length, `u32::MAX` for none, then the bytes) in one arena.
+struct Grouped {
+    kept: Vec<c_int>,
+    /// Columns with one value in every row (pushed-down `=`).
+    consts: Vec<(c_int, SqlValue)>,
+    arena: Vec<u8>,
+    /// Each group's rows, as offsets into `arena`.
+    groups: Vec<Vec<u32>>,
+    /// The current (group, row).
+    at: (usize, usize),
+    /// Bytes counted in [`GROUP_BYTES`].
+    held: usize,
+}
+
+impl Grouped {
+    fn eof(&self) -> bool {
+        self.at.0 >= self.groups.len()
+    }
+
+    fn step(&mut self) {
+        self.at.1 += 1;
+        while self.at.0 < self.groups.len() && self.at.1 >= self.groups[self.at.0].len() {
+            self.at = (self.at.0 + 1, 0);
+        }
+    }
+
+    fn too_big(&self) -> rusqlite::Error {
+        err(format!(
+            "query stopped: grouping needed more than the {} MiB that GROUP BY and DISTINCT may \
+             hold for all running queries; group fewer or smaller rows",
+            GROUP_BUDGET >> 20
+        ))
+    }
+
+    /// Counts what is held against the budget, and the time limit.
+    fn check(&mut self, src: &Source) -> rusqlite::Result<()> {
+        if Instant::now() > src.deadline {
+            src.stop(Stop::Timeout);
+            return Err(err("query stopped: time limit"));
+        }
+        let rows: usize = self.groups.iter().map(|g| g.capacity() * 4 + 64).sum();
+        let now = self.arena.capacity() + rows;
+        if now > self.held {
+            let total = GROUP_BYTES.fetch_add(now - self.held, Ordering::Relaxed) + now - self.held;
+            self.held = now;
+            if total > GROUP_BUDGET {
+                let e = self.too_big();
+                src.stop(Stop::TooBig(e.to_string()));
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// The current row's raw JSON for kept column `i`.
+    fn field(&self, i: c_int) -> rusqlite::Result<Option<&str>> {
+        let p = self
+            .kept
+            .iter()
+            .position(|&c| c == i)
+            .ok_or_else(|| err(format!("column {i} was not kept for grouping")))?;
+        let mut at = self.groups[self.at.0][self.at.1] as usize;
+        let len = |at: usize| -> usize {
+            let b: [u8; 4] = self.arena[at..at + 4].try_into().unwrap_or([0xff; 4]);
+            u32::from_le_bytes(b) as usize
+        };
+        for _ in 0..p {
+            let l = len(at);
+            at += 4 + if l == u32::MAX as usize { 0 } else { l };
+        }
+        let l = len(at);
+        if l == u32::MAX as usize {
+            return Ok(None);
+        }
+        Ok(Some(
+            std::str::from_utf8(&self.arena[at + 4..at + 4 + l]).map_err(err)?,
+        ))
+    }
+
+    fn column(&self, src: &Source, ctx: &mut Context, i: c_int) -> rusqlite::Result<()> {
+        if let Some((_, v)) = self.consts.iter().find(|(c, _)| *c == i) {
+            return ctx.set_result(v.clone());
+        }
+        emit(src, ctx, i, self.field(i)?)
+    }
+}
+
+impl Drop for Grouped {
+    fn drop(&mut self) {
+        GROUP_BYTES.fetch_sub(self.held, Ordering::Relaxed);
     }
 }
 
@@ -568,15 +1007,42 @@ unsafe impl VTabCursor for Cursor<'_> {
     fn filter(
         &mut self,
         idx_num: c_int,
-        _idx_str: Option<&str>,
+        idx_str: Option<&str>,
         args: &Filters<'_>,
     ) -> rusqlite::Result<()> {
-        self.rows = if self.table.kind == Kind::Records {
-            self.record_rows(idx_num, args)?
-        } else {
-            self.other_rows()?
-        };
+        self.grouped = None;
         self.rowid = 0;
+        if self.table.kind != Kind::Records {
+            self.rows = self.other_rows()?;
+            return self.advance();
+        }
+        self.rows = self.record_rows(idx_num, args)?;
+        // The pushed-down values, in argv order.
+        let mut consts = Vec::new();
+        for (bit, column) in [
+            (BY_ID, 0),
+            (BY_WORKSPACE, 1),
+            (BY_COLLECTION, 2),
+            (BY_DELETED, DELETED),
+        ] {
+            if idx_num & bit != 0 {
+                consts.push((column, args.get::<SqlValue>(consts.len())?));
+            }
+        }
+        self.deleted = match consts.iter().find(|(c, _)| *c == DELETED) {
+            Some((_, SqlValue::Integer(d))) => Some(*d != 0),
+            Some(_) => return Err(err("deleted = is pushed down for 0 or 1 only")),
+            None => None,
+        };
+        if idx_num & GROUPED != 0 {
+            let plan = idx_str
+                .and_then(GroupPlan::parse)
+                .ok_or_else(|| err("grouping without a plan"))?;
+            let grouped = self.group(plan, consts)?;
+            self.current = None;
+            self.grouped = Some(grouped);
+            return Ok(());
+        }
         self.advance()
     }
 
@@ -585,7 +1051,10 @@ unsafe impl VTabCursor for Cursor<'_> {
     }
 
     fn eof(&self) -> bool {
-        self.current.is_none()
+        match &self.grouped {
+            Some(g) => g.eof(),
+            None => self.current.is_none(),
+        }
     }
 
     fn column(&self, ctx: &mut Context, i: c_int) -> rusqlite::Result<()> {

@@ -1,0 +1,469 @@
+//! `data ->> '$.a.b'` as a column of `records`: extracted while scanning.
+//!
+//! SQLite evaluates `data ->> '$.stage'` by parsing the row's JSON text for
+//! every extract, and a GROUP BY over it carries the whole `data` text
+//! through its sorter and parses it again afterwards. Instead, the simple
+//! forms (a literal path of plain or double-quoted keys) become *hidden
+//! columns* of the `records` virtual table: the table reads all the paths a
+//! query needs from one parse of each row's `data`, and because they are
+//! columns, a GROUP BY over them can be served grouped by the table itself
+//! (see `vtab`), with no sort at all.
+//!
+//! The rewrite works on tokens, like [`super::translate`], and is only an
+//! optimisation: a hidden column returns exactly what the expression it
+//! replaces returns (value and type; tested against SQLite's own), and a
+//! query the rewrite breaks (say `data` named another table's column) is
+//! run as written instead. What is left alone: `->` (its result carries
+//! SQLite's JSON subtype, which a column cannot), paths with array indexes
+//! or unusual keys, and any spelling where operator precedence would make
+//! the replacement mean something else (`'x' || data ->> '$.a'` is
+//! `('x' || data) ->> '$.a'` in SQLite; `-data ->> …`; `… COLLATE`).
+
+use std::borrow::Cow;
+use std::fmt;
+use std::ops::Range;
+
+use rusqlite::types::Value as SqlValue;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use sqlparser::tokenizer::{Token, Word};
+
+use super::SqlError;
+
+/// Most hidden columns one query declares (SQLite's column limit is 1,000
+/// per table); past it, views keep SQLite's own expressions.
+pub const MAX_HIDDEN: usize = 500;
+
+/// A cast applied to the extracted value, as the views' typed columns do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Cast {
+    None,
+    Integer,
+    Real,
+}
+
+/// One hidden column: `[CAST(]data ->> '$.k1.k2'[ AS T)]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Hidden {
+    /// The object keys, outermost first (at least one).
+    pub keys: Vec<String>,
+    pub cast: Cast,
+}
+
+impl Hidden {
+    /// The path in SQLite's JSON path syntax, canonical (`$.a."b c"`).
+    pub fn path(&self) -> String {
+        let mut p = String::from("$");
+        for k in &self.keys {
+            if plain(k) {
+                p.push('.');
+                p.push_str(k);
+            } else {
+                p.push_str(&format!(".\"{k}\""));
+            }
+        }
+        p
+    }
+
+    /// The column's name: the expression it stands for.
+    pub fn name(&self) -> String {
+        let e = format!("data->>'{}'", self.path());
+        match self.cast {
+            Cast::None => e,
+            Cast::Integer => format!("CAST({e} AS INTEGER)"),
+            Cast::Real => format!("CAST({e} AS REAL)"),
+        }
+    }
+
+    /// The column's name as a quoted SQL identifier.
+    pub fn ident(&self) -> String {
+        format!("\"{}\"", self.name().replace('"', "\"\""))
+    }
+}
+
+/// A key SQLite's path syntax takes unquoted, with the same meaning quoted.
+fn plain(k: &str) -> bool {
+    !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// A key that may appear double-quoted in a path and in a column name.
+pub fn quotable(k: &str) -> bool {
+    !k.is_empty() && !k.contains(['"', '\'', '\\']) && !k.chars().any(char::is_control)
+}
+
+/// The keys of a path literal in the forms rewritten: `$.a`, `$."a b".c`,
+/// or a bare key `a` (which `->>` reads as `$.a`). `None` for anything else.
+pub fn parse_path(p: &str) -> Option<Vec<String>> {
+    if plain(p) {
+        return Some(vec![p.to_string()]);
+    }
+    let mut rest = p.strip_prefix('$')?;
+    let mut keys = Vec::new();
+    while !rest.is_empty() {
+        rest = rest.strip_prefix('.')?;
+        if let Some(q) = rest.strip_prefix('"') {
+            let end = q.find('"')?;
+            let k = &q[..end];
+            if !quotable(k) {
+                return None;
+            }
+            keys.push(k.to_string());
+            rest = &q[end + 1..];
+        } else {
+            let end = rest.find(['.', '[']).unwrap_or(rest.len());
+            let k = &rest[..end];
+            if !plain(k) {
+                return None;
+            }
+            keys.push(k.to_string());
+            rest = &rest[end..];
+        }
+    }
+    (!keys.is_empty()).then_some(keys)
+}
+
+/// The hidden columns one query uses, each once.
+#[derive(Debug, Default)]
+pub struct HiddenSet(Vec<Hidden>);
+
+impl HiddenSet {
+    /// The column for `h`, added if new; `None` when the set is full, or
+    /// when its name differs from another's only in case (SQLite's column
+    /// names are case-insensitive: `$.A` and `$.a` cannot both be columns).
+    pub fn add(&mut self, h: Hidden) -> Option<&Hidden> {
+        let name = h.name();
+        let i = match self.0.iter().position(|x| *x == h) {
+            Some(i) => i,
+            None if self.0.iter().any(|x| x.name().eq_ignore_ascii_case(&name)) => return None,
+            None if self.0.len() < MAX_HIDDEN => {
+                self.0.push(h);
+                self.0.len() - 1
+            }
+            None => return None,
+        };
+        self.0.get(i)
+    }
+
+    pub fn into_vec(self) -> Vec<Hidden> {
+        self.0
+    }
+}
+
+/// Tokens that, right before `data`, would bind it tighter than `->>` does
+/// (or make the replacement's meaning differ): concatenation and the arrows
+/// share `->>`'s precedence and group to the left; unary operators bind
+/// tighter. `-` and `+` may be binary (and harmless), but telling that apart
+/// is not worth the risk.
+fn binds_left(t: &Token) -> bool {
+    matches!(
+        t,
+        Token::StringConcat
+            | Token::Arrow
+            | Token::LongArrow
+            | Token::Minus
+            | Token::Plus
+            | Token::Tilde
+            | Token::Period
+    )
+}
+
+fn is_data(t: Option<&Token>) -> bool {
+    matches!(t, Some(Token::Word(Word { value, quote_style: None, .. })) if value.eq_ignore_ascii_case("data"))
+}
+
+/// Rewrites the simple `data ->> '…'` forms of `sql` to hidden columns,
+/// added to `set`. `None` when there is nothing to rewrite, or when `data`
+/// is defined as an alias in the query (`… AS data`), where it might not be
+/// a record's `data`.
+pub fn rewrite(sql: &str, set: &mut HiddenSet) -> Result<Option<String>, SqlError> {
+    let (tokens, mut out): (Vec<Token>, Vec<String>) =
+        super::translate::tokenize_as_written(sql)?.into_iter().unzip();
+    let solid = |i: usize| !matches!(tokens[i], Token::Whitespace(_));
+    let prev = |i: usize| (0..i).rev().find(|&j| solid(j));
+    let next = |i: usize| (i + 1..tokens.len()).find(|&j| solid(j));
+    let aliased = (0..tokens.len()).any(|i| {
+        is_data(tokens.get(i))
+            && prev(i).is_some_and(|p| {
+                matches!(&tokens[p], Token::Word(w) if w.value.eq_ignore_ascii_case("as"))
+            })
+    });
+    if aliased {
+        return Ok(None);
+    }
+    let mut changed = false;
+    for i in 0..tokens.len() {
+        if !is_data(tokens.get(i)) {
+            continue;
+        }
+        // `[qualifier.]data`: the token before the qualifier decides.
+        let mut first = i;
+        if let Some(p) = prev(i)
+            && tokens[p] == Token::Period
+        {
+            match prev(p) {
+                Some(q) if matches!(tokens[q], Token::Word(_)) && p + 1 == i && q + 1 == p => {
+                    first = q;
+                }
+                _ => continue,
+            }
+        }
+        if prev(first).is_some_and(|p| binds_left(&tokens[p])) {
+            continue;
+        }
+        let Some(arrow) = next(i).filter(|&a| tokens[a] == Token::LongArrow) else {
+            continue;
+        };
+        let Some(lit) = next(arrow) else { continue };
+        let Token::SingleQuotedString(path) = &tokens[lit] else {
+            continue;
+        };
+        if next(lit).is_some_and(|n| {
+            matches!(&tokens[n], Token::Word(w) if w.value.eq_ignore_ascii_case("collate"))
+        }) {
+            continue;
+        }
+        let Some(keys) = parse_path(path) else {
+            continue;
+        };
+        let Some(h) = set.add(Hidden {
+            keys,
+            cast: Cast::None,
+        }) else {
+            continue;
+        };
+        out[i] = h.ident();
+        for o in &mut out[i + 1..=lit] {
+            o.clear();
+        }
+        changed = true;
+    }
+    Ok(changed.then(|| out.concat()))
+}
+
+/// Finds the value of each of `keys` in one JSON object: the byte range of
+/// its raw JSON within `json`, first occurrence wins (as in SQLite).
+/// Anything but an object finds nothing.
+pub fn pick(json: &str, keys: &[&str]) -> Result<Vec<Option<Range<usize>>>, serde_json::Error> {
+    if !json.starts_with('{') {
+        return Ok(vec![None; keys.len()]);
+    }
+    let base = json.as_ptr() as usize;
+    let found = serde_json::Deserializer::from_str(json).deserialize_map(Pick { keys })?;
+    Ok(found
+        .into_iter()
+        .map(|v| {
+            v.map(|v| {
+                let start = v.get().as_ptr() as usize - base;
+                start..start + v.get().len()
+            })
+        })
+        .collect())
+}
+
+struct Pick<'k> {
+    keys: &'k [&'k str],
+}
+
+impl<'de> Visitor<'de> for Pick<'_> {
+    type Value = Vec<Option<&'de RawValue>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = vec![None; self.keys.len()];
+        while let Some(k) = map.next_key_seed(Key { keys: self.keys })? {
+            match k {
+                Some(i) if found[i].is_none() => found[i] = Some(map.next_value()?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// A map key, as the index of the wanted key it equals.
+struct Key<'k> {
+    keys: &'k [&'k str],
+}
+
+impl<'de> DeserializeSeed<'de> for Key<'_> {
+    type Value = Option<usize>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for Key<'_> {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(self.keys.iter().position(|k| *k == v))
+    }
+}
+
+/// Values of `hidden` for one record's `data` text, as raw JSON ranges
+/// into `data` (`None`: the path is not there). One parse of the top
+/// level serves every path; nested keys parse only the value they are in.
+pub fn extract(
+    data: &str,
+    hidden: &[Hidden],
+) -> Result<Vec<Option<Range<usize>>>, serde_json::Error> {
+    let mut firsts: Vec<&str> = Vec::new();
+    for h in hidden {
+        if !firsts.contains(&h.keys[0].as_str()) {
+            firsts.push(&h.keys[0]);
+        }
+    }
+    let top = pick(data, &firsts)?;
+    hidden
+        .iter()
+        .map(|h| {
+            let i = firsts.iter().position(|f| *f == h.keys[0]).unwrap_or(0);
+            let mut at = top[i].clone();
+            for k in &h.keys[1..] {
+                let Some(r) = at else { break };
+                at = pick(&data[r.clone()], &[k.as_str()])?[0]
+                    .clone()
+                    .map(|inner| r.start + inner.start..r.start + inner.end);
+            }
+            Ok(at)
+        })
+        .collect()
+}
+
+/// What `data ->> path` returns for the raw JSON value `raw` (`None`:
+/// missing), then the column's cast: SQLite's own rules (a string to a
+/// number goes through SQLite itself).
+pub fn value(raw: Option<&str>, cast: Cast) -> rusqlite::Result<SqlValue> {
+    let v = match raw {
+        None => SqlValue::Null,
+        Some(r) => scalar(r)?,
+    };
+    Ok(match (cast, v) {
+        (Cast::None, v) | (_, v @ SqlValue::Null) => v,
+        (Cast::Integer, SqlValue::Integer(i)) => SqlValue::Integer(i),
+        // SQLite truncates toward zero and saturates, as `as` does.
+        (Cast::Integer, SqlValue::Real(f)) => SqlValue::Integer(f as i64),
+        (Cast::Real, SqlValue::Integer(i)) => SqlValue::Real(i as f64),
+        (Cast::Real, SqlValue::Real(f)) => SqlValue::Real(f),
+        (cast, v) => {
+            let sql = match cast {
+                Cast::Integer => "SELECT CAST(?1 AS INTEGER)",
+                _ => "SELECT CAST(?1 AS REAL)",
+            };
+            super::functions::builtin_value(sql, v)?
+        }
+    })
+}
+
+/// A raw JSON value as `->>` returns it: strings unescaped, numbers as
+/// integers when they fit, `true`/`false` as 1/0, containers as their text.
+fn scalar(raw: &str) -> rusqlite::Result<SqlValue> {
+    let bad = |e: &dyn fmt::Display| rusqlite::Error::ModuleError(format!("stored JSON: {e}"));
+    Ok(match raw.as_bytes().first() {
+        Some(b'"') => match serde_json::from_str::<Cow<'_, str>>(raw) {
+            Ok(s) => SqlValue::Text(s.into_owned()),
+            Err(e) => return Err(bad(&e)),
+        },
+        Some(b't') => SqlValue::Integer(1),
+        Some(b'f') => SqlValue::Integer(0),
+        Some(b'n') | None => SqlValue::Null,
+        Some(b'{' | b'[') => SqlValue::Text(raw.to_string()),
+        Some(_) => match raw.parse::<i64>() {
+            Ok(i) => SqlValue::Integer(i),
+            Err(_) => SqlValue::Real(raw.parse::<f64>().map_err(|e| bad(&e))?),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_in_the_rewritten_forms_parse_and_others_do_not() {
+        assert_eq!(parse_path("$.a"), Some(vec!["a".into()]));
+        assert_eq!(parse_path("a_1"), Some(vec!["a_1".into()]));
+        assert_eq!(
+            parse_path("$.a.\"b c\".d"),
+            Some(vec!["a".into(), "b c".into(), "d".into()])
+        );
+        for p in ["$", "$.", "$.a[0]", "$[0]", "$.a-b", "a.b", "$.\"a", "$.\"\"", "", "#-1"] {
+            assert_eq!(parse_path(p), None, "{p}");
+        }
+        let h = Hidden {
+            keys: vec!["a".into(), "b c".into()],
+            cast: Cast::Real,
+        };
+        assert_eq!(h.name(), "CAST(data->>'$.a.\"b c\"' AS REAL)");
+        assert_eq!(h.ident(), "\"CAST(data->>'$.a.\"\"b c\"\"' AS REAL)\"");
+    }
+
+    fn rw(sql: &str) -> Option<String> {
+        rewrite(sql, &mut HiddenSet::default()).expect("tokens")
+    }
+
+    #[test]
+    fn only_forms_with_the_same_meaning_are_rewritten() {
+        assert_eq!(
+            rw("SELECT data->>'$.stage', sum(r.data ->> 'value') FROM records r").as_deref(),
+            Some("SELECT \"data->>'$.stage'\", sum(r.\"data->>'$.value'\") FROM records r")
+        );
+        for sql in [
+            "SELECT 'x' || data ->> '$.a' FROM records",
+            "SELECT -data ->> '$.a' FROM records",
+            "SELECT data ->> '$.a' COLLATE nocase FROM records",
+            "SELECT data -> '$.a' FROM records",
+            "SELECT data ->> '$.a[0]' FROM records",
+            "SELECT data ->> :p FROM records",
+            "SELECT x.data ->> '$.a' FROM (SELECT metadata AS data FROM relationships) x",
+            "SELECT \"data\" ->> '$.a' FROM records",
+            "SELECT 'data ->> ''$.a''' FROM records",
+        ] {
+            assert_eq!(rw(sql), None, "{sql}");
+        }
+    }
+
+    #[test]
+    fn extract_finds_every_path_in_one_parse() {
+        let data = r#"{"a":{"b":[1,2],"c":"x\"y"},"n":1.5,"a":7,"e\u0073c":true}"#;
+        let hs: Vec<Hidden> = [vec!["a", "c"], vec!["n"], vec!["a", "b"], vec!["esc"], vec!["zz"]]
+            .into_iter()
+            .map(|k| Hidden {
+                keys: k.into_iter().map(String::from).collect(),
+                cast: Cast::None,
+            })
+            .collect();
+        let got: Vec<Option<&str>> = extract(data, &hs)
+            .expect("json")
+            .into_iter()
+            .map(|r| r.map(|r| &data[r]))
+            .collect();
+        assert_eq!(
+            got,
+            vec![Some(r#""x\"y""#), Some("1.5"), Some("[1,2]"), Some("true"), None]
+        );
+        assert_eq!(
+            value(got[0], Cast::None).expect("v"),
+            SqlValue::Text("x\"y".into())
+        );
+        assert_eq!(
+            value(Some("7.9"), Cast::Integer).expect("v"),
+            SqlValue::Integer(7)
+        );
+        assert_eq!(
+            value(Some("\"12abc\""), Cast::Real).expect("v"),
+            SqlValue::Real(12.0)
+        );
+        assert_eq!(extract("[1]", &hs[..1]).expect("json"), vec![None]);
+    }
+}

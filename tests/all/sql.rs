@@ -495,9 +495,14 @@ async fn extracts_and_groups_read_by_the_table_equal_sqlites_own() {
         }
     }
     ops.push(json!({"type": "upsert_record", "collection": "mixed", "external_id": "none", "data": {"other": 1}}));
-    s.ok(Method::POST, "/v1/x--dev/batch", Some(json!({"operations": ops})))
+    s.ok(
+        Method::POST,
+        "/v1/x--dev/batch",
+        Some(json!({"operations": ops})),
+    )
+    .await;
+    s.ok(Method::DELETE, "/v1/x--dev/records/mixed/r0-1", None)
         .await;
-    s.ok(Method::DELETE, "/v1/x--dev/records/mixed/r0-1", None).await;
     let q = |sql: String| {
         let s = &s;
         async move {
@@ -507,7 +512,14 @@ async fn extracts_and_groups_read_by_the_table_equal_sqlites_own() {
         }
     };
     let from = "FROM records WHERE collection = 'mixed'";
-    for path in ["$.v", "v", "$.n.deep", "$.\"sp ace\"", "$.\"n\".deep", "$.missing"] {
+    for path in [
+        "$.v",
+        "v",
+        "$.n.deep",
+        "$.\"sp ace\"",
+        "$.\"n\".deep",
+        "$.missing",
+    ] {
         for form in [
             "{e}, typeof({e})".to_string(),
             "CAST({e} AS REAL), CAST({e} AS INTEGER)".to_string(),
@@ -575,16 +587,33 @@ async fn extracts_and_groups_read_by_the_table_equal_sqlites_own() {
         ("t", "(data)->>'$.\"t\"'"),
         ("n", "(data)->'$.\"n\"'"),
     ] {
-        let a = q(format!("SELECT id, {view}, typeof({view}) FROM mixed ORDER BY id")).await;
-        let b = q(format!("SELECT id, {expr}, typeof({expr}) {live} ORDER BY id")).await;
+        let a = q(format!(
+            "SELECT id, {view}, typeof({view}) FROM mixed ORDER BY id"
+        ))
+        .await;
+        let b = q(format!(
+            "SELECT id, {expr}, typeof({expr}) {live} ORDER BY id"
+        ))
+        .await;
         assert_eq!(a, b, "{view}");
-        let a = q(format!("SELECT {view}, count(*), sum(i) FROM mixed GROUP BY 1 ORDER BY 1")).await;
+        let a = q(format!(
+            "SELECT {view}, count(*), sum(i) FROM mixed GROUP BY 1 ORDER BY 1"
+        ))
+        .await;
         let b = q(format!("SELECT {expr}, count(*), sum(CAST((data)->>'$.i' AS INTEGER)) {live} GROUP BY 1 ORDER BY 1")).await;
         assert_eq!(a, b, "GROUP BY {view} ORDER BY");
-        let a = q(format!("SELECT max(quote({view})), count(*), sum(i) FROM mixed GROUP BY {view}")).await;
+        let a = q(format!(
+            "SELECT max(quote({view})), count(*), sum(i) FROM mixed GROUP BY {view}"
+        ))
+        .await;
         let b = q(format!("SELECT max(quote({expr})), count(*), sum(CAST((data)->>'$.i' AS INTEGER)) {live} GROUP BY {expr}")).await;
         let sorted = |v: Value| {
-            let mut rows: Vec<String> = v.as_array().expect("rows").iter().map(Value::to_string).collect();
+            let mut rows: Vec<String> = v
+                .as_array()
+                .expect("rows")
+                .iter()
+                .map(Value::to_string)
+                .collect();
             rows.sort();
             rows
         };

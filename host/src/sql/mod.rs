@@ -390,3 +390,101 @@ fn json_of(v: ValueRef<'_>) -> Value {
         ValueRef::Blob(b) => Value::String(hex::encode(b)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Store, WriteMode};
+
+    fn record(id: usize, deleted: bool, data: &str) -> String {
+        format!(
+            r#"{{"deleted":{deleted},"id":"{id}","workspace_id":"w","collection":"c","external_id":null,"external_source":null,"created_at":"t","updated_at":"t","version":1,"archived":false,"cancelled":false,"data":{data}}}"#
+        )
+    }
+
+    async fn store(dir: &std::path::Path) -> Store {
+        let store = Store::open(dir).expect("store");
+        store
+            .write(WriteMode::Exclusive, |t| -> Result<(), StoreError> {
+                for i in 0..30 {
+                    let data = format!(r#"{{"s":"s{}","v":{i}}}"#, i % 3);
+                    let json = record(i, i == 0, &data);
+                    crate::store::records::put(t, "w", "c", &format!("{i:02}"), json.as_bytes())?;
+                }
+                Ok(())
+            })
+            .await
+            .expect("write");
+        store
+    }
+
+    fn scope(store: &Store) -> Scope {
+        Scope {
+            snapshot: store.read().expect("read"),
+            workspace: "w".into(),
+            collections: vec![Collection {
+                id: "c".into(),
+                schema: serde_json::json!({"type": "object", "properties": {
+                    "s": {"type": "string"}, "v": {"type": "integer"}}}),
+            }],
+            restricted: false,
+            rel_types: None,
+            oplog_collections_only: false,
+            timeout: DEFAULT_TIMEOUT,
+            deadline: Instant::now() + DEFAULT_TIMEOUT,
+        }
+    }
+
+    fn grouped() -> u64 {
+        vtab::GROUPED_SCANS.with(std::cell::Cell::get)
+    }
+
+    #[tokio::test]
+    async fn group_by_over_extracts_and_view_columns_is_served_grouped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = store(dir.path()).await;
+        let run = |sql: &str| query(scope(&store), sql, &Map::new());
+        for (sql, served) in [
+            (
+                "SELECT data->>'$.s', count(*), sum(data->>'$.v') FROM records WHERE collection = 'c' GROUP BY 1",
+                true,
+            ),
+            ("SELECT s, count(*), sum(v) FROM c GROUP BY s", true),
+            ("SELECT DISTINCT s FROM c", true),
+            // As written, SQLite's own expression: its sorter.
+            (
+                "SELECT (data)->>'$.s', count(*) FROM records WHERE collection = 'c' GROUP BY 1",
+                false,
+            ),
+        ] {
+            let before = grouped();
+            let mut out = run(sql).expect(sql);
+            assert_eq!(grouped() - before, u64::from(served), "{sql}");
+            out.rows.sort_by_key(|r| r[0].to_string());
+            let counts: Vec<&Value> = out.rows.iter().map(|r| r.get(1).unwrap_or(&r[0])).collect();
+            if sql.starts_with("SELECT DISTINCT") {
+                assert_eq!(out.rows.len(), 3, "{sql}");
+            } else if sql.contains("FROM c ") {
+                assert_eq!(
+                    counts,
+                    [9, 10, 10],
+                    "{sql}: the deleted record is not in the view"
+                );
+            } else {
+                assert_eq!(counts, [10, 10, 10], "{sql}");
+            }
+        }
+        // What grouping holds counts against one budget for all queries.
+        vtab::GROUP_BYTES.fetch_add(vtab::GROUP_BUDGET, std::sync::atomic::Ordering::Relaxed);
+        let e = run("SELECT s, count(*) FROM c GROUP BY s");
+        vtab::GROUP_BYTES.fetch_sub(vtab::GROUP_BUDGET, std::sync::atomic::Ordering::Relaxed);
+        let e = e.expect_err("over the budget");
+        assert!(matches!(e, SqlError::TooBig(_)), "{e}");
+        assert!(e.to_string().contains("grouping needed more than"), "{e}");
+        // Nothing stays counted once the queries are done.
+        assert_eq!(
+            vtab::GROUP_BYTES.load(std::sync::atomic::Ordering::Relaxed),
+            0
+        );
+    }
+}

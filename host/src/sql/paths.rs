@@ -176,16 +176,17 @@ fn is_data(t: Option<&Token>) -> bool {
 /// is defined as an alias in the query (`… AS data`), where it might not be
 /// a record's `data`.
 pub fn rewrite(sql: &str, set: &mut HiddenSet) -> Result<Option<String>, SqlError> {
-    let (tokens, mut out): (Vec<Token>, Vec<String>) =
-        super::translate::tokenize_as_written(sql)?.into_iter().unzip();
+    let (tokens, mut out): (Vec<Token>, Vec<String>) = super::translate::tokenize_as_written(sql)?
+        .into_iter()
+        .unzip();
     let solid = |i: usize| !matches!(tokens[i], Token::Whitespace(_));
     let prev = |i: usize| (0..i).rev().find(|&j| solid(j));
     let next = |i: usize| (i + 1..tokens.len()).find(|&j| solid(j));
     let aliased = (0..tokens.len()).any(|i| {
         is_data(tokens.get(i))
-            && prev(i).is_some_and(|p| {
-                matches!(&tokens[p], Token::Word(w) if w.value.eq_ignore_ascii_case("as"))
-            })
+            && prev(i).is_some_and(
+                |p| matches!(&tokens[p], Token::Word(w) if w.value.eq_ignore_ascii_case("as")),
+            )
     });
     if aliased {
         return Ok(None);
@@ -217,9 +218,9 @@ pub fn rewrite(sql: &str, set: &mut HiddenSet) -> Result<Option<String>, SqlErro
         let Token::SingleQuotedString(path) = &tokens[lit] else {
             continue;
         };
-        if next(lit).is_some_and(|n| {
-            matches!(&tokens[n], Token::Word(w) if w.value.eq_ignore_ascii_case("collate"))
-        }) {
+        if next(lit).is_some_and(
+            |n| matches!(&tokens[n], Token::Word(w) if w.value.eq_ignore_ascii_case("collate")),
+        ) {
             continue;
         }
         let Some(keys) = parse_path(path) else {
@@ -397,7 +398,9 @@ mod tests {
             parse_path("$.a.\"b c\".d"),
             Some(vec!["a".into(), "b c".into(), "d".into()])
         );
-        for p in ["$", "$.", "$.a[0]", "$[0]", "$.a-b", "a.b", "$.\"a", "$.\"\"", "", "#-1"] {
+        for p in [
+            "$", "$.", "$.a[0]", "$[0]", "$.a-b", "a.b", "$.\"a", "$.\"\"", "", "#-1",
+        ] {
             assert_eq!(parse_path(p), None, "{p}");
         }
         let h = Hidden {
@@ -406,6 +409,16 @@ mod tests {
         };
         assert_eq!(h.name(), "CAST(data->>'$.a.\"b c\"' AS REAL)");
         assert_eq!(h.ident(), "\"CAST(data->>'$.a.\"\"b c\"\"' AS REAL)\"");
+        // SQLite's column names ignore case: `$.A` cannot be a second column.
+        let mut set = HiddenSet::default();
+        let key = |k: &str| Hidden {
+            keys: vec![k.to_string()],
+            cast: Cast::None,
+        };
+        assert!(set.add(key("a")).is_some());
+        assert!(set.add(key("a")).is_some(), "the same column again");
+        assert!(set.add(key("A")).is_none());
+        assert_eq!(set.into_vec().len(), 1);
     }
 
     fn rw(sql: &str) -> Option<String> {
@@ -436,13 +449,19 @@ mod tests {
     #[test]
     fn extract_finds_every_path_in_one_parse() {
         let data = r#"{"a":{"b":[1,2],"c":"x\"y"},"n":1.5,"a":7,"e\u0073c":true}"#;
-        let hs: Vec<Hidden> = [vec!["a", "c"], vec!["n"], vec!["a", "b"], vec!["esc"], vec!["zz"]]
-            .into_iter()
-            .map(|k| Hidden {
-                keys: k.into_iter().map(String::from).collect(),
-                cast: Cast::None,
-            })
-            .collect();
+        let hs: Vec<Hidden> = [
+            vec!["a", "c"],
+            vec!["n"],
+            vec!["a", "b"],
+            vec!["esc"],
+            vec!["zz"],
+        ]
+        .into_iter()
+        .map(|k| Hidden {
+            keys: k.into_iter().map(String::from).collect(),
+            cast: Cast::None,
+        })
+        .collect();
         let got: Vec<Option<&str>> = extract(data, &hs)
             .expect("json")
             .into_iter()
@@ -450,7 +469,13 @@ mod tests {
             .collect();
         assert_eq!(
             got,
-            vec![Some(r#""x\"y""#), Some("1.5"), Some("[1,2]"), Some("true"), None]
+            vec![
+                Some(r#""x\"y""#),
+                Some("1.5"),
+                Some("[1,2]"),
+                Some("true"),
+                None
+            ]
         );
         assert_eq!(
             value(got[0], Cast::None).expect("v"),

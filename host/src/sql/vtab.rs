@@ -212,8 +212,14 @@ const HIDDEN0: c_int = 12;
 
 /// Bytes all grouping tables together may hold (SQLite's own sorter is
 /// under its heap limit; this is the same kind of ceiling for ours).
-const GROUP_BUDGET: usize = 256 << 20;
-static GROUP_BYTES: AtomicUsize = AtomicUsize::new(0);
+pub(super) const GROUP_BUDGET: usize = 256 << 20;
+pub(super) static GROUP_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+#[cfg(test)]
+thread_local! {
+    /// Scans served grouped on this thread (tests check the plan with it).
+    pub(super) static GROUPED_SCANS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
 
 // SAFETY: `Table` is `#[repr(C)]` with `sqlite3_vtab` as its first field.
 unsafe impl<'vtab> VTab<'vtab> for Table {
@@ -258,8 +264,8 @@ unsafe impl<'vtab> VTab<'vtab> for Table {
         let constraints: Vec<(c_int, bool)> = info
             .constraints()
             .map(|c| {
-                let eq = c.is_usable()
-                    && c.operator() == IndexConstraintOp::SQLITE_INDEX_CONSTRAINT_EQ;
+                let eq =
+                    c.is_usable() && c.operator() == IndexConstraintOp::SQLITE_INDEX_CONSTRAINT_EQ;
                 (c.column(), eq)
             })
             .collect();
@@ -414,7 +420,7 @@ fn spans(bytes: &[u8]) -> Result<Spans, serde_json::Error> {
 /// closing brace. `None` if the bytes do not have that shape.
 fn data_span(bytes: &[u8]) -> Option<std::ops::Range<usize>> {
     const KEY: &[u8] = b",\"data\":";
-    let at = bytes.windows(KEY.len()).position(|w| w == KEY)?;
+    let at = memchr::memmem::find(bytes, KEY)?;
     let end = bytes.len().checked_sub(1).filter(|&e| bytes[e] == b'}')?;
     let start = at + KEY.len();
     (start < end).then_some(start..end)
@@ -663,11 +669,17 @@ impl Cursor<'_> {
         let mut key = Vec::new();
         let mut fields: Vec<Option<Range<usize>>> = Vec::with_capacity(g.kept.len());
         let mut n: u64 = 0;
+        // Checked every 1,024 rows and every MiB held (rows can be large).
+        let mut checked_at = 0;
         for row in self.rows.by_ref() {
             let bytes = row.map_err(err)?;
             n += 1;
             if n.is_multiple_of(1024) {
                 src.scanned.fetch_add(1024, Ordering::Relaxed);
+                g.check(&src)?;
+            }
+            if g.arena.len() > checked_at + (1 << 20) {
+                checked_at = g.arena.len();
                 g.check(&src)?;
             }
             if let Some(d) = self.deleted
@@ -1038,6 +1050,8 @@ unsafe impl VTabCursor for Cursor<'_> {
             let plan = idx_str
                 .and_then(GroupPlan::parse)
                 .ok_or_else(|| err("grouping without a plan"))?;
+            #[cfg(test)]
+            GROUPED_SCANS.with(|n| n.set(n.get() + 1));
             let grouped = self.group(plan, consts)?;
             self.current = None;
             self.grouped = Some(grouped);

@@ -125,6 +125,17 @@ async fn main() {
             "aggregate (view)",
             "SELECT stage, count(*), sum(value) FROM deals GROUP BY 1",
         ),
+        (
+            "aggregate (view, ORDER BY)",
+            "SELECT stage, count(*), sum(value) FROM deals GROUP BY 1 ORDER BY 1",
+        ),
+        // The same aggregate spelled so that SQLite evaluates the extracts
+        // and sorts (`(data)` is not rewritten): the path before the table
+        // read `data ->> …` itself.
+        (
+            "aggregate, SQLite sorts",
+            "SELECT (data)->>'$.stage', count(*), sum((data)->>'$.value') FROM records WHERE collection = 'deals' GROUP BY 1",
+        ),
         // Where the time goes, step by step:
         (
             "scan only",

@@ -305,8 +305,19 @@ pub fn query(scope: Scope, text: &str, params: &Map<String, Value>) -> Result<Ou
             _ => SqlError::Invalid(format!("SQL error: {e}")),
         }
     };
+    // The rewritten query is prepared with double-quoted strings off: a
+    // hidden column name that no table has is then an error (and the query
+    // runs as written), never a string constant.
+    use rusqlite::config::DbConfig;
     let prepared = match &rewritten {
-        Some(sql) => conn.prepare(sql).ok(),
+        Some(sql) => {
+            conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DQS_DML, false)
+                .map_err(internal)?;
+            let stmt = conn.prepare(sql).ok();
+            conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DQS_DML, true)
+                .map_err(internal)?;
+            stmt
+        }
         None => None,
     };
     if let Ok(mut s) = refusal.lock() {

@@ -20,6 +20,8 @@
 //! `('x' || data) ->> '$.a'` in SQLite; `-data ->> …`; `… COLLATE`).
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
 
@@ -78,6 +80,19 @@ impl Hidden {
     /// The column's name as a quoted SQL identifier.
     pub fn ident(&self) -> String {
         format!("\"{}\"", self.name().replace('"', "\"\""))
+    }
+
+    /// The column's declaration in the table: the type gives it the
+    /// affinity of the expression it stands for (`->>` has none, a CAST its
+    /// type's), so comparisons convert exactly as they would (`HIDDEN`
+    /// alone would make it NUMERIC: `'02134' = 2134` would hold).
+    pub fn declaration(&self) -> String {
+        let ty = match self.cast {
+            Cast::None => "BLOB",
+            Cast::Integer => "INTEGER",
+            Cast::Real => "REAL",
+        };
+        format!("{} {ty} HIDDEN", self.ident())
     }
 }
 
@@ -172,9 +187,14 @@ fn is_data(t: Option<&Token>) -> bool {
 }
 
 /// Rewrites the simple `data ->> '…'` forms of `sql` to hidden columns,
-/// added to `set`. `None` when there is nothing to rewrite, or when `data`
-/// is defined as an alias in the query (`… AS data`), where it might not be
-/// a record's `data`.
+/// added to `set`. `None` when there is nothing to rewrite, and for any
+/// query with more than one SELECT (subqueries, CTEs, compounds): there a
+/// name the inner scope lacks would be looked up in the outer one, so a
+/// `data` of a view or CTE could turn into the outer `records`' column.
+/// With one SELECT, every `data` is a column of its FROM: the rewritten
+/// name is one of `records`' columns or no column at all (and the caller
+/// prepares with double-quoted strings off, so that is an error and the
+/// query runs as written). Also `None` when `data` is defined as an alias.
 pub fn rewrite(sql: &str, set: &mut HiddenSet) -> Result<Option<String>, SqlError> {
     let (tokens, mut out): (Vec<Token>, Vec<String>) = super::translate::tokenize_as_written(sql)?
         .into_iter()
@@ -182,11 +202,14 @@ pub fn rewrite(sql: &str, set: &mut HiddenSet) -> Result<Option<String>, SqlErro
     let solid = |i: usize| !matches!(tokens[i], Token::Whitespace(_));
     let prev = |i: usize| (0..i).rev().find(|&j| solid(j));
     let next = |i: usize| (i + 1..tokens.len()).find(|&j| solid(j));
-    let aliased = (0..tokens.len()).any(|i| {
-        is_data(tokens.get(i))
-            && prev(i).is_some_and(
-                |p| matches!(&tokens[p], Token::Word(w) if w.value.eq_ignore_ascii_case("as")),
-            )
+    let keyword = |t: &Token, k: &str| matches!(t, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(k));
+    let selects = tokens.iter().filter(|t| keyword(t, "select")).count();
+    if selects != 1 || tokens.iter().any(|t| keyword(t, "with")) {
+        return Ok(None);
+    }
+    let aliased = tokens.iter().enumerate().any(|(i, t)| {
+        matches!(t, Token::Word(w) if w.value.eq_ignore_ascii_case("data"))
+            && prev(i).is_some_and(|p| keyword(&tokens[p], "as"))
     });
     if aliased {
         return Ok(None);
@@ -241,54 +264,150 @@ pub fn rewrite(sql: &str, set: &mut HiddenSet) -> Result<Option<String>, SqlErro
     Ok(changed.then(|| out.concat()))
 }
 
-/// Finds the value of each of `keys` in one JSON object: the byte range of
-/// its raw JSON within `json`, first occurrence wins (as in SQLite).
-/// Anything but an object finds nothing.
-pub fn pick(json: &str, keys: &[&str]) -> Result<Vec<Option<Range<usize>>>, serde_json::Error> {
-    if !json.starts_with('{') {
-        return Ok(vec![None; keys.len()]);
-    }
-    let base = json.as_ptr() as usize;
-    let found = serde_json::Deserializer::from_str(json).deserialize_map(Pick { keys })?;
-    Ok(found
-        .into_iter()
-        .map(|v| {
-            v.map(|v| {
-                let start = v.get().as_ptr() as usize - base;
-                start..start + v.get().len()
-            })
-        })
-        .collect())
+/// The first keys a query's hidden columns look up, for matching a JSON
+/// object's keys against them (a map past a few).
+enum Keys {
+    Few(Vec<String>),
+    Many(HashMap<String, usize>),
 }
 
-struct Pick<'k> {
-    keys: &'k [&'k str],
+impl Keys {
+    fn new(keys: Vec<String>) -> Keys {
+        if keys.len() <= 8 {
+            Keys::Few(keys)
+        } else {
+            Keys::Many(keys.into_iter().enumerate().map(|(i, k)| (k, i)).collect())
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Keys::Few(k) => k.len(),
+            Keys::Many(k) => k.len(),
+        }
+    }
+
+    fn find(&self, key: &str) -> Option<usize> {
+        match self {
+            Keys::Few(k) => k.iter().position(|x| x == key),
+            Keys::Many(k) => k.get(key).copied(),
+        }
+    }
+}
+
+/// Reads the hidden columns one query uses from a row's `data`: one parse
+/// of the top level for all of them, then only the values nested keys are in.
+pub struct Extractor {
+    firsts: Keys,
+    /// (hidden column, index of its first key in `firsts`).
+    cols: Vec<(usize, usize)>,
+    /// The top level's values, per first key (reused across rows).
+    top: RefCell<Vec<Option<Range<usize>>>>,
+}
+
+impl Extractor {
+    /// For the hidden columns `wanted` (indexes into `hidden`).
+    pub fn new(hidden: &[Hidden], wanted: impl IntoIterator<Item = usize>) -> Extractor {
+        let mut firsts: Vec<String> = Vec::new();
+        let mut cols = Vec::new();
+        for h in wanted {
+            let Some(first) = hidden.get(h).map(|x| &x.keys[0]) else {
+                continue;
+            };
+            let i = match firsts.iter().position(|f| f == first) {
+                Some(i) => i,
+                None => {
+                    firsts.push(first.clone());
+                    firsts.len() - 1
+                }
+            };
+            cols.push((h, i));
+        }
+        let n = firsts.len();
+        Extractor {
+            firsts: Keys::new(firsts),
+            cols,
+            top: RefCell::new(vec![None; n]),
+        }
+    }
+
+    /// Fills `out[h]` for each wanted hidden column `h` with where its value
+    /// is in `data` (`Some(None)`: the path is not there).
+    pub fn run(
+        &self,
+        hidden: &[Hidden],
+        data: &str,
+        out: &mut [Option<Option<Range<usize>>>],
+    ) -> Result<(), serde_json::Error> {
+        let mut top = self.top.borrow_mut();
+        pick(data, &self.firsts, &mut top)?;
+        for &(h, i) in &self.cols {
+            let mut at = top[i].clone();
+            for k in hidden[h].keys.iter().skip(1) {
+                let Some(r) = at else { break };
+                let mut one = [None];
+                pick(&data[r.clone()], &Keys::Few(vec![k.clone()]), &mut one)?;
+                at = one[0]
+                    .clone()
+                    .map(|inner| r.start + inner.start..r.start + inner.end);
+            }
+            if let Some(slot) = out.get_mut(h) {
+                *slot = Some(at);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Finds the value of each of `keys` in one JSON object: `found[i]` is the
+/// byte range of key `i`'s raw JSON within `json`, the first occurrence
+/// (as in SQLite). Anything but an object finds nothing.
+fn pick(
+    json: &str,
+    keys: &Keys,
+    found: &mut [Option<Range<usize>>],
+) -> Result<(), serde_json::Error> {
+    found.iter_mut().for_each(|f| *f = None);
+    if !json.starts_with('{') || keys.len() == 0 {
+        return Ok(());
+    }
+    let base = json.as_ptr() as usize;
+    serde_json::Deserializer::from_str(json).deserialize_map(Pick { keys, found, base })
+}
+
+struct Pick<'a> {
+    keys: &'a Keys,
+    found: &'a mut [Option<Range<usize>>],
+    base: usize,
 }
 
 impl<'de> Visitor<'de> for Pick<'_> {
-    type Value = Vec<Option<&'de RawValue>>;
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut found = vec![None; self.keys.len()];
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(k) = map.next_key_seed(Key { keys: self.keys })? {
             match k {
-                Some(i) if found[i].is_none() => found[i] = Some(map.next_value()?),
+                Some(i) if self.found[i].is_none() => {
+                    let v: &'de RawValue = map.next_value()?;
+                    let start = v.get().as_ptr() as usize - self.base;
+                    self.found[i] = Some(start..start + v.get().len());
+                }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
-        Ok(found)
+        Ok(())
     }
 }
 
 /// A map key, as the index of the wanted key it equals.
 struct Key<'k> {
-    keys: &'k [&'k str],
+    keys: &'k Keys,
 }
 
 impl<'de> DeserializeSeed<'de> for Key<'_> {
@@ -307,38 +426,8 @@ impl Visitor<'_> for Key<'_> {
     }
 
     fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(self.keys.iter().position(|k| *k == v))
+        Ok(self.keys.find(v))
     }
-}
-
-/// Values of `hidden` for one record's `data` text, as raw JSON ranges
-/// into `data` (`None`: the path is not there). One parse of the top
-/// level serves every path; nested keys parse only the value they are in.
-pub fn extract(
-    data: &str,
-    hidden: &[Hidden],
-) -> Result<Vec<Option<Range<usize>>>, serde_json::Error> {
-    let mut firsts: Vec<&str> = Vec::new();
-    for h in hidden {
-        if !firsts.contains(&h.keys[0].as_str()) {
-            firsts.push(&h.keys[0]);
-        }
-    }
-    let top = pick(data, &firsts)?;
-    hidden
-        .iter()
-        .map(|h| {
-            let i = firsts.iter().position(|f| *f == h.keys[0]).unwrap_or(0);
-            let mut at = top[i].clone();
-            for k in &h.keys[1..] {
-                let Some(r) = at else { break };
-                at = pick(&data[r.clone()], &[k.as_str()])?[0]
-                    .clone()
-                    .map(|inner| r.start + inner.start..r.start + inner.end);
-            }
-            Ok(at)
-        })
-        .collect()
 }
 
 /// What `data ->> path` returns for the raw JSON value `raw` (`None`:
@@ -433,6 +522,10 @@ mod tests {
         );
         for sql in [
             "SELECT 'x' || data ->> '$.a' FROM records",
+            "SELECT id FROM records WHERE id IN (SELECT data->>'$.ref' FROM orders)",
+            "WITH t(data) AS (SELECT 1) SELECT data->>'$.a' FROM t",
+            "SELECT data->>'$.a' FROM records UNION SELECT data->>'$.a' FROM records",
+            "SELECT metadata AS \"data\", data->>'$.a' FROM records",
             "SELECT -data ->> '$.a' FROM records",
             "SELECT data ->> '$.a' COLLATE nocase FROM records",
             "SELECT data -> '$.a' FROM records",
@@ -462,10 +555,17 @@ mod tests {
             cast: Cast::None,
         })
         .collect();
-        let got: Vec<Option<&str>> = extract(data, &hs)
-            .expect("json")
-            .into_iter()
-            .map(|r| r.map(|r| &data[r]))
+        let run = |data: &str, wanted: &[usize]| {
+            let mut out = vec![None; hs.len()];
+            Extractor::new(&hs, wanted.iter().copied())
+                .run(&hs, data, &mut out)
+                .expect("json");
+            out
+        };
+        let out = run(data, &[0, 1, 2, 3, 4]);
+        let got: Vec<Option<&str>> = out
+            .iter()
+            .map(|r| r.clone().expect("extracted").map(|r| &data[r]))
             .collect();
         assert_eq!(
             got,
@@ -489,6 +589,11 @@ mod tests {
             value(Some("\"12abc\""), Cast::Real).expect("v"),
             SqlValue::Real(12.0)
         );
-        assert_eq!(extract("[1]", &hs[..1]).expect("json"), vec![None]);
+        assert_eq!(
+            run("[1]", &[0])[0],
+            Some(None),
+            "not an object: nothing there"
+        );
+        assert_eq!(run(data, &[1])[0], None, "only what is wanted is read");
     }
 }

@@ -169,7 +169,7 @@ impl Kind {
             .map(|(n, t)| format!("{n} {t}"))
             .collect();
         if self == Kind::Records {
-            cols.extend(hidden.iter().map(|h| format!("{} HIDDEN", h.ident())));
+            cols.extend(hidden.iter().map(Hidden::declaration));
         }
         CString::new(format!("CREATE TABLE x({})", cols.join(", "))).unwrap_or_default()
     }
@@ -309,25 +309,29 @@ unsafe impl<'vtab> VTab<'vtab> for Table {
             info.distinct(),
             rusqlite::vtab::DistinctMode::Grouped | rusqlite::vtab::DistinctMode::Distinct
         );
-        let keys: Vec<c_int> = info.order_bys().map(|o| o.column()).collect();
+        let mut keys: Vec<c_int> = info.order_bys().map(|o| o.column()).collect();
+        // The columns the query reads (SQLite's colUsed), but for those whose
+        // value the pushed-down constraints fix: what a grouped scan keeps
+        // per row, and which hidden columns a row's `data` is parsed for.
+        let columns = HIDDEN0 + c_int::try_from(self.source.hidden.len()).unwrap_or(0);
+        let used = info.col_used();
+        let pushed = |c: c_int| match c {
+            0 => idx & BY_ID != 0,
+            1 => idx & BY_WORKSPACE != 0,
+            2 => idx & BY_COLLECTION != 0,
+            DELETED => idx & BY_DELETED != 0,
+            _ => false,
+        };
+        let kept: Vec<c_int> = (0..columns)
+            .filter(|&c| used & (1u64 << c.min(63)) != 0 && !pushed(c))
+            .collect();
         if grouping && !keys.is_empty() && keys.iter().all(|&k| k >= 0) {
-            let columns = HIDDEN0 + c_int::try_from(self.source.hidden.len()).unwrap_or(0);
-            let used = info.col_used();
-            let pushed = |c: c_int| match c {
-                0 => idx & BY_ID != 0,
-                1 => idx & BY_WORKSPACE != 0,
-                2 => idx & BY_COLLECTION != 0,
-                DELETED => idx & BY_DELETED != 0,
-                _ => false,
-            };
-            let kept: Vec<c_int> = (0..columns)
-                .filter(|&c| used & (1u64 << c.min(63)) != 0 && !pushed(c))
-                .collect();
-            let plan = GroupPlan { keys, kept };
-            info.set_idx_str(&plan.to_string());
             info.set_order_by_consumed(true);
             idx |= GROUPED;
+        } else {
+            keys.clear();
         }
+        info.set_idx_str(&GroupPlan { keys, kept }.to_string());
         let (cost, rows) = if idx & BY_ID != 0 {
             (1.0, 1)
         } else if idx & BY_COLLECTION != 0 {
@@ -349,6 +353,7 @@ unsafe impl<'vtab> VTab<'vtab> for Table {
             current: None,
             record: RefCell::new(None),
             picked: RefCell::new(None),
+            extractor: paths::Extractor::new(&[], []),
             deleted: None,
             grouped: None,
             value: Value::Null,
@@ -455,7 +460,9 @@ pub struct Cursor<'vtab> {
     record: RefCell<Option<Spans>>,
     /// Where the current record's hidden columns are in its bytes, found on
     /// first hidden column read (one parse of `data` for all of them).
-    picked: RefCell<Option<Vec<Option<Range<usize>>>>>,
+    picked: RefCell<Option<Picked>>,
+    /// Reads the hidden columns the query uses from a row's `data`.
+    extractor: paths::Extractor,
     /// Only records whose `deleted` flag is this (`deleted = 0|1` pushed down).
     deleted: Option<bool>,
     /// The rows, grouped, when the table serves a GROUP BY itself.
@@ -469,9 +476,18 @@ fn err(e: impl std::fmt::Display) -> rusqlite::Error {
     rusqlite::Error::ModuleError(e.to_string())
 }
 
+/// A pushed-down value for a TEXT column, as SQLite compares it: a number
+/// takes the column's TEXT affinity (`collection = 5` is `= '5'`); a blob
+/// or NULL equals no text.
 fn text_arg(args: &Filters<'_>, i: usize) -> rusqlite::Result<Option<String>> {
     Ok(match args.get::<SqlValue>(i)? {
         SqlValue::Text(s) => Some(s),
+        v @ (SqlValue::Integer(_) | SqlValue::Real(_)) => {
+            match super::functions::builtin_value("SELECT CAST(?1 AS TEXT)", v)? {
+                SqlValue::Text(s) => Some(s),
+                _ => None,
+            }
+        }
         _ => None,
     })
 }
@@ -591,7 +607,9 @@ impl Cursor<'_> {
 
     fn advance(&mut self) -> rusqlite::Result<()> {
         self.record.replace(None);
-        self.picked.replace(None);
+        if let Some(p) = self.picked.borrow_mut().as_mut() {
+            p.iter_mut().for_each(|x| *x = None);
+        }
         if let Some(g) = &mut self.grouped {
             g.step();
             self.rowid += 1;
@@ -637,6 +655,7 @@ impl Cursor<'_> {
         }
         let range = raw_range(
             src,
+            &self.extractor,
             bytes,
             i,
             &mut self.record.borrow_mut(),
@@ -664,22 +683,22 @@ impl Cursor<'_> {
             groups: Vec::new(),
             at: (0, 0),
             held: 0,
+            counted: 0,
         };
         let mut index: std::collections::HashMap<Vec<u8>, usize> = Default::default();
         let mut key = Vec::new();
         let mut fields: Vec<Option<Range<usize>>> = Vec::with_capacity(g.kept.len());
+        let mut picked: Option<Picked> = None;
         let mut n: u64 = 0;
-        // Checked every 1,024 rows and every MiB held (rows can be large).
-        let mut checked_at = 0;
+        // The limits are checked every 64 rows and every 4 MiB read (rows
+        // can be large, and each is parsed).
+        let (mut read, mut checked_at) = (0usize, 0usize);
         for row in self.rows.by_ref() {
             let bytes = row.map_err(err)?;
             n += 1;
-            if n.is_multiple_of(1024) {
-                src.scanned.fetch_add(1024, Ordering::Relaxed);
-                g.check(&src)?;
-            }
-            if g.arena.len() > checked_at + (1 << 20) {
-                checked_at = g.arena.len();
+            read += bytes.len();
+            if n.is_multiple_of(64) || read > checked_at + (4 << 20) {
+                checked_at = read;
                 g.check(&src)?;
             }
             if let Some(d) = self.deleted
@@ -687,10 +706,20 @@ impl Cursor<'_> {
             {
                 continue;
             }
-            let (mut spans, mut picked) = (None, None);
+            let mut spans = None;
+            if let Some(p) = picked.as_mut() {
+                p.iter_mut().for_each(|x| *x = None);
+            }
             fields.clear();
             for &c in &g.kept {
-                fields.push(raw_range(&src, &bytes, c, &mut spans, &mut picked)?);
+                fields.push(raw_range(
+                    &src,
+                    &self.extractor,
+                    &bytes,
+                    c,
+                    &mut spans,
+                    &mut picked,
+                )?);
             }
             let start = u32::try_from(g.arena.len()).map_err(|_| g.too_big())?;
             for f in &fields {
@@ -723,7 +752,7 @@ impl Cursor<'_> {
                             && plain_string(r)
                             && (k < HIDDEN0 || hidden(&src, k)?.cast == Cast::None) =>
                     {
-                        key.push(3);
+                        key.push(TEXT);
                         key.extend_from_slice(&((r.len() - 2) as u64).to_le_bytes());
                         key.extend_from_slice(&r.as_bytes()[1..r.len() - 1]);
                     }
@@ -733,18 +762,113 @@ impl Cursor<'_> {
             let gi = match index.get(key.as_slice()) {
                 Some(&gi) => gi,
                 None => {
+                    // The key twice (map and its allocation), the entry, the
+                    // group's vector.
+                    g.counted += 2 * key.len() + 96;
                     index.insert(key.clone(), g.groups.len());
                     g.groups.push(Vec::new());
                     g.groups.len() - 1
                 }
             };
             g.groups[gi].push(start);
+            g.counted += 4;
         }
-        src.scanned.fetch_add(n % 1024, Ordering::Relaxed);
+        src.scanned.fetch_add(n, Ordering::Relaxed);
         g.check(&src)?;
+        // Groups in SQLite's order of their keys, as its sorter would give
+        // them (a GROUP BY without ORDER BY, or with LIMIT, shows the same).
+        let mut order: Vec<(Vec<u8>, usize)> = index.into_iter().collect();
+        order.sort_by(|a, b| cmp_keys(&a.0, &b.0));
+        let mut groups: Vec<Option<Vec<u32>>> = g.groups.drain(..).map(Some).collect();
+        g.groups = order
+            .into_iter()
+            .filter_map(|(_, gi)| groups.get_mut(gi).and_then(Option::take))
+            .collect();
         g.arena.shrink_to_fit();
         Ok(g)
     }
+}
+
+// Tags of group key values, in SQLite's order of storage classes.
+const NULL: u8 = 0;
+const INTEGER: u8 = 1;
+const REAL: u8 = 2;
+const TEXT: u8 = 3;
+const BLOB: u8 = 4;
+
+/// Reads one value of a group key: (tag, payload), and the rest.
+fn key_part(k: &[u8]) -> (u8, &[u8], &[u8]) {
+    let Some((&tag, rest)) = k.split_first() else {
+        return (NULL, &[], &[]);
+    };
+    let n = match tag {
+        NULL => 0,
+        INTEGER | REAL => 8,
+        _ => {
+            let len: [u8; 8] = rest
+                .get(..8)
+                .and_then(|b| b.try_into().ok())
+                .unwrap_or([0; 8]);
+            8 + usize::try_from(u64::from_le_bytes(len)).unwrap_or(usize::MAX)
+        }
+    };
+    let n = n.min(rest.len());
+    (tag, &rest[..n], &rest[n..])
+}
+
+fn int_of(p: &[u8]) -> i64 {
+    i64::from_le_bytes(p.try_into().unwrap_or([0; 8]))
+}
+
+fn real_of(p: &[u8]) -> f64 {
+    f64::from_bits(u64::from_le_bytes(p.try_into().unwrap_or([0; 8])))
+}
+
+/// An integer against a real, exactly (SQLite's `sqlite3IntFloatCompare`).
+fn cmp_int_real(i: i64, r: f64) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    if r < -LIMIT {
+        return Ordering::Greater;
+    }
+    if r >= LIMIT {
+        return Ordering::Less;
+    }
+    let t = r.trunc();
+    match i.cmp(&(t as i64)) {
+        Ordering::Equal => 0.0f64.partial_cmp(&(r - t)).unwrap_or(Ordering::Equal),
+        o => o,
+    }
+}
+
+/// Two group keys in SQLite's ascending order: NULL, numbers (by value),
+/// text (BINARY: bytes), blobs; column by column.
+fn cmp_keys(mut a: &[u8], mut b: &[u8]) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let class = |t: u8| match t {
+        INTEGER | REAL => 1,
+        NULL => 0,
+        t => t - 1,
+    };
+    while !a.is_empty() || !b.is_empty() {
+        let (ta, pa, ra) = key_part(a);
+        let (tb, pb, rb) = key_part(b);
+        let o = match (ta, tb) {
+            (INTEGER, INTEGER) => int_of(pa).cmp(&int_of(pb)),
+            (REAL, REAL) => real_of(pa)
+                .partial_cmp(&real_of(pb))
+                .unwrap_or(Ordering::Equal),
+            (INTEGER, REAL) => cmp_int_real(int_of(pa), real_of(pb)),
+            (REAL, INTEGER) => cmp_int_real(int_of(pb), real_of(pa)).reverse(),
+            (x, y) if x == y => pa.get(8..).cmp(&pb.get(8..)),
+            (x, y) => class(x).cmp(&class(y)),
+        };
+        if o != Ordering::Equal {
+            return o;
+        }
+        (a, b) = (ra, rb);
+    }
+    Ordering::Equal
 }
 
 /// The hidden column `i`.
@@ -760,15 +884,20 @@ fn plain_string(raw: &str) -> bool {
     raw.len() >= 2 && raw.starts_with('"') && !raw.contains('\\')
 }
 
+/// Where a row's hidden columns are within its `data` (`None`: not read
+/// yet; `Some(None)`: the path is not there).
+type Picked = Vec<Option<Option<Range<usize>>>>;
+
 /// Where column `i`'s raw JSON is in a stored record (`None`: a hidden
 /// column's path is not there). `spans` and `picked` cache the parses of
 /// the record and of its `data` for the other columns of the same row.
 fn raw_range(
     src: &Source,
+    extractor: &paths::Extractor,
     bytes: &[u8],
     i: c_int,
     spans_cache: &mut Option<Spans>,
-    picked: &mut Option<Vec<Option<Range<usize>>>>,
+    picked: &mut Option<Picked>,
 ) -> rusqlite::Result<Option<Range<usize>>> {
     let full = |spans_cache: &mut Option<Spans>| -> rusqlite::Result<Spans> {
         if spans_cache.is_none() {
@@ -786,22 +915,28 @@ fn raw_range(
         }
     }
     if i >= HIDDEN0 {
-        if picked.is_none() {
-            let data = match data_span(bytes) {
-                Some(d) => d,
-                None => full(spans_cache)?[DATA as usize].clone(),
-            };
-            let text = std::str::from_utf8(&bytes[data.clone()]).map_err(err)?;
-            let found = paths::extract(text, &src.hidden).map_err(err)?;
-            *picked = Some(
-                found
-                    .into_iter()
-                    .map(|r| r.map(|r| data.start + r.start..data.start + r.end))
-                    .collect(),
-            );
-        }
         let h = usize::try_from(i - HIDDEN0).unwrap_or(usize::MAX);
-        return Ok(picked.as_ref().and_then(|p| p.get(h).cloned()).flatten());
+        let data = match data_span(bytes) {
+            Some(d) => d,
+            None => full(spans_cache)?[DATA as usize].clone(),
+        };
+        let text = std::str::from_utf8(&bytes[data.clone()]).map_err(err)?;
+        let found = picked.get_or_insert_with(|| vec![None; src.hidden.len()]);
+        if found.get(h).is_some_and(Option::is_none) {
+            // First of the row: every column the query uses at once; a
+            // column SQLite did not announce, alone.
+            let all_unread = found.iter().all(Option::is_none);
+            if all_unread {
+                extractor.run(&src.hidden, text, found).map_err(err)?;
+            }
+            if found[h].is_none() {
+                paths::Extractor::new(&src.hidden, [h])
+                    .run(&src.hidden, text, found)
+                    .map_err(err)?;
+            }
+        }
+        let at = found.get(h).cloned().flatten().flatten();
+        return Ok(at.map(|r| data.start + r.start..data.start + r.end));
     }
     if i == DATA
         && let Some(d) = data_span(bytes)
@@ -849,26 +984,26 @@ fn key_of(v: &SqlValue, key: &mut Vec<u8>) {
     // 2^63 as a double: integral reals below it in magnitude are integers.
     const LIMIT: f64 = 9_223_372_036_854_775_808.0;
     match v {
-        SqlValue::Null => key.push(0),
+        SqlValue::Null => key.push(NULL),
         SqlValue::Integer(i) => {
-            key.push(1);
+            key.push(INTEGER);
             key.extend_from_slice(&i.to_le_bytes());
         }
         SqlValue::Real(f) if f.fract() == 0.0 && *f >= -LIMIT && *f < LIMIT => {
-            key.push(1);
+            key.push(INTEGER);
             key.extend_from_slice(&(*f as i64).to_le_bytes());
         }
         SqlValue::Real(f) => {
-            key.push(2);
+            key.push(REAL);
             key.extend_from_slice(&f.to_bits().to_le_bytes());
         }
         SqlValue::Text(t) => {
-            key.push(3);
+            key.push(TEXT);
             key.extend_from_slice(&(t.len() as u64).to_le_bytes());
             key.extend_from_slice(t.as_bytes());
         }
         SqlValue::Blob(b) => {
-            key.push(4);
+            key.push(BLOB);
             key.extend_from_slice(&(b.len() as u64).to_le_bytes());
             key.extend_from_slice(b);
         }
@@ -919,6 +1054,8 @@ struct Grouped {
     at: (usize, usize),
     /// Bytes counted in [`GROUP_BYTES`].
     held: usize,
+    /// Bytes held besides the arena (group vectors, the key index), as they grow.
+    counted: usize,
 }
 
 impl Grouped {
@@ -947,8 +1084,7 @@ impl Grouped {
             src.stop(Stop::Timeout);
             return Err(err("query stopped: time limit"));
         }
-        let rows: usize = self.groups.iter().map(|g| g.capacity() * 4 + 64).sum();
-        let now = self.arena.capacity() + rows;
+        let now = self.arena.capacity() + self.counted;
         if now > self.held {
             let total = GROUP_BYTES.fetch_add(now - self.held, Ordering::Relaxed) + now - self.held;
             self.held = now;
@@ -1038,7 +1174,12 @@ unsafe impl VTabCursor for Cursor<'_> {
             (BY_DELETED, DELETED),
         ] {
             if idx_num & bit != 0 {
-                consts.push((column, args.get::<SqlValue>(consts.len())?));
+                let v = if column == DELETED {
+                    args.get::<SqlValue>(consts.len())?
+                } else {
+                    text_arg(args, consts.len())?.map_or(SqlValue::Null, SqlValue::Text)
+                };
+                consts.push((column, v));
             }
         }
         self.deleted = match consts.iter().find(|(c, _)| *c == DELETED) {
@@ -1046,10 +1187,17 @@ unsafe impl VTabCursor for Cursor<'_> {
             Some(_) => return Err(err("deleted = is pushed down for 0 or 1 only")),
             None => None,
         };
+        let plan = idx_str
+            .and_then(GroupPlan::parse)
+            .ok_or_else(|| err("a scan without a plan"))?;
+        let src = &self.table.source;
+        self.extractor = paths::Extractor::new(
+            &src.hidden,
+            plan.kept
+                .iter()
+                .filter_map(|&c| usize::try_from(c - HIDDEN0).ok()),
+        );
         if idx_num & GROUPED != 0 {
-            let plan = idx_str
-                .and_then(GroupPlan::parse)
-                .ok_or_else(|| err("grouping without a plan"))?;
             #[cfg(test)]
             GROUPED_SCANS.with(|n| n.set(n.get() + 1));
             let grouped = self.group(plan, consts)?;
@@ -1088,6 +1236,26 @@ unsafe impl VTabCursor for Cursor<'_> {
     }
 
     fn rowid(&self) -> rusqlite::Result<i64> {
+        // A record's rowid is a hash of its key, the same in every scan:
+        // SQLite's OR optimisation runs one scan per branch and drops rows
+        // whose rowid it has seen (a position in the scan would drop
+        // different records that happened to share it).
+        if self.table.kind == Kind::Records
+            && self.grouped.is_none()
+            && let Some(bytes) = self.current.as_deref()
+        {
+            let mut slot = self.record.borrow_mut();
+            if slot.is_none() {
+                *slot = Some(spans(bytes).map_err(err)?);
+            }
+            if let Some(s) = slot.as_ref() {
+                use std::hash::{Hash, Hasher};
+                let mut h = std::hash::DefaultHasher::new();
+                bytes.get(s[2].clone()).hash(&mut h);
+                bytes.get(s[0].clone()).hash(&mut h);
+                return Ok((h.finish() >> 1) as i64);
+            }
+        }
         Ok(self.rowid)
     }
 }

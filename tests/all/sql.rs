@@ -564,14 +564,20 @@ async fn extracts_and_groups_read_by_the_table_equal_sqlites_own() {
             };
             let (a, b) = (q(fast.clone()).await, q(slow).await);
             let filtered = fast.contains("AND data->>");
-            assert!(filtered || !a.as_array().expect("rows").is_empty(), "{fast}");
+            assert!(
+                filtered || !a.as_array().expect("rows").is_empty(),
+                "{fast}"
+            );
             assert_eq!(sorted(a), sorted(b), "{fast}");
         }
     }
     // Groups come out in the order SQLite's sorter gives them: LIMIT
     // picks the same ones.
     for path in ["$.v", "$.n.deep", "$.t"] {
-        let a = q(format!("SELECT max(quote(data->>'{path}')), count(*) {from} GROUP BY data->>'{path}' LIMIT 7")).await;
+        let a = q(format!(
+            "SELECT max(quote(data->>'{path}')), count(*) {from} GROUP BY data->>'{path}' LIMIT 7"
+        ))
+        .await;
         let b = q(format!("SELECT max(quote((data)->>'{path}')), count(*) {from} GROUP BY (data)->>'{path}' LIMIT 7")).await;
         assert_eq!(a, b, "{path}");
     }

@@ -332,11 +332,12 @@ impl Extractor {
     }
 
     /// Fills `out[h]` for each wanted hidden column `h` with where its value
-    /// is in `data` (`Some(None)`: the path is not there).
+    /// is in `data`, plus `offset` (`Some(None)`: the path is not there).
     pub fn run(
         &self,
         hidden: &[Hidden],
         data: &str,
+        offset: usize,
         out: &mut [Option<Option<Range<usize>>>],
     ) -> Result<(), serde_json::Error> {
         let mut top = self.top.borrow_mut();
@@ -352,7 +353,7 @@ impl Extractor {
                     .map(|inner| r.start + inner.start..r.start + inner.end);
             }
             if let Some(slot) = out.get_mut(h) {
-                *slot = Some(at);
+                *slot = Some(at.map(|r| offset + r.start..offset + r.end));
             }
         }
         Ok(())
@@ -558,7 +559,7 @@ mod tests {
         let run = |data: &str, wanted: &[usize]| {
             let mut out = vec![None; hs.len()];
             Extractor::new(&hs, wanted.iter().copied())
-                .run(&hs, data, &mut out)
+                .run(&hs, data, 0, &mut out)
                 .expect("json");
             out
         };

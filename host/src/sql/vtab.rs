@@ -425,7 +425,9 @@ fn spans(bytes: &[u8]) -> Result<Spans, serde_json::Error> {
 /// closing brace. `None` if the bytes do not have that shape.
 fn data_span(bytes: &[u8]) -> Option<std::ops::Range<usize>> {
     const KEY: &[u8] = b",\"data\":";
-    let at = memchr::memmem::find(bytes, KEY)?;
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(KEY));
+    let at = FINDER.find(bytes)?;
     let end = bytes.len().checked_sub(1).filter(|&e| bytes[e] == b'}')?;
     let start = at + KEY.len();
     (start < end).then_some(start..end)
@@ -455,7 +457,7 @@ pub struct Cursor<'vtab> {
     table: &'vtab Table,
     rows: Rows,
     /// The current row's stored JSON.
-    current: Option<Vec<u8>>,
+    current: Option<String>,
     /// Column spans of the current record, found on first column read.
     record: RefCell<Option<Spans>>,
     /// Where the current record's hidden columns are in its bytes, found on
@@ -620,19 +622,19 @@ impl Cursor<'_> {
                 self.current = None;
                 return Ok(());
             };
-            let bytes = row.map_err(err)?;
+            let bytes = String::from_utf8(row.map_err(err)?).map_err(err)?;
             self.rowid += 1;
             self.source().scanned.fetch_add(1, Ordering::Relaxed);
             if self.table.kind == Kind::Records {
                 if let Some(d) = self.deleted
-                    && store::records::is_deleted(&bytes).map_err(err)? != d
+                    && store::records::is_deleted(bytes.as_bytes()).map_err(err)? != d
                 {
                     continue;
                 }
                 self.current = Some(bytes);
                 return Ok(());
             }
-            let v: Value = serde_json::from_slice(&bytes).map_err(err)?;
+            let v: Value = serde_json::from_str(&bytes).map_err(err)?;
             if self.visible(&v) {
                 self.value = v;
                 self.current = Some(bytes);
@@ -646,23 +648,23 @@ impl Cursor<'_> {
         if let Some(g) = &self.grouped {
             return g.column(src, ctx, i);
         }
-        let bytes = self.current.as_deref().unwrap_or_default();
+        let text = self.current.as_deref().unwrap_or_default();
         if self.record.borrow().is_none() && i == DATA {
             // Fast path: `data` alone needs no decoding.
-            if let Some(data) = data_span(bytes) {
-                return ctx.set_result(std::str::from_utf8(&bytes[data]).map_err(err)?);
+            if let Some(data) = data_span(text.as_bytes()) {
+                return ctx.set_result(slice(text, data)?);
             }
         }
         let range = raw_range(
             src,
             &self.extractor,
-            bytes,
+            text,
             i,
             &mut self.record.borrow_mut(),
             &mut self.picked.borrow_mut(),
         )?;
         let raw = match range {
-            Some(r) => Some(std::str::from_utf8(&bytes[r]).map_err(err)?),
+            Some(r) => Some(slice(text, r)?),
             None => None,
         };
         emit(src, ctx, i, raw)
@@ -679,13 +681,17 @@ impl Cursor<'_> {
         let mut g = Grouped {
             kept: plan.kept,
             consts,
-            arena: Vec::new(),
+            text: String::new(),
+            fields: Vec::new(),
             groups: Vec::new(),
             at: (0, 0),
             held: 0,
             counted: 0,
         };
         let mut index: std::collections::HashMap<Vec<u8>, usize> = Default::default();
+        // The first groups' keys, looked up by comparison before the map:
+        // the usual GROUP BY has a handful of groups, and hashing costs more.
+        let mut few: Vec<(Vec<u8>, usize)> = Vec::new();
         let mut key = Vec::new();
         let mut fields: Vec<Option<Range<usize>>> = Vec::with_capacity(g.kept.len());
         let mut picked: Option<Picked> = None;
@@ -694,15 +700,15 @@ impl Cursor<'_> {
         // can be large, and each is parsed).
         let (mut read, mut checked_at) = (0usize, 0usize);
         for row in self.rows.by_ref() {
-            let bytes = row.map_err(err)?;
+            let text = String::from_utf8(row.map_err(err)?).map_err(err)?;
             n += 1;
-            read += bytes.len();
+            read += text.len();
             if n.is_multiple_of(64) || read > checked_at + (4 << 20) {
                 checked_at = read;
                 g.check(&src)?;
             }
             if let Some(d) = self.deleted
-                && store::records::is_deleted(&bytes).map_err(err)? != d
+                && store::records::is_deleted(text.as_bytes()).map_err(err)? != d
             {
                 continue;
             }
@@ -715,21 +721,22 @@ impl Cursor<'_> {
                 fields.push(raw_range(
                     &src,
                     &self.extractor,
-                    &bytes,
+                    &text,
                     c,
                     &mut spans,
                     &mut picked,
                 )?);
             }
-            let start = u32::try_from(g.arena.len()).map_err(|_| g.too_big())?;
+            let row = u32::try_from(g.rows()).map_err(|_| g.too_big())?;
             for f in &fields {
+                let at = u32::try_from(g.text.len()).map_err(|_| g.too_big())?;
                 match f {
                     Some(r) => {
                         let len = u32::try_from(r.len()).map_err(|_| g.too_big())?;
-                        g.arena.extend_from_slice(&len.to_le_bytes());
-                        g.arena.extend_from_slice(&bytes[r.clone()]);
+                        g.text.push_str(slice(&text, r.clone())?);
+                        g.fields.push((at, len));
                     }
-                    None => g.arena.extend_from_slice(&u32::MAX.to_le_bytes()),
+                    None => g.fields.push((at, u32::MAX)),
                 }
             }
             key.clear();
@@ -742,7 +749,7 @@ impl Cursor<'_> {
                     return Err(err("grouping by a column that is not read"));
                 };
                 let raw = match &fields[p] {
-                    Some(r) => Some(std::str::from_utf8(&bytes[r.clone()]).map_err(err)?),
+                    Some(r) => Some(slice(&text, r.clone())?),
                     None => None,
                 };
                 match raw {
@@ -759,32 +766,43 @@ impl Cursor<'_> {
                     raw => key_of(&sql_value(&src, k, raw)?, &mut key),
                 }
             }
-            let gi = match index.get(key.as_slice()) {
-                Some(&gi) => gi,
+            let found = match few.iter().find(|(k, _)| *k == key) {
+                Some(&(_, gi)) => Some(gi),
+                None if few.len() < 16 => None,
+                None => index.get(key.as_slice()).copied(),
+            };
+            let gi = match found {
+                Some(gi) => gi,
                 None => {
                     // The key twice (map and its allocation), the entry, the
                     // group's vector.
                     g.counted += 2 * key.len() + 96;
-                    index.insert(key.clone(), g.groups.len());
+                    let gi = g.groups.len();
+                    if few.len() < 16 {
+                        few.push((key.clone(), gi));
+                    } else {
+                        index.insert(key.clone(), gi);
+                    }
                     g.groups.push(Vec::new());
-                    g.groups.len() - 1
+                    gi
                 }
             };
-            g.groups[gi].push(start);
-            g.counted += 4;
+            g.groups[gi].push(row);
+            g.counted += 4 + 8 * g.kept.len();
         }
         src.scanned.fetch_add(n, Ordering::Relaxed);
         g.check(&src)?;
         // Groups in SQLite's order of their keys, as its sorter would give
         // them (a GROUP BY without ORDER BY, or with LIMIT, shows the same).
-        let mut order: Vec<(Vec<u8>, usize)> = index.into_iter().collect();
+        let mut order: Vec<(Vec<u8>, usize)> = few.into_iter().chain(index).collect();
         order.sort_by(|a, b| cmp_keys(&a.0, &b.0));
         let mut groups: Vec<Option<Vec<u32>>> = g.groups.drain(..).map(Some).collect();
         g.groups = order
             .into_iter()
             .filter_map(|(_, gi)| groups.get_mut(gi).and_then(Option::take))
             .collect();
-        g.arena.shrink_to_fit();
+        g.text.shrink_to_fit();
+        g.fields.shrink_to_fit();
         Ok(g)
     }
 }
@@ -871,6 +889,12 @@ fn cmp_keys(mut a: &[u8], mut b: &[u8]) -> std::cmp::Ordering {
     Ordering::Equal
 }
 
+/// Part of a stored record's text, at a JSON token's edges.
+fn slice(text: &str, r: Range<usize>) -> rusqlite::Result<&str> {
+    text.get(r)
+        .ok_or_else(|| err("stored JSON: a value that is not whole text"))
+}
+
 /// The hidden column `i`.
 fn hidden(src: &Source, i: c_int) -> rusqlite::Result<&Hidden> {
     usize::try_from(i - HIDDEN0)
@@ -894,11 +918,12 @@ type Picked = Vec<Option<Option<Range<usize>>>>;
 fn raw_range(
     src: &Source,
     extractor: &paths::Extractor,
-    bytes: &[u8],
+    text: &str,
     i: c_int,
     spans_cache: &mut Option<Spans>,
     picked: &mut Option<Picked>,
 ) -> rusqlite::Result<Option<Range<usize>>> {
+    let bytes = text.as_bytes();
     let full = |spans_cache: &mut Option<Spans>| -> rusqlite::Result<Spans> {
         if spans_cache.is_none() {
             *spans_cache = Some(spans(bytes).map_err(err)?);
@@ -916,27 +941,28 @@ fn raw_range(
     }
     if i >= HIDDEN0 {
         let h = usize::try_from(i - HIDDEN0).unwrap_or(usize::MAX);
-        let data = match data_span(bytes) {
-            Some(d) => d,
-            None => full(spans_cache)?[DATA as usize].clone(),
-        };
-        let text = std::str::from_utf8(&bytes[data.clone()]).map_err(err)?;
         let found = picked.get_or_insert_with(|| vec![None; src.hidden.len()]);
         if found.get(h).is_some_and(Option::is_none) {
+            let data = match data_span(bytes) {
+                Some(d) => d,
+                None => full(spans_cache)?[DATA as usize].clone(),
+            };
+            let text = slice(text, data.clone())?;
             // First of the row: every column the query uses at once; a
-            // column SQLite did not announce, alone.
-            let all_unread = found.iter().all(Option::is_none);
-            if all_unread {
-                extractor.run(&src.hidden, text, found).map_err(err)?;
+            // column SQLite did not announce, alone. Held as ranges of the
+            // whole record.
+            if found.iter().all(Option::is_none) {
+                extractor
+                    .run(&src.hidden, text, data.start, found)
+                    .map_err(err)?;
             }
             if found[h].is_none() {
                 paths::Extractor::new(&src.hidden, [h])
-                    .run(&src.hidden, text, found)
+                    .run(&src.hidden, text, data.start, found)
                     .map_err(err)?;
             }
         }
-        let at = found.get(h).cloned().flatten().flatten();
-        return Ok(at.map(|r| data.start + r.start..data.start + r.end));
+        return Ok(found.get(h).cloned().flatten().flatten());
     }
     if i == DATA
         && let Some(d) = data_span(bytes)
@@ -1041,14 +1067,17 @@ impl GroupPlan {
     }
 }
 
-/// The rows of one scan, held grouped: per row, the kept columns' raw JSON
-/// (a `u32` length, `u32::MAX` for none, then the bytes) in one arena.
+/// The rows of one scan, held grouped: the kept columns' raw JSON, one
+/// after the other in `text`, with (start, length) of each in `fields`.
 struct Grouped {
     kept: Vec<c_int>,
     /// Columns with one value in every row (pushed-down `=`).
     consts: Vec<(c_int, SqlValue)>,
-    arena: Vec<u8>,
-    /// Each group's rows, as offsets into `arena`.
+    text: String,
+    /// Per row, per kept column: where its raw JSON is in `text`
+    /// (length `u32::MAX`: none).
+    fields: Vec<(u32, u32)>,
+    /// Each group's rows (row `r`'s fields start at `r * kept.len()`).
     groups: Vec<Vec<u32>>,
     /// The current (group, row).
     at: (usize, usize),
@@ -1084,7 +1113,7 @@ impl Grouped {
             src.stop(Stop::Timeout);
             return Err(err("query stopped: time limit"));
         }
-        let now = self.arena.capacity() + self.counted;
+        let now = self.text.capacity() + self.counted;
         if now > self.held {
             let total = GROUP_BYTES.fetch_add(now - self.held, Ordering::Relaxed) + now - self.held;
             self.held = now;
@@ -1097,6 +1126,10 @@ impl Grouped {
         Ok(())
     }
 
+    fn rows(&self) -> usize {
+        self.fields.len() / self.kept.len().max(1)
+    }
+
     /// The current row's raw JSON for kept column `i`.
     fn field(&self, i: c_int) -> rusqlite::Result<Option<&str>> {
         let p = self
@@ -1104,22 +1137,12 @@ impl Grouped {
             .iter()
             .position(|&c| c == i)
             .ok_or_else(|| err(format!("column {i} was not kept for grouping")))?;
-        let mut at = self.groups[self.at.0][self.at.1] as usize;
-        let len = |at: usize| -> usize {
-            let b: [u8; 4] = self.arena[at..at + 4].try_into().unwrap_or([0xff; 4]);
-            u32::from_le_bytes(b) as usize
-        };
-        for _ in 0..p {
-            let l = len(at);
-            at += 4 + if l == u32::MAX as usize { 0 } else { l };
-        }
-        let l = len(at);
-        if l == u32::MAX as usize {
+        let row = self.groups[self.at.0][self.at.1] as usize;
+        let (at, len) = self.fields[row * self.kept.len() + p];
+        if len == u32::MAX {
             return Ok(None);
         }
-        Ok(Some(
-            std::str::from_utf8(&self.arena[at + 4..at + 4 + l]).map_err(err)?,
-        ))
+        slice(&self.text, at as usize..at as usize + len as usize).map(Some)
     }
 
     fn column(&self, src: &Source, ctx: &mut Context, i: c_int) -> rusqlite::Result<()> {
@@ -1242,8 +1265,9 @@ unsafe impl VTabCursor for Cursor<'_> {
         // different records that happened to share it).
         if self.table.kind == Kind::Records
             && self.grouped.is_none()
-            && let Some(bytes) = self.current.as_deref()
+            && let Some(text) = self.current.as_deref()
         {
+            let bytes = text.as_bytes();
             let mut slot = self.record.borrow_mut();
             if slot.is_none() {
                 *slot = Some(spans(bytes).map_err(err)?);

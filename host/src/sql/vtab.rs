@@ -676,6 +676,7 @@ impl Cursor<'_> {
         &mut self,
         plan: GroupPlan,
         consts: Vec<(c_int, SqlValue)>,
+        direct: Option<String>,
     ) -> rusqlite::Result<Grouped> {
         let src = self.table.source.clone();
         let mut g = Grouped {
@@ -699,18 +700,20 @@ impl Cursor<'_> {
         // The limits are checked every 64 rows and every 4 MiB read (rows
         // can be large, and each is parsed).
         let (mut read, mut checked_at) = (0usize, 0usize);
-        for row in self.rows.by_ref() {
-            let text = String::from_utf8(row.map_err(err)?).map_err(err)?;
+        // One row: its kept columns into the arena, its key into a group.
+        let deleted = self.deleted;
+        let extractor = &self.extractor;
+        let mut on_row = |text: &str| -> rusqlite::Result<()> {
             n += 1;
             read += text.len();
             if n.is_multiple_of(64) || read > checked_at + (4 << 20) {
                 checked_at = read;
                 g.check(&src)?;
             }
-            if let Some(d) = self.deleted
+            if let Some(d) = deleted
                 && store::records::is_deleted(text.as_bytes()).map_err(err)? != d
             {
-                continue;
+                return Ok(());
             }
             let mut spans = None;
             if let Some(p) = picked.as_mut() {
@@ -720,8 +723,8 @@ impl Cursor<'_> {
             for &c in &g.kept {
                 fields.push(raw_range(
                     &src,
-                    &self.extractor,
-                    &text,
+                    extractor,
+                    text,
                     c,
                     &mut spans,
                     &mut picked,
@@ -733,7 +736,7 @@ impl Cursor<'_> {
                 match f {
                     Some(r) => {
                         let len = u32::try_from(r.len()).map_err(|_| g.too_big())?;
-                        g.text.push_str(slice(&text, r.clone())?);
+                        g.text.push_str(slice(text, r.clone())?);
                         g.fields.push((at, len));
                     }
                     None => g.fields.push((at, u32::MAX)),
@@ -749,7 +752,7 @@ impl Cursor<'_> {
                     return Err(err("grouping by a column that is not read"));
                 };
                 let raw = match &fields[p] {
-                    Some(r) => Some(slice(&text, r.clone())?),
+                    Some(r) => Some(slice(text, r.clone())?),
                     None => None,
                 };
                 match raw {
@@ -789,6 +792,31 @@ impl Cursor<'_> {
             };
             g.groups[gi].push(row);
             g.counted += 4 + 8 * g.kept.len();
+            Ok(())
+        };
+        // One collection, no id: read the stored bytes in place (no copy
+        // per row); anything else through the rows `filter` chose.
+        match direct {
+            Some(coll) => {
+                store::records::scan(
+                    &src.snapshot,
+                    &src.workspace,
+                    &coll,
+                    false,
+                    |bytes| -> Result<std::ops::ControlFlow<()>, ScanError> {
+                        let text = std::str::from_utf8(bytes).map_err(|e| ScanError(err(e)))?;
+                        on_row(text).map_err(ScanError)?;
+                        Ok(std::ops::ControlFlow::Continue(()))
+                    },
+                )
+                .map_err(|e| e.0)?;
+            }
+            None => {
+                for row in self.rows.by_ref() {
+                    let text = String::from_utf8(row.map_err(err)?).map_err(err)?;
+                    on_row(&text)?;
+                }
+            }
         }
         src.scanned.fetch_add(n, Ordering::Relaxed);
         g.check(&src)?;
@@ -887,6 +915,15 @@ fn cmp_keys(mut a: &[u8], mut b: &[u8]) -> std::cmp::Ordering {
         (a, b) = (ra, rb);
     }
     Ordering::Equal
+}
+
+/// A table error carried through the store's scan.
+struct ScanError(rusqlite::Error);
+
+impl From<StoreError> for ScanError {
+    fn from(e: StoreError) -> Self {
+        ScanError(err(e))
+    }
 }
 
 /// Part of a stored record's text, at a JSON token's edges.
@@ -1223,7 +1260,26 @@ unsafe impl VTabCursor for Cursor<'_> {
         if idx_num & GROUPED != 0 {
             #[cfg(test)]
             GROUPED_SCANS.with(|n| n.set(n.get() + 1));
-            let grouped = self.group(plan, consts)?;
+            // A scan of one collection the scope may read, by no id: the
+            // grouping reads it in place (what `record_rows` would give).
+            let text_of = |c: c_int| match consts.iter().find(|(x, _)| *x == c) {
+                Some((_, SqlValue::Text(t))) => Some(Some(t.clone())),
+                Some(_) => Some(None),
+                None => None,
+            };
+            let src = &self.table.source;
+            let direct = match (text_of(0), text_of(1), text_of(2)) {
+                (None, ws, Some(Some(coll)))
+                    if ws
+                        .as_ref()
+                        .is_none_or(|w| w.as_deref() == Some(src.workspace.as_str()))
+                        && src.allows(&coll) =>
+                {
+                    Some(coll)
+                }
+                _ => None,
+            };
+            let grouped = self.group(plan, consts, direct)?;
             self.current = None;
             self.grouped = Some(grouped);
             return Ok(());

@@ -485,6 +485,18 @@ mod tests {
                 assert_eq!(counts, [10, 10, 10], "{sql}");
             }
         }
+        // Past the first 16 groups (a hash map), merged from two threads,
+        // in SQLite's key order: every record once.
+        let before = grouped();
+        let out =
+            run("SELECT data->>'$.v', count(*) FROM records WHERE collection = 'c' GROUP BY 1")
+                .expect("many groups");
+        assert_eq!(grouped() - before, 1);
+        let want: Vec<Vec<Value>> = (0..30)
+            .map(|i| vec![Value::from(i), Value::from(1)])
+            .collect();
+        assert_eq!(out.rows, want);
+        assert_eq!(out.rows_scanned, 30);
         // What grouping holds counts against one budget for all queries.
         vtab::GROUP_BYTES.fetch_add(vtab::GROUP_BUDGET, std::sync::atomic::Ordering::Relaxed);
         let e = run("SELECT s, count(*) FROM c GROUP BY s");

@@ -672,6 +672,8 @@ impl Cursor<'_> {
 
     /// Reads every row the pushed-down constraints select and holds the
     /// `plan.kept` columns of each, grouped by the `plan.keys` columns.
+    /// A large collection read in place is read by two threads, one from
+    /// each end (the scan is most of the query's time).
     fn group(
         &mut self,
         plan: GroupPlan,
@@ -679,150 +681,306 @@ impl Cursor<'_> {
         direct: Option<String>,
     ) -> rusqlite::Result<Grouped> {
         let src = self.table.source.clone();
-        let mut g = Grouped {
-            kept: plan.kept,
-            consts,
-            text: String::new(),
-            fields: Vec::new(),
-            groups: Vec::new(),
-            at: (0, 0),
-            held: 0,
-            counted: 0,
-        };
-        let mut index: std::collections::HashMap<Vec<u8>, usize> = Default::default();
-        // The first groups' keys, looked up by comparison before the map:
-        // the usual GROUP BY has a handful of groups, and hashing costs more.
-        let mut few: Vec<(Vec<u8>, usize)> = Vec::new();
-        let mut key = Vec::new();
-        let mut fields: Vec<Option<Range<usize>>> = Vec::with_capacity(g.kept.len());
-        let mut picked: Option<Picked> = None;
-        let mut n: u64 = 0;
-        // The limits are checked every 64 rows and every 4 MiB read (rows
-        // can be large, and each is parsed).
-        let (mut read, mut checked_at) = (0usize, 0usize);
-        // One row: its kept columns into the arena, its key into a group.
         let deleted = self.deleted;
-        let extractor = &self.extractor;
-        let mut on_row = |text: &str| -> rusqlite::Result<()> {
-            n += 1;
-            read += text.len();
-            if n.is_multiple_of(64) || read > checked_at + (4 << 20) {
-                checked_at = read;
-                g.check(&src)?;
+        let grouper = || Grouper::new(&src, &plan, &consts, deleted);
+        let Some(coll) = direct else {
+            let mut one = grouper();
+            for row in self.rows.by_ref() {
+                let text = String::from_utf8(row.map_err(err)?).map_err(err)?;
+                one.row(&text)?;
             }
-            if let Some(d) = deleted
-                && store::records::is_deleted(text.as_bytes()).map_err(err)? != d
-            {
-                return Ok(());
-            }
-            let mut spans = None;
-            if let Some(p) = picked.as_mut() {
-                p.iter_mut().for_each(|x| *x = None);
-            }
-            fields.clear();
-            for &c in &g.kept {
-                fields.push(raw_range(
-                    &src,
-                    extractor,
-                    text,
-                    c,
-                    &mut spans,
-                    &mut picked,
-                )?);
-            }
-            let row = u32::try_from(g.rows()).map_err(|_| g.too_big())?;
-            for f in &fields {
-                let at = u32::try_from(g.text.len()).map_err(|_| g.too_big())?;
-                match f {
-                    Some(r) => {
-                        let len = u32::try_from(r.len()).map_err(|_| g.too_big())?;
-                        g.text.push_str(slice(text, r.clone())?);
-                        g.fields.push((at, len));
-                    }
-                    None => g.fields.push((at, u32::MAX)),
-                }
-            }
-            key.clear();
-            for &k in &plan.keys {
-                if let Some((_, v)) = g.consts.iter().find(|(c, _)| *c == k) {
-                    key_of(v, &mut key);
-                    continue;
-                }
-                let Some(p) = g.kept.iter().position(|&c| c == k) else {
-                    return Err(err("grouping by a column that is not read"));
-                };
-                let raw = match &fields[p] {
-                    Some(r) => Some(slice(text, r.clone())?),
-                    None => None,
-                };
-                match raw {
-                    // The common key, a plain string, without a copy.
-                    Some(r)
-                        if k != DATA
-                            && plain_string(r)
-                            && (k < HIDDEN0 || hidden(&src, k)?.cast == Cast::None) =>
-                    {
-                        key.push(TEXT);
-                        key.extend_from_slice(&((r.len() - 2) as u64).to_le_bytes());
-                        key.extend_from_slice(&r.as_bytes()[1..r.len() - 1]);
-                    }
-                    raw => key_of(&sql_value(&src, k, raw)?, &mut key),
-                }
-            }
-            let found = match few.iter().find(|(k, _)| *k == key) {
-                Some(&(_, gi)) => Some(gi),
-                None if few.len() < 16 => None,
-                None => index.get(key.as_slice()).copied(),
-            };
-            let gi = match found {
-                Some(gi) => gi,
-                None => {
-                    // The key twice (map and its allocation), the entry, the
-                    // group's vector.
-                    g.counted += 2 * key.len() + 96;
-                    let gi = g.groups.len();
-                    if few.len() < 16 {
-                        few.push((key.clone(), gi));
-                    } else {
-                        index.insert(key.clone(), gi);
-                    }
-                    g.groups.push(Vec::new());
-                    gi
-                }
-            };
-            g.groups[gi].push(row);
-            g.counted += 4 + 8 * g.kept.len();
-            Ok(())
+            return Grouper::merge(vec![one]);
         };
-        // One collection, no id: read the stored bytes in place (no copy
-        // per row); anything else through the rows `filter` chose.
-        match direct {
-            Some(coll) => {
-                store::records::scan(
-                    &src.snapshot,
-                    &src.workspace,
-                    &coll,
-                    false,
-                    |bytes| -> Result<std::ops::ControlFlow<()>, ScanError> {
-                        let text = std::str::from_utf8(bytes).map_err(|e| ScanError(err(e)))?;
-                        on_row(text).map_err(ScanError)?;
-                        Ok(std::ops::ControlFlow::Continue(()))
-                    },
-                )
-                .map_err(|e| e.0)?;
-            }
-            None => {
-                for row in self.rows.by_ref() {
-                    let text = String::from_utf8(row.map_err(err)?).map_err(err)?;
-                    on_row(&text)?;
+        let (snap, ws) = (&src.snapshot, src.workspace.as_str());
+        let (_, all) = store::records::count(snap, ws, &coll).map_err(err)?;
+        if all >= PARALLEL_ROWS {
+            let front_n = all.div_ceil(2);
+            let back_n = all - front_n;
+            let (front, back) = std::thread::scope(|s| {
+                let back = s.spawn(|| grouper().read(snap, ws, &coll, true, back_n));
+                let front = grouper().read(snap, ws, &coll, false, front_n);
+                let back = back
+                    .join()
+                    .unwrap_or_else(|_| Err(err("a grouping thread panicked")));
+                (front, back)
+            });
+            let ((front, front_last), (back, back_last)) = (front?, back?);
+            // The halves meet exactly (the count is the snapshot's own, but
+            // a wrong count must not lose or repeat rows): the front's last
+            // id is below the back's, with nothing between them.
+            let meet = match (&front_last, &back_last) {
+                (Some(f), Some(b)) => {
+                    f < b
+                        && front.rows_read == front_n
+                        && back.rows_read == back_n
+                        && store::records::count_between(snap, ws, &coll, f, b, 2).map_err(err)?
+                            == 1
                 }
+                _ => false,
+            };
+            if meet {
+                return Grouper::merge(vec![front, back]);
             }
         }
-        src.scanned.fetch_add(n, Ordering::Relaxed);
-        g.check(&src)?;
-        // Groups in SQLite's order of their keys, as its sorter would give
-        // them (a GROUP BY without ORDER BY, or with LIMIT, shows the same).
-        let mut order: Vec<(Vec<u8>, usize)> = few.into_iter().chain(index).collect();
+        let (one, _) = grouper().read(snap, ws, &coll, false, u64::MAX)?;
+        Grouper::merge(vec![one])
+    }
+}
+
+/// Collections from this many records (live and deleted) are grouped by
+/// two threads (in unit tests, small ones too, so the merge is tested).
+const PARALLEL_ROWS: u64 = if cfg!(test) { 4 } else { 50_000 };
+
+/// One thread's part of a grouped scan.
+struct Grouper<'a> {
+    src: &'a Source,
+    keys: &'a [c_int],
+    deleted: Option<bool>,
+    extractor: paths::Extractor,
+    g: Grouped,
+    /// The first groups' keys, looked up by comparison before the map: the
+    /// usual GROUP BY has a handful of groups, and hashing costs more.
+    few: Vec<(Vec<u8>, usize)>,
+    index: std::collections::HashMap<Vec<u8>, usize>,
+    key: Vec<u8>,
+    fields: Vec<Option<Range<usize>>>,
+    picked: Option<Picked>,
+    /// Rows read (for the scan count) and bytes read (for the checks).
+    rows_read: u64,
+    bytes_read: usize,
+    checked_at: usize,
+}
+
+impl<'a> Grouper<'a> {
+    fn new(
+        src: &'a Source,
+        plan: &'a GroupPlan,
+        consts: &[(c_int, SqlValue)],
+        deleted: Option<bool>,
+    ) -> Grouper<'a> {
+        Grouper {
+            src,
+            keys: &plan.keys,
+            deleted,
+            extractor: paths::Extractor::new(
+                &src.hidden,
+                plan.kept
+                    .iter()
+                    .filter_map(|&c| usize::try_from(c - HIDDEN0).ok()),
+            ),
+            g: Grouped {
+                kept: plan.kept.clone(),
+                consts: consts.to_vec(),
+                text: String::new(),
+                fields: Vec::new(),
+                groups: Vec::new(),
+                at: (0, 0),
+                held: 0,
+                counted: 0,
+            },
+            few: Vec::new(),
+            index: Default::default(),
+            key: Vec::new(),
+            fields: Vec::new(),
+            picked: None,
+            rows_read: 0,
+            bytes_read: 0,
+            checked_at: 0,
+        }
+    }
+
+    /// Reads `most` records of `coll` in place, from the start or the end;
+    /// returns the part and the last id read.
+    fn read(
+        mut self,
+        snap: &Snapshot,
+        ws: &str,
+        coll: &str,
+        reverse: bool,
+        most: u64,
+    ) -> rusqlite::Result<(Grouper<'a>, Option<String>)> {
+        let mut last = String::new();
+        let mut any = false;
+        store::records::scan_keyed(
+            snap,
+            ws,
+            coll,
+            reverse,
+            |id, bytes| -> Result<std::ops::ControlFlow<()>, ScanError> {
+                if self.rows_read >= most {
+                    return Ok(std::ops::ControlFlow::Break(()));
+                }
+                let text = std::str::from_utf8(bytes).map_err(|e| ScanError(err(e)))?;
+                self.row(text).map_err(ScanError)?;
+                last.clear();
+                last.push_str(id);
+                any = true;
+                Ok(std::ops::ControlFlow::Continue(()))
+            },
+        )
+        .map_err(|e| e.0)?;
+        Ok((self, any.then_some(last)))
+    }
+
+    /// One row: its kept columns into the arena, its key into a group.
+    fn row(&mut self, text: &str) -> rusqlite::Result<()> {
+        let src = self.src;
+        let g = &mut self.g;
+        self.rows_read += 1;
+        self.bytes_read += text.len();
+        // The limits are checked every 64 rows and every 4 MiB read (rows
+        // can be large, and each is parsed).
+        if self.rows_read.is_multiple_of(64) || self.bytes_read > self.checked_at + (4 << 20) {
+            self.checked_at = self.bytes_read;
+            g.check(src)?;
+        }
+        if let Some(d) = self.deleted
+            && store::records::is_deleted(text.as_bytes()).map_err(err)? != d
+        {
+            return Ok(());
+        }
+        let mut spans = None;
+        if let Some(p) = self.picked.as_mut() {
+            p.iter_mut().for_each(|x| *x = None);
+        }
+        let fields = &mut self.fields;
+        fields.clear();
+        for &c in &g.kept {
+            fields.push(raw_range(
+                src,
+                &self.extractor,
+                text,
+                c,
+                &mut spans,
+                &mut self.picked,
+            )?);
+        }
+        let row = u32::try_from(g.rows()).map_err(|_| g.too_big())?;
+        for f in fields.iter() {
+            let at = u32::try_from(g.text.len()).map_err(|_| g.too_big())?;
+            match f {
+                Some(r) => {
+                    let len = u32::try_from(r.len()).map_err(|_| g.too_big())?;
+                    g.text.push_str(slice(text, r.clone())?);
+                    g.fields.push((at, len));
+                }
+                None => g.fields.push((at, u32::MAX)),
+            }
+        }
+        let key = &mut self.key;
+        key.clear();
+        for &k in self.keys {
+            if let Some((_, v)) = g.consts.iter().find(|(c, _)| *c == k) {
+                key_of(v, key);
+                continue;
+            }
+            let Some(p) = g.kept.iter().position(|&c| c == k) else {
+                return Err(err("grouping by a column that is not read"));
+            };
+            let raw = match &fields[p] {
+                Some(r) => Some(slice(text, r.clone())?),
+                None => None,
+            };
+            match raw {
+                // The common key, a plain string, without a copy.
+                Some(r)
+                    if k != DATA
+                        && plain_string(r)
+                        && (k < HIDDEN0 || hidden(src, k)?.cast == Cast::None) =>
+                {
+                    key.push(TEXT);
+                    key.extend_from_slice(&((r.len() - 2) as u64).to_le_bytes());
+                    key.extend_from_slice(&r.as_bytes()[1..r.len() - 1]);
+                }
+                raw => key_of(&sql_value(src, k, raw)?, key),
+            }
+        }
+        let found = match self.few.iter().find(|(k, _)| k == key) {
+            Some(&(_, gi)) => Some(gi),
+            None if self.few.len() < 16 => None,
+            None => self.index.get(key.as_slice()).copied(),
+        };
+        let gi = match found {
+            Some(gi) => gi,
+            None => {
+                // The key twice (map and its allocation), the entry, the
+                // group's vector.
+                g.counted += 2 * key.len() + 96;
+                let gi = g.groups.len();
+                if self.few.len() < 16 {
+                    self.few.push((key.clone(), gi));
+                } else {
+                    self.index.insert(key.clone(), gi);
+                }
+                g.groups.push(Vec::new());
+                gi
+            }
+        };
+        g.groups[gi].push(row);
+        g.counted += 4 + 8 * g.kept.len();
+        Ok(())
+    }
+
+    /// The parts as one: rows of later parts after the first's, groups of
+    /// equal keys joined, in SQLite's order of their keys (as its sorter
+    /// would give them: a GROUP BY without ORDER BY, or with LIMIT, shows
+    /// the same groups).
+    fn merge(parts: Vec<Grouper<'_>>) -> rusqlite::Result<Grouped> {
+        let mut out: Option<Grouped> = None;
+        let mut keys: std::collections::HashMap<Vec<u8>, usize> = Default::default();
+        for mut part in parts {
+            let src = part.src;
+            let mut g = std::mem::replace(
+                &mut part.g,
+                Grouped {
+                    kept: Vec::new(),
+                    consts: Vec::new(),
+                    text: String::new(),
+                    fields: Vec::new(),
+                    groups: Vec::new(),
+                    at: (0, 0),
+                    held: 0,
+                    counted: 0,
+                },
+            );
+            src.scanned.fetch_add(part.rows_read, Ordering::Relaxed);
+            let named: Vec<(Vec<u8>, usize)> =
+                part.few.drain(..).chain(part.index.drain()).collect();
+            let Some(all) = out.as_mut() else {
+                keys.extend(named);
+                g.check(src)?;
+                out = Some(g);
+                continue;
+            };
+            let (text_at, row_at) = (all.text.len(), all.rows());
+            let shift = |x: usize| u32::try_from(x).map_err(|_| all.too_big());
+            let text_at = shift(text_at)?;
+            let row_at = shift(row_at)?;
+            all.text.push_str(&g.text);
+            for (at, len) in g.fields.drain(..) {
+                all.fields.push((
+                    at.checked_add(text_at)
+                        .ok_or_else(|| err("grouping: too much text"))?,
+                    len,
+                ));
+            }
+            for (key, gi) in named {
+                let rows = std::mem::take(&mut g.groups[gi]);
+                let rows = rows.into_iter().map(|r| r + row_at);
+                match keys.get(&key) {
+                    Some(&to) => all.groups[to].extend(rows),
+                    None => {
+                        keys.insert(key, all.groups.len());
+                        all.groups.push(rows.collect());
+                    }
+                }
+            }
+            all.counted += g.counted;
+            all.held += std::mem::take(&mut g.held);
+            all.check(src)?;
+        }
+        let mut g = out.ok_or_else(|| err("grouping: no part"))?;
+        let mut order: Vec<(Vec<u8>, usize)> = keys.into_iter().collect();
         order.sort_by(|a, b| cmp_keys(&a.0, &b.0));
         let mut groups: Vec<Option<Vec<u32>>> = g.groups.drain(..).map(Some).collect();
         g.groups = order

@@ -27,6 +27,17 @@ pub fn scan<E: From<StoreError>>(
     reverse: bool,
     mut f: impl FnMut(&[u8]) -> Result<ControlFlow<()>, E>,
 ) -> Result<(), E> {
+    scan_keyed(v, ws, coll, reverse, |_, bytes| f(bytes))
+}
+
+/// Like [`scan`], with each record's id.
+pub fn scan_keyed<E: From<StoreError>>(
+    v: &impl View,
+    ws: &str,
+    coll: &str,
+    reverse: bool,
+    mut f: impl FnMut(&str, &[u8]) -> Result<ControlFlow<()>, E>,
+) -> Result<(), E> {
     let end = succ(coll);
     let table = v.open(RECORDS)?;
     let range = table
@@ -38,12 +49,34 @@ pub fn scan<E: From<StoreError>>(
         Box::new(range)
     };
     for row in rows {
-        let (_, value) = row.map_err(StoreError::from)?;
-        if f(value.value())?.is_break() {
+        let (key, value) = row.map_err(StoreError::from)?;
+        if f(key.value().2, value.value())?.is_break() {
             break;
         }
     }
     Ok(())
+}
+
+/// How many records of a collection have an id in `from..to`, counting at
+/// most `most`.
+pub fn count_between(
+    v: &impl View,
+    ws: &str,
+    coll: &str,
+    from: &str,
+    to: &str,
+    most: usize,
+) -> Result<usize, StoreError> {
+    let table = v.open(RECORDS)?;
+    let mut n = 0;
+    for row in table.range((ws, coll, from)..(ws, coll, to))? {
+        row?;
+        n += 1;
+        if n >= most {
+            break;
+        }
+    }
+    Ok(n)
 }
 
 /// How many records a collection holds: (live, all including deleted).

@@ -121,8 +121,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn init_logging() {
+    // rmcp logs several lines at info for every stateless MCP request
+    // (with Debug-formatted peer info): warnings only, unless RUST_LOG asks.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rmcp=warn"));
     use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

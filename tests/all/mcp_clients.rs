@@ -145,10 +145,12 @@ const PYTHON_SDK: &str = "2.3.0";
 
 /// A pinned Node tool from tests/node, installed there on first use with
 /// `npm ci` (versions in tests/node/package-lock.json).
-pub(crate) fn node_bin(name: &str) -> String {
+/// `tests/node/node_modules/<path>`, after `npm ci` in tests/node if it is
+/// not there yet.
+pub(crate) fn node_pkg(path: &str) -> String {
     static READY: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
     let mut ready = READY.lock().unwrap_or_else(|e| e.into_inner());
-    let p = repo_file(&format!("tests/node/node_modules/.bin/{name}"));
+    let p = repo_file(&format!("tests/node/node_modules/{path}"));
     if !*ready && !std::path::Path::new(&p).exists() {
         let out = Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund", "--prefix"])
@@ -167,6 +169,11 @@ pub(crate) fn node_bin(name: &str) -> String {
         "{p} is missing after npm ci"
     );
     p
+}
+
+/// An executable of tests/node's packages (`node_modules/.bin/<name>`).
+pub(crate) fn node_bin(name: &str) -> String {
+    node_pkg(&format!(".bin/{name}"))
 }
 
 async fn run(mut cmd: Command) -> std::process::Output {

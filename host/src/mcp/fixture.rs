@@ -10,25 +10,39 @@
 //!
 //! Not here, by design: resources, prompts, completions, sampling and
 //! elicitation. mcp-factory endpoints serve tools only and never call back
-//! into the client; `tests/conformance/baseline.yml` lists those scenarios
-//! with that reason.
+//! into the client; `tests/conformance/baseline.yml` (2025-11-25) and
+//! `tests/conformance/baseline-2026-07-28.yml` list those scenarios with
+//! that reason. The fixture declares prompts and resources with empty lists
+//! so that the 2026-07-28 suite's caching and discovery checks have lists
+//! to read.
+//!
+//! For the 2026-07-28 suite it also serves the diagnostic tools
+//! `test_missing_capability`, `test_streaming_elicitation`,
+//! `test_logging_tool` and `test_trigger_tool_change`, and
+//! `subscriptions/listen` (tools list changes, triggered by the last tool).
 
 // The 2025-11-25 logging feature the suite checks is deprecated in newer
 // revisions (SEP-2577); the fixture still serves it.
 #![allow(deprecated)]
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, JsonObject,
-    ListToolsResult, LoggingLevel, LoggingMessageNotificationParam, PaginatedRequestParams,
-    ProgressNotificationParam, ResourceContents, ServerCapabilities, ServerConfig,
-    SetLevelRequestParams, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ClientCapabilities, ContentBlock,
+    JsonObject, ListToolsResult, LoggingLevel, LoggingMessageNotificationParam,
+    PaginatedRequestParams, ProgressNotificationParam, ReadResourceRequestParams,
+    ReadResourceResponse, ResourceContents, ServerCapabilities, ServerConfig,
+    SetLevelRequestParams, SubscriptionFilter, Tool,
 };
-use rmcp::service::{RequestContext, RoleServer};
+use rmcp::service::{RequestContext, RoleServer, SubscriptionContext};
 use rmcp::{ErrorData, ServerHandler};
 use serde_json::{Value, json};
+use tokio::sync::broadcast;
+
+/// `test_trigger_tool_change` announces a (pretend) tool list change to
+/// every open listen stream of the fixture.
+static TOOL_CHANGES: LazyLock<broadcast::Sender<()>> = LazyLock::new(|| broadcast::channel(16).0);
 
 /// A 1×1 red PNG.
 const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
@@ -68,6 +82,22 @@ fn tools() -> Vec<Tool> {
             "Reports progress 0, 50 and 100 of 100",
         ),
         ("test_error_handling", "Always fails with isError"),
+        (
+            "test_missing_capability",
+            "Needs the client's sampling capability; fails with -32021 without it",
+        ),
+        (
+            "test_streaming_elicitation",
+            "Answers on a response stream without asking the client anything",
+        ),
+        (
+            "test_logging_tool",
+            "Logs one message, only when the request asks for a log level",
+        ),
+        (
+            "test_trigger_tool_change",
+            "Announces a tool list change to open listen streams",
+        ),
     ]
     .into_iter()
     .map(|(name, description)| Tool::new(name, description, no_args()))
@@ -78,17 +108,62 @@ fn tools() -> Vec<Tool> {
         object(json!({
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             "type": "object",
-            "$defs": {"address": {"type": "object", "properties": {
+            "$defs": {"address": {"$anchor": "address", "type": "object", "properties": {
                 "street": {"type": "string"}, "city": {"type": "string"}}}},
             "properties": {"name": {"type": "string"}, "address": {"$ref": "#/$defs/address"}},
+            "allOf": [{"anyOf": [{"required": ["name"]}, {"required": ["address"]}]}],
+            "if": {"properties": {"name": {"const": "home"}}, "required": ["name"]},
+            "then": {"required": ["address"]},
+            "else": {},
             "additionalProperties": false
+        })),
+    ));
+    // SEP-2243: `region` is mirrored in the `Mcp-Param-Region` header, which
+    // the transport checks against the argument (through `get_tool`).
+    t.push(Tool::new(
+        "test_custom_header",
+        "Echoes its region argument, which clients also send as a header",
+        object(json!({
+            "type": "object",
+            "properties": {"region": {"type": "string", "x-mcp-header": "Region"}},
+            "required": ["region"]
         })),
     ));
     t
 }
 
+/// One handler per session or stateless request.
 #[derive(Clone, Default)]
-pub struct FixtureMcp;
+pub struct FixtureMcp {
+    /// A listen request's subscription to [`TOOL_CHANGES`], taken before
+    /// the acknowledgement goes out, so a change right after it is not
+    /// missed.
+    changes: Arc<Mutex<Option<broadcast::Receiver<()>>>>,
+}
+
+/// Whether a log message at `level` may be sent for this request: on
+/// 2026-07-28 only when the request's `_meta` asks for a level at or below
+/// it; on a 2025-11-25 session always (the session's `logging/setLevel`).
+fn may_log(ctx: &RequestContext<RoleServer>, level: LoggingLevel) -> bool {
+    if ctx.meta.protocol_version().is_none() {
+        return true;
+    }
+    ctx.meta
+        .log_level()
+        .is_some_and(|min| level as u8 >= min as u8)
+}
+
+async fn log(ctx: &RequestContext<RoleServer>, message: &str) {
+    if may_log(ctx, LoggingLevel::Info) {
+        let _ = ctx
+            .peer
+            .notify_logging_message(LoggingMessageNotificationParam::new(
+                LoggingLevel::Info,
+                json!(message),
+            ))
+            .await;
+    }
+}
 
 fn resource() -> ContentBlock {
     ContentBlock::resource(ResourceContents::text(
@@ -104,6 +179,8 @@ impl ServerHandler for FixtureMcp {
                 .enable_tools()
                 .enable_tool_list_changed()
                 .enable_logging()
+                .enable_prompts()
+                .enable_resources()
                 .build(),
         )
         .with_server_info(rmcp::model::Implementation::new(
@@ -118,6 +195,54 @@ impl ServerHandler for FixtureMcp {
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         Ok(ListToolsResult::with_all_items(tools()))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        tools().into_iter().find(|t| t.name == name)
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        Err(ErrorData::resource_not_found(
+            format!("no resource '{}': the fixture serves none", request.uri),
+            Some(json!({ "uri": request.uri })),
+        ))
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        *self.changes.lock().unwrap_or_else(|e| e.into_inner()) = Some(TOOL_CHANGES.subscribe());
+        Some(requested.supported_by(&self.get_info().capabilities))
+    }
+
+    async fn listen(&self, ctx: SubscriptionContext) -> Result<(), ErrorData> {
+        let taken = self
+            .changes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let Some(mut changes) = taken else {
+            ctx.cancelled().await;
+            return Ok(());
+        };
+        loop {
+            tokio::select! {
+                () = ctx.cancelled() => return Ok(()),
+                change = changes.recv() => match change {
+                    Ok(()) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                        if ctx.accepted().tools_list_changed == Some(true) {
+                            let _ = ctx.sink().notify_tool_list_changed().await;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                },
+            }
+        }
     }
 
     async fn set_level(
@@ -166,15 +291,42 @@ impl ServerHandler for FixtureMcp {
                     if i > 0 {
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
-                    let _ = ctx
-                        .peer
-                        .notify_logging_message(LoggingMessageNotificationParam::new(
-                            LoggingLevel::Info,
-                            json!(m),
-                        ))
-                        .await;
+                    log(&ctx, m).await;
                 }
                 CallToolResult::success(vec![text("Tool with logging executed successfully")])
+            }
+            "test_logging_tool" => {
+                log(&ctx, "test_logging_tool ran").await;
+                CallToolResult::success(vec![text("logged only if a log level was asked for")])
+            }
+            "test_missing_capability" => {
+                if ctx
+                    .client_capabilities()
+                    .is_none_or(|c| c.sampling.is_none())
+                {
+                    return Err(ErrorData::missing_required_client_capability(
+                        ClientCapabilities::builder().enable_sampling().build(),
+                    ));
+                }
+                CallToolResult::success(vec![text("the client declared sampling")])
+            }
+            // The product never sends requests to the client (no
+            // elicitation, sampling or roots), so this answers plainly.
+            "test_streaming_elicitation" => {
+                CallToolResult::success(vec![text("answered without asking the client")])
+            }
+            "test_custom_header" => {
+                let region = request
+                    .arguments
+                    .as_ref()
+                    .and_then(|a| a.get("region"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                CallToolResult::success(vec![text(&format!("region: {region}"))])
+            }
+            "test_trigger_tool_change" => {
+                let _ = TOOL_CHANGES.send(());
+                CallToolResult::success(vec![text("tool list change announced")])
             }
             "test_tool_with_progress" => {
                 let token = ctx.meta.get_progress_token();

@@ -333,7 +333,7 @@ impl Mcp {
         );
         let fixture = conformance_fixture.then(|| {
             StreamableHttpService::new(
-                || Ok(fixture::FixtureMcp),
+                || Ok(fixture::FixtureMcp::default()),
                 Arc::new(LocalSessionManager::default()),
                 config,
             )
@@ -383,7 +383,10 @@ fn http_config(access: &Access, shutdown: CancellationToken) -> StreamableHttpSe
     let config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(access.allowed_hosts.clone())
         .with_cancellation_token(shutdown)
-        .with_max_request_body_bytes(crate::http::DEFAULT_MAX_BODY);
+        .with_max_request_body_bytes(crate::http::DEFAULT_MAX_BODY)
+        // 2026-07-28 requests answered by one message get it as one
+        // `application/json` body instead of an SSE stream.
+        .with_json_response(true);
     // An empty list trusts no browser origin: any request carrying `Origin`
     // is refused.
     config

@@ -21,6 +21,7 @@ mod limits_lists;
 mod limits_runtime;
 mod limits_sql;
 mod limits_writer;
+mod mcp_2026;
 mod mcp_auth;
 mod mcp_clients;
 mod records;

@@ -108,6 +108,47 @@ async fn python_sdk_over_legacy_sse() {
     python_flow(&s, "admin", &s.admin, "sse").await;
 }
 
+/// MCP 2026-07-28 in the SDK's default mode (discover, then stateless
+/// requests): the listen stream hears every endpoint change that reaches
+/// the caller's workspace within a second — promotion and its rollback in
+/// production (and not a preview's upsert), upsert, endpoint rollback,
+/// schema change and deletion in the preview — and ends when the token is
+/// revoked (tests/python/mcp_listen.py).
+#[tokio::test]
+async fn python_sdk_stateless_listen() {
+    let s = Server::start();
+    setup(&s).await;
+    let mut cmd = python();
+    cmd.arg(repo_file("tests/python/mcp_listen.py")).args([
+        "--url",
+        &s.url,
+        "--admin-token",
+        &s.admin,
+    ]);
+    let out = run(cmd).await;
+    assert!(
+        out.status.success(),
+        "mcp_listen.py failed:\n{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let seen: Value = serde_json::from_str(stdout(&out).lines().last().unwrap_or("")).unwrap();
+    println!("{seen}");
+    assert_eq!(seen["protocol_version"], "2026-07-28");
+    for what in [
+        "promotion",
+        "promotion rollback",
+        "upsert",
+        "endpoint rollback",
+        "schema change",
+        "deletion",
+        "revocation",
+    ] {
+        assert!(seen[what].as_f64().is_some(), "{what}: {seen}");
+    }
+    assert_eq!(seen["deletion_end"], "graceful");
+}
+
 /// The pinned Python SDK, installed on first use (`pip install mcp==2.3.0`)
 /// so that the README's test command works on a fresh machine.
 pub(crate) fn python() -> Command {

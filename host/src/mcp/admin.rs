@@ -17,10 +17,11 @@
 use std::sync::{Arc, LazyLock};
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, JsonObject, ListToolsResult,
-    PaginatedRequestParams, ServerConfig, Tool as McpTool, ToolAnnotations,
+    CallToolRequestParams, CallToolResponse, CallToolResult, JsonObject, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ServerConfig, SubscriptionFilter, Tool as McpTool, ToolAnnotations,
 };
-use rmcp::service::{RequestContext, RoleServer};
+use rmcp::service::{RequestContext, RoleServer, SubscriptionContext};
 use rmcp::{ErrorData, ServerHandler};
 use serde::Deserialize;
 #[cfg(test)]
@@ -770,11 +771,22 @@ fn entry(tool: Tool) -> &'static Entry {
 #[derive(Clone)]
 pub struct AdminMcp {
     service: Service,
+    /// Without it (legacy SSE) `subscriptions/listen` is not offered.
+    listens: Option<super::listen::Listens>,
 }
 
 impl AdminMcp {
     pub fn new(service: Service) -> AdminMcp {
-        AdminMcp { service }
+        AdminMcp {
+            service,
+            listens: None,
+        }
+    }
+
+    /// Serves `subscriptions/listen` (2026-07-28).
+    pub fn with_listens(mut self, listens: super::listen::Listens) -> AdminMcp {
+        self.listens = Some(listens);
+        self
     }
 }
 
@@ -1070,6 +1082,51 @@ impl ServerHandler for AdminMcp {
             .call(&c.caller, &request.name, request.arguments)
             .await?;
         Ok(CallToolResponse::Complete(result))
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        super::unserved_list(&ctx, "prompts/list")
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        super::unserved_list(&ctx, "resources/list")
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        super::unserved_list(&ctx, "resources/templates/list")
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        self.listens.as_ref()?;
+        Some(super::listen::accepted(
+            requested,
+            &self.get_info().capabilities,
+        ))
+    }
+
+    /// The Admin MCP's tools never change: a listen stream stays open until
+    /// the client leaves, the server stops or the token is revoked.
+    async fn listen(&self, ctx: SubscriptionContext) -> Result<(), ErrorData> {
+        let Some(listens) = &self.listens else {
+            return Ok(());
+        };
+        let c = super::caller_of(&ctx.request_context().extensions)?;
+        super::listen::run(ctx, listens, &c, None, false).await
     }
 }
 

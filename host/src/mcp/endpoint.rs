@@ -5,13 +5,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, JsonObject, ListToolsResult,
-    PaginatedRequestParams, ServerConfig, Tool, ToolAnnotations,
+    CallToolRequestParams, CallToolResponse, CallToolResult, JsonObject, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ServerConfig, SubscriptionFilter, Tool, ToolAnnotations,
 };
-use rmcp::service::{NotificationContext, RequestContext, RoleServer};
+use rmcp::service::{NotificationContext, RequestContext, RoleServer, SubscriptionContext};
 use rmcp::{ErrorData, ServerHandler};
 use serde_json::{Value, json};
 
+use super::listen::{self, Listens, Pending};
 use super::{McpCaller, Target};
 use crate::runtime::{self, CallErrorKind, RunError, Runtime};
 use crate::service::Service;
@@ -23,11 +25,25 @@ use crate::service::endpoints::Serving;
 pub struct EndpointMcp {
     service: Service,
     runtime: Arc<Runtime>,
+    /// Without it (legacy SSE) `subscriptions/listen` is not offered.
+    listens: Option<Listens>,
+    pending: Pending,
 }
 
 impl EndpointMcp {
     pub fn new(service: Service, runtime: Arc<Runtime>) -> EndpointMcp {
-        EndpointMcp { service, runtime }
+        EndpointMcp {
+            service,
+            runtime,
+            listens: None,
+            pending: Pending::default(),
+        }
+    }
+
+    /// Serves `subscriptions/listen` (2026-07-28).
+    pub fn with_listens(mut self, listens: Listens) -> EndpointMcp {
+        self.listens = Some(listens);
+        self
     }
 }
 
@@ -123,6 +139,70 @@ impl ServerHandler for EndpointMcp {
         Ok(CallToolResponse::Complete(result))
     }
 
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        super::unserved_list(&ctx, "prompts/list")
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        super::unserved_list(&ctx, "resources/list")
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        super::unserved_list(&ctx, "resources/templates/list")
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        self.listens.as_ref()?;
+        self.pending.put(self.service.endpoint_changes());
+        Some(listen::accepted(requested, &self.get_info().capabilities))
+    }
+
+    /// Tells a 2026-07-28 client on its listen stream when the endpoint's
+    /// tools change: upsert, rollback, promotion, a schema change of one of
+    /// its collections, deletion (after which the stream ends).
+    async fn listen(&self, ctx: SubscriptionContext) -> Result<(), ErrorData> {
+        let Some(listens) = &self.listens else {
+            return Ok(());
+        };
+        let c = super::caller_of(&ctx.request_context().extensions)?;
+        let Target::Endpoint { slug, .. } = &c.target else {
+            return Err(ErrorData::internal_error(
+                "an endpoint listen was reached without an endpoint",
+                None,
+            ));
+        };
+        let changes = self
+            .pending
+            .take()
+            .unwrap_or_else(|| self.service.endpoint_changes());
+        // A change committed between authentication and the subscription
+        // above: compare what the request was resolved to with what is
+        // served now.
+        let before = serving_of(&c)?;
+        let stale = match self.service.serving_for_route(&c.caller, slug) {
+            Ok(now) => {
+                now.endpoint.revision != before.endpoint.revision || now.schemas != before.schemas
+            }
+            Err(_) => true,
+        };
+        listen::run(ctx, listens, &c, Some(changes), stale).await
+    }
+
     /// Watches the endpoint for the session's lifetime and tells the client
     /// when its tools change (`notifications/tools/list_changed`).
     async fn on_initialized(&self, ctx: NotificationContext<RoleServer>) {
@@ -141,7 +221,7 @@ impl ServerHandler for EndpointMcp {
             loop {
                 let changed = tokio::select! {
                     r = changes.recv() => match r {
-                        Ok(ch) => ch.workspace_id == workspace && ch.slug == slug,
+                        Ok(ch) => listen::touches(&ch, &workspace, &slug),
                         Err(RecvError::Lagged(_)) => true,
                         Err(RecvError::Closed) => break,
                     },

@@ -13,6 +13,7 @@
 pub mod admin;
 pub mod endpoint;
 pub mod fixture;
+pub mod listen;
 pub mod sse;
 
 use std::collections::HashMap;
@@ -152,6 +153,25 @@ pub fn parse_message(
     })
 }
 
+/// The answer of a product server to a list it does not serve (prompts,
+/// resources): on 2026-07-28 "method not found", so the handlers match what
+/// `server/discover` declares (tools only); on 2025-11-25 sessions an empty
+/// list, as clients and the Inspector have always had.
+pub(crate) fn unserved_list<T: Default>(
+    ctx: &RequestContext<RoleServer>,
+    method: &'static str,
+) -> Result<T, ErrorData> {
+    if ctx.meta.protocol_version().is_some() {
+        Err(ErrorData::new(
+            rmcp::model::ErrorCode::METHOD_NOT_FOUND,
+            method,
+            None,
+        ))
+    } else {
+        Ok(T::default())
+    }
+}
+
 /// Every tool promises an object result (`structuredContent`).
 pub(crate) fn object_output_schema() -> Arc<rmcp::model::JsonObject> {
     let mut o = rmcp::model::JsonObject::new();
@@ -200,6 +220,8 @@ enum End {
     Http(Arc<LocalSessionManager>),
     /// A legacy SSE stream.
     Sse(CancellationToken),
+    /// A 2026-07-28 `subscriptions/listen` stream ([`listen`]).
+    Listen(CancellationToken),
 }
 
 /// Live sessions and streams by id, with the token that opened each.
@@ -259,11 +281,11 @@ impl Sessions {
                 let live = service.token_is_live(&o.token_id);
                 match &o.end {
                     End::Http(m) => http.push((id.clone(), m.clone(), live)),
-                    End::Sse(ct) if !live || ct.is_cancelled() => {
+                    End::Sse(ct) | End::Listen(ct) if !live || ct.is_cancelled() => {
                         ct.cancel();
                         ended.push(id.clone());
                     }
-                    End::Sse(_) => {}
+                    End::Sse(_) | End::Listen(_) => {}
                 }
             }
         }
@@ -318,16 +340,25 @@ impl Mcp {
         let config = http_config(&access, shutdown.clone());
         let admin_sessions = Arc::new(LocalSessionManager::default());
         let endpoint_sessions = Arc::new(LocalSessionManager::default());
+        let sessions = Sessions::default();
+        let listens = listen::Listens {
+            sessions: sessions.clone(),
+            shutdown: shutdown.clone(),
+        };
         let svc = service.clone();
+        let ls = listens.clone();
         let admin = StreamableHttpService::new(
-            move || Ok(admin::AdminMcp::new(svc.clone())),
+            move || Ok(admin::AdminMcp::new(svc.clone()).with_listens(ls.clone())),
             admin_sessions.clone(),
             config.clone(),
         );
         let svc = service.clone();
         let rt = runtime.clone();
         let endpoint = StreamableHttpService::new(
-            move || Ok(endpoint::EndpointMcp::new(svc.clone(), rt.clone())),
+            move || {
+                Ok(endpoint::EndpointMcp::new(svc.clone(), rt.clone())
+                    .with_listens(listens.clone()))
+            },
             endpoint_sessions.clone(),
             config.clone(),
         );
@@ -338,7 +369,6 @@ impl Mcp {
                 config,
             )
         });
-        let sessions = Sessions::default();
         let mcp = Mcp {
             admin,
             endpoint,

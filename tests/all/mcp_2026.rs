@@ -382,3 +382,104 @@ async fn listen_streams_end_when_their_token_is_revoked_or_the_server_stops() {
         "the listen stream outlived the server's shutdown"
     );
 }
+
+/// The same calls, once on the fast path and once through rmcp (a progress
+/// token in `_meta` sends a call there), on both revisions: the same status
+/// and the same JSON-RPC answer.
+#[tokio::test]
+async fn fast_and_rmcp_paths_answer_alike() {
+    let s = Server::start();
+    endpoint_calls::setup(&s).await;
+    let agent = s.token("agent", rw("acme")).await;
+    let rec = s
+        .ok(
+            Method::PUT,
+            "/v1/acme/records/invoices",
+            Some(json!({"data": {"customer": "fast-or-not", "total": 12.5}})),
+        )
+        .await;
+    let id = rec["id"].as_str().unwrap();
+    let calls = [
+        ("search_invoices", json!({"action": "get", "id": id})),
+        ("search_invoices", json!({"action": "list"})),
+        (
+            "search_invoices",
+            json!({"action": "get", "id": "no-such-record"}),
+        ),
+        ("search_invoices", json!({"action": "frobnicate"})),
+        ("create_payments", json!({"amount": "not a number"})),
+        ("no_such_tool", json!({})),
+    ];
+    let mut rpc = Rpc::new(&s, EP, Some(&agent));
+    rpc.initialize().await;
+    for (tool, args) in &calls {
+        // 2025-11-25 session: fast answers JSON, rmcp an SSE stream.
+        let (st_fast, body_fast, fast) = rpc
+            .request("tools/call", json!({"name": tool, "arguments": args}))
+            .await;
+        let (st_rmcp, body_rmcp, slow) = rpc
+            .request(
+                "tools/call",
+                json!({"name": tool, "arguments": args, "_meta": {"progressToken": "p"}}),
+            )
+            .await;
+        assert!(
+            body_fast.starts_with('{'),
+            "the fast path answers JSON: {body_fast}"
+        );
+        assert!(body_rmcp.contains("data:"), "rmcp answers SSE: {body_rmcp}");
+        assert_eq!(st_fast, st_rmcp, "{tool} {args}");
+        assert_eq!(without_id(fast), without_id(slow), "session: {tool} {args}");
+
+        // 2026-07-28 stateless.
+        let params = json!({"name": tool, "arguments": args});
+        let (st_fast, _, fast) =
+            send(request(&s, EP, Some(&agent), "tools/call", params, &[])).await;
+        let mut body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
+            "name": tool, "arguments": args, "_meta": meta()}});
+        body["params"]["_meta"]["progressToken"] = json!("p");
+        let headers = [
+            ("MCP-Protocol-Version", V),
+            ("Mcp-Method", "tools/call"),
+            ("Mcp-Name", *tool),
+        ];
+        let (st_rmcp, _, slow) = send(raw(&s, EP, &agent, &headers, &body)).await;
+        assert_eq!(st_fast, st_rmcp, "{tool} {args}");
+        assert_eq!(fast, slow, "stateless: {tool} {args}");
+        assert!(
+            fast.get("result").is_some() || fast.get("error").is_some(),
+            "{fast}"
+        );
+    }
+    // A sample of what was compared, so an empty answer cannot pass.
+    let (_, _, got) = send(request(
+        &s,
+        EP,
+        Some(&agent),
+        "tools/call",
+        json!({"name": "search_invoices", "arguments": {"action": "get", "id": id}}),
+        &[],
+    ))
+    .await;
+    assert_eq!(
+        got["result"]["structuredContent"]["data"]["customer"], "fast-or-not",
+        "{got}"
+    );
+    assert_eq!(got["result"]["resultType"], "complete");
+    let (_, _, got) = rpc
+        .request(
+            "tools/call",
+            json!({"name": "no_such_tool", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(got["error"]["code"], -32602, "{got}");
+}
+
+/// A JSON-RPC message without its id (the two requests of a pair have
+/// different ids).
+fn without_id(mut v: Value) -> Value {
+    if let Some(o) = v.as_object_mut() {
+        o.remove("id");
+    }
+    v
+}

@@ -198,6 +198,14 @@ async fn streamable(s: &AppState, caller: McpCaller, req: Request) -> Response {
         Ok(r) => r,
         Err(refusal) => return refusal,
     };
+    if let Some(bytes) = &body
+        && let Some(answer) = s
+            .mcp
+            .fast_call(&caller, req.headers(), bytes, session.as_deref())
+            .await
+    {
+        return answer;
+    }
     req.extensions_mut().insert(caller.clone());
     let response = match caller.target {
         Target::Admin => tower_service::Service::call(&mut s.mcp.admin.clone(), req).await,

@@ -91,6 +91,30 @@ fn run_error(e: RunError) -> Result<CallToolResult, ErrorData> {
     }
 }
 
+/// Tool `name` of the endpoint `c` is served by, called with the JSON
+/// object `args`: what both the rmcp handler and the fast path
+/// ([`super::fast`]) answer to `tools/call`.
+pub(crate) async fn call_result(
+    service: &Service,
+    runtime: &Arc<Runtime>,
+    c: &McpCaller,
+    name: &str,
+    args: &str,
+) -> Result<CallToolResult, ErrorData> {
+    let serving = serving_of(c)?;
+    match runtime
+        .call_serving(service, &c.caller, serving, name, args)
+        .await
+    {
+        Ok(r) => {
+            let value =
+                serde_json::from_str::<Value>(&r.content).unwrap_or(Value::String(r.content));
+            Ok(super::json_result(value, r.is_error))
+        }
+        Err(e) => run_error(e),
+    }
+}
+
 impl ServerHandler for EndpointMcp {
     fn get_info(&self) -> ServerConfig {
         super::server_info(
@@ -122,20 +146,8 @@ impl ServerHandler for EndpointMcp {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let c = super::request_caller(&ctx)?;
-        let serving = serving_of(&c)?;
         let args = Value::Object(request.arguments.unwrap_or_default()).to_string();
-        let out = self
-            .runtime
-            .call_serving(&self.service, &c.caller, serving, &request.name, &args)
-            .await;
-        let result = match out {
-            Ok(r) => {
-                let value =
-                    serde_json::from_str::<Value>(&r.content).unwrap_or(Value::String(r.content));
-                super::json_result(value, r.is_error)
-            }
-            Err(e) => run_error(e)?,
-        };
+        let result = call_result(&self.service, &self.runtime, &c, &request.name, &args).await?;
         Ok(CallToolResponse::Complete(result))
     }
 

@@ -12,13 +12,14 @@
 
 pub mod admin;
 pub mod endpoint;
+pub mod fast;
 pub mod fixture;
 pub mod listen;
 pub mod sse;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rmcp::ErrorData;
 use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
@@ -213,7 +214,14 @@ struct Owner {
     token_id: String,
     target: Target,
     end: End,
+    /// The last request that named this session.
+    last_seen: Instant,
 }
+
+/// A Streamable HTTP session no request has named for this long is closed
+/// (rmcp's own idle timer is off: fast-path calls never reach the session
+/// worker, so it cannot tell an idle session from a busy one).
+const SESSION_IDLE: Duration = Duration::from_secs(300);
 
 enum End {
     /// A Streamable HTTP session, closed through its session manager.
@@ -242,6 +250,7 @@ impl Sessions {
                 token_id,
                 target,
                 end,
+                last_seen: Instant::now(),
             },
         );
     }
@@ -255,7 +264,7 @@ impl Sessions {
     /// message ("MCP", "SSE"). Sessions this server does not know pass (the
     /// transport answers 404 for them).
     pub fn check(&self, id: &str, caller: &McpCaller, kind: &str) -> Result<(), ApiError> {
-        match self.lock().get(id) {
+        match self.lock().get_mut(id) {
             Some(o) if o.token_id != caller.caller.token_id => Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "FORBIDDEN",
@@ -266,8 +275,22 @@ impl Sessions {
                 "NOT_FOUND",
                 format!("{kind} session '{id}' not found on this route; open a new session"),
             )),
-            _ => Ok(()),
+            Some(o) => {
+                o.last_seen = Instant::now();
+                Ok(())
+            }
+            None => Ok(()),
         }
+    }
+
+    /// Whether `id` is a session this server opened for `caller`'s token on
+    /// `caller`'s route.
+    pub fn owns(&self, id: &str, caller: &McpCaller) -> bool {
+        self.lock().get(id).is_some_and(|o| {
+            o.token_id == caller.caller.token_id
+                && o.target == caller.target
+                && matches!(o.end, End::Http(_))
+        })
     }
 
     /// Ends every session and stream whose token no longer authenticates
@@ -280,7 +303,12 @@ impl Sessions {
             for (id, o) in map.iter() {
                 let live = service.token_is_live(&o.token_id);
                 match &o.end {
-                    End::Http(m) => http.push((id.clone(), m.clone(), live)),
+                    End::Http(m) => http.push((
+                        id.clone(),
+                        m.clone(),
+                        live,
+                        o.last_seen.elapsed() >= SESSION_IDLE,
+                    )),
                     End::Sse(ct) | End::Listen(ct) if !live || ct.is_cancelled() => {
                         ct.cancel();
                         ended.push(id.clone());
@@ -289,10 +317,15 @@ impl Sessions {
                 }
             }
         }
-        for (id, manager, live) in http {
+        for (id, manager, live, idle) in http {
             let sid: SessionId = Arc::from(id.as_str());
-            if !live {
-                tracing::info!(session = %id, "closing a session: its token was revoked or expired");
+            if !live || idle {
+                let why = if live {
+                    "no request named it for 5 minutes"
+                } else {
+                    "its token was revoked or expired"
+                };
+                tracing::info!(session = %id, "closing a session: {why}");
                 let _ = manager.close_session(&sid).await;
                 ended.push(id);
             } else if !manager.has_session(&sid).await.unwrap_or(false) {
@@ -321,6 +354,9 @@ pub struct Mcp {
     admin_sessions: Arc<LocalSessionManager>,
     endpoint_sessions: Arc<LocalSessionManager>,
     pub sessions: Sessions,
+    /// What the endpoint `tools/call` fast path ([`fast`]) runs on.
+    service: Service,
+    runtime: Arc<crate::runtime::Runtime>,
     pub sse: sse::Hub,
     pub access: Access,
     /// Cancelled when the server shuts down: ends every session and stream.
@@ -338,8 +374,8 @@ impl Mcp {
         } = config;
         let shutdown = CancellationToken::new();
         let config = http_config(&access, shutdown.clone());
-        let admin_sessions = Arc::new(LocalSessionManager::default());
-        let endpoint_sessions = Arc::new(LocalSessionManager::default());
+        let admin_sessions = Arc::new(session_manager());
+        let endpoint_sessions = Arc::new(session_manager());
         let sessions = Sessions::default();
         let listens = listen::Listens {
             sessions: sessions.clone(),
@@ -375,8 +411,15 @@ impl Mcp {
             fixture,
             admin_sessions,
             endpoint_sessions,
-            sse: sse::Hub::new(service.clone(), runtime, sessions.clone(), shutdown.clone()),
+            sse: sse::Hub::new(
+                service.clone(),
+                runtime.clone(),
+                sessions.clone(),
+                shutdown.clone(),
+            ),
             sessions,
+            service: service.clone(),
+            runtime,
             access,
             shutdown: shutdown.clone(),
         };
@@ -406,6 +449,46 @@ impl Mcp {
             caller.target.clone(),
             End::Http(manager),
         );
+    }
+}
+
+/// Sessions without rmcp's idle timer ([`SESSION_IDLE`] is ours).
+fn session_manager() -> LocalSessionManager {
+    let mut m = LocalSessionManager::default();
+    m.session_config.keep_alive = None;
+    m
+}
+
+impl Mcp {
+    /// Answers an endpoint route's POST itself if it is a plain
+    /// `tools/call` ([`fast`]); `None` leaves it to rmcp. `session`: the
+    /// request's `Mcp-Session-Id`, already checked against the caller.
+    pub async fn fast_call(
+        &self,
+        caller: &McpCaller,
+        headers: &axum::http::HeaderMap,
+        body: &[u8],
+        session: Option<&str>,
+    ) -> Option<axum::response::Response> {
+        if !matches!(caller.target, Target::Endpoint { .. }) {
+            return None;
+        }
+        let live = match session {
+            Some(id) => {
+                self.sessions.owns(id, caller)
+                    && self
+                        .endpoint_sessions
+                        .has_session(&SessionId::from(id))
+                        .await
+                        .unwrap_or(false)
+            }
+            None => false,
+        };
+        if session.is_some() && !live {
+            return None;
+        }
+        let call = fast::parse(headers, body, live)?;
+        Some(fast::serve(&self.service, &self.runtime, caller, call).await)
     }
 }
 

@@ -149,7 +149,7 @@ fn endpoint_caller(s: &AppState, headers: &HeaderMap, slug: &str) -> Result<McpC
             workspace: serving.endpoint.workspace_id.clone(),
             slug: slug.to_string(),
         },
-        serving: Some(std::sync::Arc::new(serving)),
+        serving: Some(serving),
     })
 }
 

@@ -17,12 +17,24 @@ use crate::service::Service;
 /// Default request body limit.
 pub const DEFAULT_MAX_BODY: usize = 4 * 1024 * 1024;
 
+/// What every handler gets; one `Arc`, so extracting it per request is
+/// one reference count.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(std::sync::Arc<App>);
+
+pub struct App {
     pub service: Service,
     pub runtime: std::sync::Arc<crate::runtime::Runtime>,
     pub max_body: usize,
     pub mcp: crate::mcp::Mcp,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.0
+    }
 }
 
 impl AppState {
@@ -35,12 +47,12 @@ impl AppState {
         mcp: crate::mcp::McpConfig,
     ) -> AppState {
         let mcp = crate::mcp::Mcp::new(service.clone(), runtime.clone(), mcp);
-        AppState {
+        AppState(std::sync::Arc::new(App {
             service,
             runtime,
             max_body,
             mcp,
-        }
+        }))
     }
 }
 

@@ -48,9 +48,9 @@ impl EndpointMcp {
 }
 
 /// The endpoint revision a request is served by.
-fn serving_of(c: &McpCaller) -> Result<Serving, ErrorData> {
+fn serving_of(c: &McpCaller) -> Result<Arc<Serving>, ErrorData> {
     match (&c.target, &c.serving) {
-        (Target::Endpoint { .. }, Some(s)) => Ok(Serving::clone(s)),
+        (Target::Endpoint { .. }, Some(s)) => Ok(s.clone()),
         _ => Err(ErrorData::internal_error(
             "an endpoint handler was reached without a resolved endpoint",
             None,

@@ -27,7 +27,7 @@
 //! bounded by the endpoint's time limit).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -66,7 +66,7 @@ struct Params<'a> {
     #[serde(borrow, default)]
     arguments: Option<&'a RawValue>,
     #[serde(rename = "_meta", borrow, default)]
-    meta: Option<HashMap<&'a str, &'a RawValue>>,
+    meta: Option<BTreeMap<&'a str, &'a RawValue>>,
 }
 
 /// A `tools/call` the fast path serves.
@@ -170,8 +170,10 @@ pub(crate) fn parse<'a>(headers: &HeaderMap, body: &'a [u8], session: bool) -> O
         if meta.get(VERSION_KEY).map(|v| v.get()) != Some("\"2026-07-28\"") {
             return None;
         }
-        let capabilities = meta.get(CAPABILITIES_KEY)?;
-        serde_json::from_str::<ClientCapabilities>(capabilities.get()).ok()?;
+        let capabilities = meta.get(CAPABILITIES_KEY)?.get();
+        if capabilities != "{}" {
+            serde_json::from_str::<ClientCapabilities>(capabilities).ok()?;
+        }
         if let Some(info) = meta.get(CLIENT_INFO_KEY) {
             serde_json::from_str::<Implementation>(info.get()).ok()?;
         }
@@ -192,8 +194,14 @@ pub(crate) async fn serve(
     caller: &McpCaller,
     call: Call<'_>,
 ) -> Response {
-    let out =
-        super::endpoint::call_result(service, runtime, caller, &call.name, call.arguments).await;
+    // The arguments as the rmcp path passes them (one JSON object, each key
+    // once): a component sees the same text either way.
+    let arguments =
+        match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(call.arguments) {
+            Ok(map) => serde_json::Value::Object(map).to_string(),
+            Err(_) => return internal(),
+        };
+    let out = super::endpoint::call_result(service, runtime, caller, &call.name, &arguments).await;
     let mut body = String::with_capacity(256);
     body.push_str(r#"{"jsonrpc":"2.0","id":"#);
     body.push_str(call.id);

@@ -218,10 +218,23 @@ struct Owner {
     last_seen: Instant,
 }
 
-/// A Streamable HTTP session no request has named for this long is closed
-/// (rmcp's own idle timer is off: fast-path calls never reach the session
-/// worker, so it cannot tell an idle session from a busy one).
-const SESSION_IDLE: Duration = Duration::from_secs(300);
+/// How long sessions may sit unused. rmcp's own idle timer is off (fast-path
+/// calls never reach a session worker, so it cannot tell an idle session
+/// from a busy one); [`Sessions::sweep`] applies these instead.
+#[derive(Debug, Clone, Copy)]
+struct Idle {
+    /// A session no request has named for this long is closed.
+    session: Duration,
+    /// A session rmcp holds that this server never recorded (its
+    /// `initialize` answer never got back through [`Mcp::opened`], e.g. the
+    /// client hung up first) is closed once it has been seen this long.
+    stray: Duration,
+}
+
+const IDLE: Idle = Idle {
+    session: Duration::from_secs(300),
+    stray: Duration::from_secs(60),
+};
 
 enum End {
     /// A Streamable HTTP session, closed through its session manager.
@@ -236,6 +249,8 @@ enum End {
 #[derive(Clone, Default)]
 pub struct Sessions {
     inner: Arc<Mutex<HashMap<String, Owner>>>,
+    /// rmcp sessions not (yet) in `inner`, with when a sweep first saw them.
+    strays: Arc<Mutex<HashMap<SessionId, Instant>>>,
 }
 
 impl Sessions {
@@ -294,8 +309,9 @@ impl Sessions {
     }
 
     /// Ends every session and stream whose token no longer authenticates
-    /// (revoked or expired), and forgets closed sessions.
-    async fn sweep(&self, service: &Service) {
+    /// (revoked or expired), closes sessions idle for longer than `idle`
+    /// allows (strays of `managers` too), and forgets closed sessions.
+    async fn sweep(&self, service: &Service, managers: &[&LocalSessionManager], idle: Idle) {
         let mut ended = Vec::new();
         let mut http = Vec::new();
         {
@@ -307,7 +323,7 @@ impl Sessions {
                         id.clone(),
                         m.clone(),
                         live,
-                        o.last_seen.elapsed() >= SESSION_IDLE,
+                        o.last_seen.elapsed() >= idle.session,
                     )),
                     End::Sse(ct) | End::Listen(ct) if !live || ct.is_cancelled() => {
                         ct.cancel();
@@ -317,11 +333,11 @@ impl Sessions {
                 }
             }
         }
-        for (id, manager, live, idle) in http {
+        for (id, manager, live, stale) in http {
             let sid: SessionId = Arc::from(id.as_str());
-            if !live || idle {
+            if !live || stale {
                 let why = if live {
-                    "no request named it for 5 minutes"
+                    "no request named it for the idle limit"
                 } else {
                     "its token was revoked or expired"
                 };
@@ -332,10 +348,46 @@ impl Sessions {
                 ended.push(id);
             }
         }
-        let mut map = self.lock();
-        for id in ended {
-            map.remove(&id);
+        {
+            let mut map = self.lock();
+            for id in ended {
+                map.remove(&id);
+            }
         }
+        for manager in managers {
+            let ids: Vec<SessionId> = manager.sessions.read().await.keys().cloned().collect();
+            let mut close = Vec::new();
+            {
+                let known = self.lock();
+                let mut strays = self.strays.lock().unwrap_or_else(|e| e.into_inner());
+                for id in &ids {
+                    if known.contains_key(id.as_ref()) {
+                        strays.remove(id);
+                    } else if strays
+                        .entry(id.clone())
+                        .or_insert_with(Instant::now)
+                        .elapsed()
+                        >= idle.stray
+                    {
+                        strays.remove(id);
+                        close.push(id.clone());
+                    }
+                }
+            }
+            for id in close {
+                tracing::info!(session = %id, "closing a session nobody was told about");
+                let _ = manager.close_session(&id).await;
+            }
+        }
+        // Forget strays that are gone.
+        let mut all = std::collections::HashSet::new();
+        for manager in managers {
+            all.extend(manager.sessions.read().await.keys().cloned());
+        }
+        self.strays
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|id, _| all.contains(id));
     }
 
     #[cfg(test)]
@@ -424,12 +476,17 @@ impl Mcp {
             shutdown: shutdown.clone(),
         };
         let sessions = mcp.sessions.clone();
+        let (admin_sessions, endpoint_sessions) =
+            (mcp.admin_sessions.clone(), mcp.endpoint_sessions.clone());
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(SWEEP_EVERY);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
-                    _ = tick.tick() => sessions.sweep(&service).await,
+                    _ = tick.tick() => {
+                        let managers = [admin_sessions.as_ref(), endpoint_sessions.as_ref()];
+                        sessions.sweep(&service, &managers, IDLE).await;
+                    }
                     _ = shutdown.cancelled() => break,
                 }
             }
@@ -510,6 +567,42 @@ fn http_config(access: &Access, shutdown: CancellationToken) -> StreamableHttpSe
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Sessions idle past the limit are closed, and so are rmcp sessions
+    /// this server never recorded; a recorded, recently used one stays.
+    #[tokio::test]
+    async fn idle_and_stray_sessions_are_closed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let service =
+            Service::new(crate::store::Store::open(dir.path()).expect("store")).expect("service");
+        let manager = Arc::new(session_manager());
+        let (kept, _) = manager.create_session().await.expect("session");
+        let (idle, _) = manager.create_session().await.expect("session");
+        let (stray, _) = manager.create_session().await.expect("session");
+        let s = Sessions::default();
+        for id in [&kept, &idle] {
+            s.insert(
+                id.to_string(),
+                "system".into(),
+                Target::Admin,
+                End::Http(manager.clone()),
+            );
+        }
+        s.lock().get_mut(idle.as_ref()).expect("idle").last_seen =
+            Instant::now() - Duration::from_millis(10);
+        let limits = Idle {
+            session: Duration::from_millis(5),
+            stray: Duration::ZERO,
+        };
+        // `kept` was seen just now; refresh it so only `idle` is past 5 ms.
+        s.lock().get_mut(kept.as_ref()).expect("kept").last_seen = Instant::now();
+        s.sweep(&service, &[manager.as_ref()], limits).await;
+        let has = async |id: &SessionId| manager.has_session(id).await.expect("has");
+        assert!(has(&kept).await, "a recently used session stays");
+        assert!(!has(&idle).await, "an idle session is closed");
+        assert!(!has(&stray).await, "an unrecorded session is closed");
+        assert_eq!(s.len(), 1);
+    }
 
     #[tokio::test]
     async fn sessions_refuse_other_tokens_and_other_servers() {

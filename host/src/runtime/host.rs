@@ -227,7 +227,7 @@ impl context::Host for HostState {
     }
 
     async fn collection_schemas(&mut self) -> String {
-        self.call.visible_schemas.clone()
+        self.call.visible_schemas.to_string()
     }
 
     async fn request_id(&mut self) -> String {

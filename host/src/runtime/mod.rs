@@ -141,15 +141,15 @@ pub(crate) struct CallCtx {
     /// The client's token acting through the endpoint's scope: every store
     /// call needs both (service decides).
     pub caller: Caller,
-    pub endpoint: Endpoint,
+    pub endpoint: Arc<Endpoint>,
     /// The endpoint config as JSON (what `context.endpoint-config` returns).
     pub config_json: Arc<str>,
     /// `{"collection": schema}` of the endpoint's collections (what its tool
     /// set is built from).
-    pub schemas: String,
+    pub schemas: Arc<str>,
     /// What `context.collection-schemas` answers during a tool call: the
     /// schemas of the collections the client's token reaches.
-    pub visible_schemas: String,
+    pub visible_schemas: Arc<str>,
     pub request_id: String,
     pub deadline: Instant,
     /// What the runtime keeps for this endpoint (gate, tool set, log): the
@@ -748,7 +748,7 @@ impl Runtime {
         self: &Arc<Self>,
         service: &Service,
         client: &Caller,
-        serving: Serving,
+        serving: Arc<Serving>,
         stored: bool,
     ) -> Arc<CallCtx> {
         let timeout = self.timeout(&serving.endpoint);
@@ -759,7 +759,7 @@ impl Runtime {
             true => self.endpoints.entry(&serving.endpoint, max),
             false => Entry::detached(max),
         };
-        let schemas = serving.schemas.to_string();
+        let schemas = serving.schemas_json.clone();
         let ws = &serving.scope.workspace;
         let visible_schemas = match serving.schemas.as_object() {
             Some(all) if !all.keys().all(|c| client.reaches_collection(ws, c)) => {
@@ -768,16 +768,16 @@ impl Runtime {
                     .filter(|(c, _)| client.reaches_collection(ws, c))
                     .map(|(c, s)| (c.clone(), s.clone()))
                     .collect();
-                serde_json::Value::Object(seen).to_string()
+                Arc::from(serde_json::Value::Object(seen).to_string())
             }
             _ => schemas.clone(),
         };
         Arc::new(CallCtx {
             runtime: self.clone(),
             service: service.clone(),
-            caller: client.through(serving.scope),
+            caller: client.through(serving.scope.clone()),
             config_json: self.config_json(&entry, &serving.endpoint, stored),
-            endpoint: serving.endpoint,
+            endpoint: serving.endpoint.clone(),
             schemas,
             visible_schemas,
             request_id: uuid::Uuid::now_v7().to_string(),
@@ -805,7 +805,7 @@ impl Runtime {
         self: &Arc<Self>,
         service: &Service,
         client: &Caller,
-        serving: Serving,
+        serving: Arc<Serving>,
     ) -> Result<Vec<Tool>, RunError> {
         let call = self.call_ctx(service, client, serving, true);
         let set = self
@@ -844,7 +844,7 @@ impl Runtime {
         self: &Arc<Self>,
         service: &Service,
         client: &Caller,
-        serving: Serving,
+        serving: Arc<Serving>,
         name: &str,
         arguments: &str,
     ) -> Result<ToolResult, RunError> {

@@ -278,7 +278,7 @@ impl Runtime {
             .component
             .clone()
             .unwrap_or_default();
-        let call = self.call_ctx(service, caller, serving, false);
+        let call = self.call_ctx(service, caller, Arc::new(serving), false);
         self.call(&call, async || self.build(&call).await.map(drop))
             .await
             .map_err(|e| match e {
@@ -321,7 +321,7 @@ impl Runtime {
             runtime: self.clone(),
             service: service.clone(),
             caller: Caller::new("upload", "component upload", Vec::new()),
-            endpoint: Endpoint {
+            endpoint: Arc::new(Endpoint {
                 slug: "upload".into(),
                 workspace_id: ws.to_string(),
                 revision: 0,
@@ -329,10 +329,10 @@ impl Runtime {
                 tools: Vec::new(),
                 created_at: String::new(),
                 updated_at: String::new(),
-            },
+            }),
             config_json: Arc::from("{}"),
-            schemas: "{}".into(),
-            visible_schemas: "{}".into(),
+            schemas: Arc::from("{}"),
+            visible_schemas: Arc::from("{}"),
             request_id: uuid::Uuid::now_v7().to_string(),
             deadline: Instant::now() + self.limits.timeout,
             // Its own gate and log: the probe is no endpoint.

@@ -396,9 +396,11 @@ impl Service {
 /// What serving one call of an endpoint needs.
 #[derive(Clone)]
 pub struct Serving {
-    pub endpoint: Endpoint,
+    pub endpoint: Arc<Endpoint>,
     /// `{"collection": schema}` for the endpoint's collections.
     pub schemas: Value,
+    /// [`Serving::schemas`] as JSON text.
+    pub schemas_json: Arc<str>,
     /// What the endpoint's configuration lets its code do. A call runs as
     /// the client's token through this scope (see [`Caller::through`]).
     pub scope: Arc<EndpointScope>,
@@ -417,11 +419,70 @@ fn serving_of(
         config: endpoint.config.clone(),
         collections: schemas.keys().cloned().collect(),
     });
+    let schemas = Value::Object(schemas);
     Ok(Serving {
-        endpoint,
-        schemas: Value::Object(schemas),
+        endpoint: Arc::new(endpoint),
+        schemas_json: Arc::from(schemas.to_string()),
+        schemas,
         scope,
     })
+}
+
+/// Endpoints resolved at one store generation ([`Store::generation`]),
+/// by workspace and slug. Any commit moves the generation and so empties
+/// the cache: what a request is served by is never older than the last
+/// acknowledged write. Only the resolution is cached; whether the caller
+/// may read the workspace is checked on every request.
+#[derive(Default)]
+pub(crate) struct ServingCache(std::sync::Mutex<Servings>);
+
+#[derive(Default)]
+struct Servings {
+    generation: u64,
+    entries: usize,
+    by_workspace:
+        std::collections::HashMap<String, std::collections::HashMap<String, Arc<Serving>>>,
+}
+
+/// More resolved endpoints than this at one generation empty the cache.
+const SERVINGS_MAX: usize = 10_000;
+
+impl ServingCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Servings> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get(&self, generation: u64, ws: &str, slug: &str) -> Option<Arc<Serving>> {
+        let c = self.lock();
+        if c.generation != generation {
+            return None;
+        }
+        c.by_workspace.get(ws)?.get(slug).cloned()
+    }
+
+    fn put(&self, generation: u64, ws: &str, slug: &str, serving: Arc<Serving>) {
+        let mut c = self.lock();
+        if c.generation != generation {
+            if generation < c.generation {
+                return; // resolved before a newer commit: not worth keeping
+            }
+            *c = Servings {
+                generation,
+                ..Servings::default()
+            };
+        }
+        if c.entries >= SERVINGS_MAX {
+            c.by_workspace.clear();
+            c.entries = 0;
+        }
+        let fresh = c
+            .by_workspace
+            .entry(ws.to_string())
+            .or_default()
+            .insert(slug.to_string(), serving)
+            .is_none();
+        c.entries += usize::from(fresh);
+    }
 }
 
 /// Checks a candidate endpoint revision before it is published: that its
@@ -474,17 +535,28 @@ impl Service {
     /// workspace (each store operation of a call is then checked on its
     /// own, see [`Caller::through`]). One snapshot: the call runs on exactly
     /// one revision.
-    pub fn serving(&self, client: &Caller, ws: &str, slug: &str) -> Result<Serving> {
+    ///
+    /// Resolutions are cached per store generation ([`ServingCache`]); the
+    /// permission check runs every time.
+    pub fn serving(&self, client: &Caller, ws: &str, slug: &str) -> Result<Arc<Serving>> {
+        // Read before the snapshot (see `Store::generation`).
+        let generation = self.store.generation();
+        if let Some(hit) = self.servings.get(generation, ws, slug) {
+            client.require(&hit.scope.workspace, None, "read:records")?;
+            return Ok(hit);
+        }
         let txn = self.store.read()?;
         let w = self.read_workspace(&txn, client, ws, None, "read:records")?;
         let endpoint = load(&txn, ws, slug)?.ok_or_else(|| not_found(ws, slug))?;
-        serving_of(&txn, w, endpoint)
+        let serving = Arc::new(serving_of(&txn, w, endpoint)?);
+        self.servings.put(generation, ws, slug, serving.clone());
+        Ok(serving)
     }
 
     /// Resolves endpoint `slug` for an endpoint route: the token must be
     /// scoped to exactly one workspace ([`endpoint_workspace`]), where the
     /// endpoint is looked up.
-    pub fn serving_for_route(&self, client: &Caller, slug: &str) -> Result<Serving> {
+    pub fn serving_for_route(&self, client: &Caller, slug: &str) -> Result<Arc<Serving>> {
         let ws = endpoint_workspace(client)?;
         self.serving(client, &ws, slug).map_err(|e| match e {
             ServiceError::NotFound { .. } => ServiceError::not_found(
@@ -574,13 +646,107 @@ impl Service {
 #[cfg(test)]
 mod tests {
     use mcp_factory_guest::config::EndpointConfig;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::Change;
     use crate::service::collections::UpsertCollection;
     use crate::service::workspaces::{CreatePreview, CreateWorkspace};
     use crate::service::{Caller, Service};
     use crate::store::Store;
+
+    /// A resolution is reused until the next commit of any kind; the
+    /// caller's permission is checked on every request, hit or not.
+    #[tokio::test]
+    async fn resolutions_are_reused_only_within_one_store_generation() {
+        use std::sync::Arc;
+
+        use crate::service::auth::{Grant, Scope};
+        use crate::service::records::UpsertRecord;
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let svc = Service::new(Store::open(dir.path()).expect("store")).expect("service");
+        let sys = Caller::system();
+        svc.create_workspace(
+            &sys,
+            CreateWorkspace {
+                id: "w".into(),
+                name: None,
+                description: None,
+            },
+        )
+        .await
+        .expect("ws");
+        svc.create_preview(
+            &sys,
+            "w",
+            CreatePreview {
+                name: "dev".into(),
+                description: None,
+            },
+        )
+        .await
+        .expect("preview");
+        let coll = UpsertCollection {
+            name: None,
+            description: None,
+            schema: json!({"type": "object"}),
+        };
+        svc.upsert_collection(&sys, "w--dev", "items", coll)
+            .await
+            .expect("collection");
+        let config = |ops: Value| -> EndpointConfig {
+            serde_json::from_value(json!({"tools": [{"collection": "items", "operations": ops}]}))
+                .expect("config")
+        };
+        svc.upsert_endpoint(&sys, "w--dev", "ep", config(json!(["get"])))
+            .await
+            .expect("upsert");
+        let grants = |perms: &[&str]| {
+            vec![Grant {
+                scope: Scope {
+                    workspaces: vec!["w--dev".into()],
+                    collections: None,
+                    environments: None,
+                },
+                permissions: perms.iter().map(|p| p.to_string()).collect(),
+            }]
+        };
+        let reader = Caller::new("t1", "reader", grants(&["read:records"]));
+        let writer_only = Caller::new("t2", "writer", grants(&["write:records"]));
+
+        let a = svc.serving(&reader, "w--dev", "ep").expect("served");
+        let b = svc.serving(&reader, "w--dev", "ep").expect("served");
+        assert!(Arc::ptr_eq(&a, &b), "one generation, one resolution");
+        // A hit still checks the caller.
+        assert!(matches!(
+            svc.serving(&writer_only, "w--dev", "ep"),
+            Err(crate::service::ServiceError::Forbidden(_))
+        ));
+        // Any commit (a record here) starts a new generation.
+        svc.upsert_record(
+            &sys,
+            "w--dev",
+            "items",
+            serde_json::from_value::<UpsertRecord>(json!({"data": {}})).expect("record"),
+        )
+        .await
+        .expect("record");
+        let c = svc.serving(&reader, "w--dev", "ep").expect("served");
+        assert!(!Arc::ptr_eq(&a, &c));
+        // A new revision is served as soon as its upsert returns.
+        svc.upsert_endpoint(&sys, "w--dev", "ep", config(json!(["get", "list"])))
+            .await
+            .expect("upsert");
+        let d = svc.serving(&reader, "w--dev", "ep").expect("served");
+        assert_eq!((c.endpoint.revision, d.endpoint.revision), (1, 2));
+        svc.delete_endpoint(&sys, "w--dev", "ep")
+            .await
+            .expect("delete");
+        assert!(
+            svc.serving(&reader, "w--dev", "ep").is_err(),
+            "deleted at once"
+        );
+    }
 
     #[tokio::test]
     async fn endpoint_changes_are_announced_after_they_are_durable() {

@@ -56,6 +56,8 @@ pub struct Service {
     tokens: Arc<tokens::TokenCache>,
     /// The runtime's check of a candidate endpoint revision.
     config_check: Arc<std::sync::OnceLock<Arc<dyn endpoints::ConfigCheck>>>,
+    /// Endpoints resolved at the store's current generation.
+    servings: Arc<endpoints::ServingCache>,
 }
 
 /// What a write function needs besides the transaction.
@@ -113,6 +115,7 @@ impl Service {
             schemas: Arc::new(schema::Cache::default()),
             tokens,
             config_check: Default::default(),
+            servings: Default::default(),
         })
     }
 

@@ -71,6 +71,7 @@ from_redb!(
 pub struct Store {
     db: Arc<redb::Database>,
     writer: writer::Writer,
+    generation: writer::Generation,
 }
 
 impl Store {
@@ -89,8 +90,21 @@ impl Store {
         })?;
         let db = Arc::new(db);
         tables::create_all(&db)?;
-        let writer = writer::Writer::spawn(db.clone())?;
-        Ok(Store { db, writer })
+        let generation = writer::Generation::default();
+        let writer = writer::Writer::spawn(db.clone(), generation.clone())?;
+        Ok(Store {
+            db,
+            writer,
+            generation,
+        })
+    }
+
+    /// How many transactions this store has committed since it was opened,
+    /// counted after each commit and before the writes in it are
+    /// acknowledged. Read it *before* taking a snapshot: a value cached
+    /// with the generation read then is stale once the generation moves.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// A consistent read snapshot.

@@ -116,11 +116,11 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    pub(super) fn spawn(db: Arc<Database>) -> Result<Writer, StoreError> {
+    pub(super) fn spawn(db: Arc<Database>, generation: Generation) -> Result<Writer, StoreError> {
         let (tx, rx) = mpsc::channel::<Queued>(QUEUE);
         std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || run(&db, rx))
+            .spawn(move || run(&db, &generation, rx))
             .map_err(|e| StoreError::new(format!("cannot start the store writer thread: {e}")))?;
         Ok(Writer { tx })
     }
@@ -181,7 +181,14 @@ fn fail_all(jobs: Vec<Box<dyn Job>>, err: &StoreError) {
     }
 }
 
-fn run(db: &Database, mut rx: mpsc::Receiver<Queued>) {
+/// Bumped after every commit (see [`super::Store::generation`]).
+pub(super) type Generation = std::sync::Arc<std::sync::atomic::AtomicU64>;
+
+fn committed(generation: &Generation) {
+    generation.fetch_add(1, std::sync::atomic::Ordering::Release);
+}
+
+fn run(db: &Database, generation: &Generation, mut rx: mpsc::Receiver<Queued>) {
     let mut carry: Option<Queued> = None;
     loop {
         let first = match carry.take() {
@@ -192,7 +199,7 @@ fn run(db: &Database, mut rx: mpsc::Receiver<Queued>) {
             },
         };
         if first.mode == WriteMode::Exclusive {
-            run_exclusive(db, first.job);
+            run_exclusive(db, generation, first.job);
             continue;
         }
         let mut group = vec![first.job];
@@ -206,11 +213,11 @@ fn run(db: &Database, mut rx: mpsc::Receiver<Queued>) {
                 Err(_) => break,
             }
         }
-        run_shared(db, group);
+        run_shared(db, generation, group);
     }
 }
 
-fn run_exclusive(db: &Database, mut job: Box<dyn Job>) {
+fn run_exclusive(db: &Database, generation: &Generation, mut job: Box<dyn Job>) {
     let txn = match begin(db) {
         Ok(t) => t,
         Err(e) => {
@@ -219,7 +226,13 @@ fn run_exclusive(db: &Database, mut job: Box<dyn Job>) {
         }
     };
     match run_job(&mut job, &txn) {
-        Ok(Outcome::Done) => job.finish(txn.commit().map_err(StoreError::from)),
+        Ok(Outcome::Done) => {
+            let commit = txn.commit().map_err(StoreError::from);
+            if commit.is_ok() {
+                committed(generation);
+            }
+            job.finish(commit)
+        }
         Ok(Outcome::Refused | Outcome::Poisoned) => {
             let _ = txn.abort();
             job.finish(Ok(()));
@@ -235,7 +248,7 @@ fn run_exclusive(db: &Database, mut job: Box<dyn Job>) {
 /// and the transaction aborted; every other job (those that ran before it
 /// too, since their reads may have seen its writes) runs again in a fresh
 /// one. Each round drops one job, so this ends.
-fn run_shared(db: &Database, mut jobs: Vec<Box<dyn Job>>) {
+fn run_shared(db: &Database, generation: &Generation, mut jobs: Vec<Box<dyn Job>>) {
     while !jobs.is_empty() {
         let txn = match begin(db) {
             Ok(t) => t,
@@ -265,7 +278,10 @@ fn run_shared(db: &Database, mut jobs: Vec<Box<dyn Job>>) {
             // given with the others once the group's fate is known.
             let commit = txn.commit().map_err(StoreError::from);
             return match commit {
-                Ok(()) => ran.into_iter().for_each(|j| j.finish(Ok(()))),
+                Ok(()) => {
+                    committed(generation);
+                    ran.into_iter().for_each(|j| j.finish(Ok(())))
+                }
                 Err(e) => fail_all(ran, &e),
             };
         };

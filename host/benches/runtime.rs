@@ -45,7 +45,7 @@ struct Fixture {
     service: Service,
     sys: Caller,
     runtime: Arc<Runtime>,
-    serving: Serving,
+    serving: std::sync::Arc<Serving>,
     id: String,
     args: String,
     _dir: tempfile::TempDir,

@@ -275,7 +275,8 @@ mod tests {
 
     #[test]
     fn plain_calls_of_both_revisions_are_taken() {
-        let c = parse(&stateless_headers(&[]), STATELESS.as_bytes(), false).unwrap();
+        let c = parse(&stateless_headers(&[]), STATELESS.as_bytes(), false)
+            .expect("a plain stateless call is taken");
         assert_eq!(c.era, Era::Stateless);
         assert_eq!(
             (c.id, c.name.as_ref(), c.arguments),
@@ -290,7 +291,7 @@ mod tests {
             ("mcp-session-id", "s"),
             ("mcp-protocol-version", "2025-11-25"),
         ]);
-        let c = parse(&h, body.as_bytes(), true).unwrap();
+        let c = parse(&h, body.as_bytes(), true).expect("a plain session call is taken");
         assert_eq!(c.era, Era::Session);
         assert_eq!((c.id, c.arguments), (r#""a-1""#, "{}"));
     }

@@ -483,3 +483,61 @@ fn without_id(mut v: Value) -> Value {
     }
     v
 }
+
+/// One token holds at most 32 listen streams; the next is refused with a
+/// reason, and closing one makes room.
+#[tokio::test]
+async fn a_token_holds_a_bounded_number_of_listen_streams() {
+    let s = Server::start();
+    endpoint_calls::setup(&s).await;
+    let token = s.token("listener", rw("acme")).await;
+    let mut open = Vec::new();
+    for _ in 0..32 {
+        let mut l = Listen::open(&s, EP, &token).await;
+        let ack = l.next().await.expect("ack");
+        assert_eq!(ack["method"], "notifications/subscriptions/acknowledged");
+        open.push(l);
+    }
+    let refused = async |s: &Server| {
+        let mut l = Listen::open(s, EP, &token).await;
+        let mut last = Value::Null;
+        while let Some(m) = tokio::time::timeout(Duration::from_secs(5), l.next())
+            .await
+            .expect("the stream answers")
+        {
+            last = m;
+            if last.get("id").is_some() {
+                break;
+            }
+        }
+        last
+    };
+    let end = refused(&s).await;
+    assert!(
+        end["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("32 open listen streams")),
+        "{end}"
+    );
+    // Another token is not affected.
+    let mut other = Listen::open(&s, "/mcp", &s.admin).await;
+    assert_eq!(
+        other.next().await.expect("ack")["method"],
+        "notifications/subscriptions/acknowledged"
+    );
+    // Closing one stream frees its place (once the server sees it go).
+    drop(open.pop());
+    let t0 = Instant::now();
+    loop {
+        let mut l = Listen::open(&s, EP, &token).await;
+        l.next().await.expect("ack");
+        let more = tokio::time::timeout(Duration::from_millis(300), l.next()).await;
+        match more {
+            Err(_) => break, // still open: accepted
+            Ok(m) => assert!(
+                m.is_some_and(|m| m["error"].is_object()) && t0.elapsed() < Duration::from_secs(5),
+                "a closed stream's place was not freed"
+            ),
+        }
+    }
+}

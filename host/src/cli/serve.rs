@@ -162,6 +162,7 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     let mcp = crate::mcp::McpConfig {
         access,
         conformance_fixture: a.conformance_fixture,
+        max_body: a.max_body,
     };
     let state = AppState::new(service, runtime, a.max_body, mcp);
     http::serve(listener, state, shutdown_signal()).await?;

@@ -92,7 +92,15 @@ impl Access {
         let Some((scheme, authority)) = origin.split_once("://") else {
             return self.allowed_origins.iter().any(|a| a == origin);
         };
+        // An origin is scheme://host[:port]: no user info, path or query
+        // (`http://localhost:1@evil.example` is evil.example's).
+        if authority.contains(['@', '/', '?', '#', '\\']) {
+            return false;
+        }
         let (name, port) = split_port(authority);
+        if port.is_some_and(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit())) {
+            return false;
+        }
         self.allowed_origins.iter().any(|a| {
             let Some((s, auth)) = a.split_once("://") else {
                 return false;
@@ -359,6 +367,17 @@ mod tests {
                 .is_err()
         );
         assert!(a.check(&headers("localhost:8787", Some("null"))).is_err());
+        for sly in [
+            "http://localhost:1@evil.example",
+            "http://localhost@evil.example",
+            "http://localhost:80/evil",
+            "http://localhost:x",
+        ] {
+            assert!(
+                a.check(&headers("localhost:8787", Some(sly))).is_err(),
+                "{sly}"
+            );
+        }
 
         let a = access(
             &["mcp.example.com", "other.example:8080"],

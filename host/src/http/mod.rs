@@ -46,7 +46,11 @@ impl AppState {
         max_body: usize,
         mcp: crate::mcp::McpConfig,
     ) -> AppState {
-        let mcp = crate::mcp::Mcp::new(service.clone(), runtime.clone(), mcp);
+        let mcp = crate::mcp::Mcp::new(
+            service.clone(),
+            runtime.clone(),
+            crate::mcp::McpConfig { max_body, ..mcp },
+        );
         AppState(std::sync::Arc::new(App {
             service,
             runtime,

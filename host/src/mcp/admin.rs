@@ -1126,7 +1126,7 @@ impl ServerHandler for AdminMcp {
             return Ok(());
         };
         let c = super::caller_of(&ctx.request_context().extensions)?;
-        super::listen::run(ctx, listens, &c, None, false).await
+        super::listen::run(ctx, listens, &c, None, false, || false).await
     }
 }
 

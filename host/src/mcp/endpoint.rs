@@ -212,7 +212,8 @@ impl ServerHandler for EndpointMcp {
             }
             Err(_) => true,
         };
-        listen::run(ctx, listens, &c, Some(changes), stale).await
+        let gone = || self.service.serving_for_route(&c.caller, slug).is_err();
+        listen::run(ctx, listens, &c, Some(changes), stale, gone).await
     }
 
     /// Watches the endpoint for the session's lifetime and tells the client

@@ -27,7 +27,6 @@
 //! bounded by the endpoint's time limit).
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -35,6 +34,7 @@ use axum::response::Response;
 use rmcp::model::{ClientCapabilities, Implementation};
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 
 use super::McpCaller;
 
@@ -63,10 +63,13 @@ struct Message<'a> {
 struct Params<'a> {
     #[serde(borrow)]
     name: Cow<'a, str>,
-    #[serde(borrow, default)]
-    arguments: Option<&'a RawValue>,
-    #[serde(rename = "_meta", borrow, default)]
-    meta: Option<BTreeMap<&'a str, &'a RawValue>>,
+    // Decoded whole, as rmcp decodes them: text it would refuse (a lone
+    // surrogate, a number out of range, nesting past the limit) makes the
+    // body fail here too, and rmcp answers it.
+    #[serde(default)]
+    arguments: Option<Map<String, Value>>,
+    #[serde(rename = "_meta", default)]
+    meta: Option<Map<String, Value>>,
 }
 
 /// A `tools/call` the fast path serves.
@@ -76,8 +79,8 @@ pub(crate) struct Call<'a> {
     /// The JSON-RPC id, as sent (a string or an integer).
     pub id: &'a str,
     pub name: Cow<'a, str>,
-    /// The arguments object as sent, `{}` when absent or null.
-    pub arguments: &'a str,
+    /// The arguments object, empty when absent or null.
+    pub arguments: Map<String, Value>,
 }
 
 const VERSION_KEY: &str = "io.modelcontextprotocol/protocolVersion";
@@ -98,13 +101,31 @@ fn single<'h>(headers: &'h HeaderMap, name: &str) -> Option<Option<&'h str>> {
     Some(first.to_str().ok())
 }
 
+/// The media type of one `Accept` or `Content-Type` entry, without its
+/// parameters; `None` when its `q` is 0 (not acceptable).
+fn media_type(entry: &str) -> Option<&str> {
+    let mut parts = entry.split(';');
+    let ty = parts.next()?.trim();
+    for p in parts {
+        if let Some((k, v)) = p.split_once('=')
+            && k.trim().eq_ignore_ascii_case("q")
+            && v.trim().parse::<f32>().is_ok_and(|q| q <= 0.0)
+        {
+            return None;
+        }
+    }
+    Some(ty)
+}
+
 fn accepts_json_and_sse(headers: &HeaderMap) -> bool {
     let mut json = false;
     let mut sse = false;
     for v in headers.get_all(header::ACCEPT) {
-        let v = v.to_str().unwrap_or("").to_ascii_lowercase();
-        json |= v.contains("application/json");
-        sse |= v.contains("text/event-stream");
+        for entry in v.to_str().unwrap_or("").split(',') {
+            let ty = media_type(entry).unwrap_or("");
+            json |= ty.eq_ignore_ascii_case("application/json");
+            sse |= ty.eq_ignore_ascii_case("text/event-stream");
+        }
     }
     json && sse
 }
@@ -113,10 +134,10 @@ fn accepts_json_and_sse(headers: &HeaderMap) -> bool {
 /// the request's `Mcp-Session-Id` names a live session of this caller on
 /// this route (checked by the caller of this function).
 pub(crate) fn parse<'a>(headers: &HeaderMap, body: &'a [u8], session: bool) -> Option<Call<'a>> {
-    let json_body = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.len() >= 16 && v[..16].eq_ignore_ascii_case("application/json"));
+    let json_body = single(headers, header::CONTENT_TYPE.as_str())
+        .flatten()
+        .and_then(media_type)
+        .is_some_and(|t| t.eq_ignore_ascii_case("application/json"));
     if !json_body || !accepts_json_and_sse(headers) || headers.contains_key("last-event-id") {
         return None;
     }
@@ -127,17 +148,13 @@ pub(crate) fn parse<'a>(headers: &HeaderMap, body: &'a [u8], session: bool) -> O
     let id = m.id.get();
     let id_ok = match id.as_bytes().first() {
         Some(b'"') => serde_json::from_str::<String>(id).is_ok(),
-        Some(b'-' | b'0'..=b'9') => id.parse::<i64>().is_ok(),
+        // `-0` would come back from rmcp as `0`: leave it to rmcp.
+        Some(b'-' | b'0'..=b'9') => !id.starts_with("-0") && id.parse::<i64>().is_ok(),
         _ => false,
     };
     if !id_ok {
         return None;
     }
-    let arguments = match m.params.arguments.map(RawValue::get) {
-        None | Some("null") => "{}",
-        Some(a) if a.starts_with('{') => a,
-        Some(_) => return None,
-    };
     let meta = m.params.meta.unwrap_or_default();
     if meta.contains_key("progressToken") {
         return None;
@@ -163,19 +180,19 @@ pub(crate) fn parse<'a>(headers: &HeaderMap, body: &'a [u8], session: bool) -> O
         {
             return None;
         }
-        match single(headers, "mcp-name") {
-            Some(Some(n)) if n.trim() == m.params.name => {}
-            _ => return None,
-        }
-        if meta.get(VERSION_KEY).map(|v| v.get()) != Some("\"2026-07-28\"") {
+        // Exactly as rmcp compares it (hyper has trimmed the value).
+        if single(headers, "mcp-name") != Some(Some(m.params.name.as_ref())) {
             return None;
         }
-        let capabilities = meta.get(CAPABILITIES_KEY)?.get();
-        if capabilities != "{}" {
-            serde_json::from_str::<ClientCapabilities>(capabilities).ok()?;
+        if meta.get(VERSION_KEY).and_then(Value::as_str) != Some("2026-07-28") {
+            return None;
+        }
+        let capabilities = meta.get(CAPABILITIES_KEY)?;
+        if !capabilities.as_object().is_some_and(Map::is_empty) {
+            ClientCapabilities::deserialize(capabilities).ok()?;
         }
         if let Some(info) = meta.get(CLIENT_INFO_KEY) {
-            serde_json::from_str::<Implementation>(info.get()).ok()?;
+            Implementation::deserialize(info).ok()?;
         }
         Era::Stateless
     };
@@ -183,7 +200,7 @@ pub(crate) fn parse<'a>(headers: &HeaderMap, body: &'a [u8], session: bool) -> O
         era,
         id,
         name: m.params.name,
-        arguments,
+        arguments: m.params.arguments.unwrap_or_default(),
     })
 }
 
@@ -194,13 +211,9 @@ pub(crate) async fn serve(
     caller: &McpCaller,
     call: Call<'_>,
 ) -> Response {
-    // The arguments as the rmcp path passes them (one JSON object, each key
-    // once): a component sees the same text either way.
-    let arguments =
-        match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(call.arguments) {
-            Ok(map) => serde_json::Value::Object(map).to_string(),
-            Err(_) => return internal(),
-        };
+    // The arguments as the rmcp path passes them: a component sees the same
+    // text either way.
+    let arguments = Value::Object(call.arguments).to_string();
     let out = super::endpoint::call_result(service, runtime, caller, &call.name, &arguments).await;
     let mut body = String::with_capacity(256);
     body.push_str(r#"{"jsonrpc":"2.0","id":"#);
@@ -240,6 +253,10 @@ fn internal() -> Response {
         r#"{"error":{"code":"INTERNAL","message":"internal error; the server log has the details"}}"#,
     ));
     *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     r
 }
 
@@ -278,10 +295,8 @@ mod tests {
         let c = parse(&stateless_headers(&[]), STATELESS.as_bytes(), false)
             .expect("a plain stateless call is taken");
         assert_eq!(c.era, Era::Stateless);
-        assert_eq!(
-            (c.id, c.name.as_ref(), c.arguments),
-            ("7", "get_items", r#"{"id":"x"}"#)
-        );
+        assert_eq!((c.id, c.name.as_ref()), ("7", "get_items"));
+        assert_eq!(Value::Object(c.arguments).to_string(), r#"{"id":"x"}"#);
 
         let body =
             r#"{"jsonrpc":"2.0","id":"a-1","method":"tools/call","params":{"name":"get_items"}}"#;
@@ -293,7 +308,8 @@ mod tests {
         ]);
         let c = parse(&h, body.as_bytes(), true).expect("a plain session call is taken");
         assert_eq!(c.era, Era::Session);
-        assert_eq!((c.id, c.arguments), (r#""a-1""#, "{}"));
+        assert_eq!(c.id, r#""a-1""#);
+        assert!(c.arguments.is_empty());
     }
 
     #[test]
@@ -370,6 +386,30 @@ mod tests {
             ),
             ("not JSON", &h, "{".to_string(), false),
             (
+                "a lone surrogate",
+                &h,
+                STATELESS.replace(r#""x"}"#, r#""\ud800"}"#),
+                false,
+            ),
+            (
+                "a number out of range",
+                &h,
+                STATELESS.replace(r#"{"id":"x"}"#, r#"{"id":1e400}"#),
+                false,
+            ),
+            (
+                "out-of-range _meta",
+                &h,
+                STATELESS.replace(r#""_meta":{"#, r#""_meta":{"x":1e400,"#),
+                false,
+            ),
+            (
+                "a -0 id",
+                &h,
+                STATELESS.replace(r#""id":7"#, r#""id":-0"#),
+                false,
+            ),
+            (
                 "a 2026 call in a session",
                 &session,
                 STATELESS.to_string(),
@@ -388,6 +428,32 @@ mod tests {
                 parse(&stateless_headers(&extra), STATELESS.as_bytes(), false).is_none(),
                 "{what}"
             );
+        }
+        for (what, accept, ctype) in [
+            (
+                "q=0 JSON",
+                "application/json;q=0, text/event-stream",
+                "application/json",
+            ),
+            (
+                "jsonx",
+                "application/jsonx, text/event-stream",
+                "application/json",
+            ),
+            (
+                "json-seq body",
+                "application/json, text/event-stream",
+                "application/json-seq",
+            ),
+        ] {
+            let h = headers(&[
+                ("content-type", ctype),
+                ("accept", accept),
+                ("mcp-protocol-version", "2026-07-28"),
+                ("mcp-method", "tools/call"),
+                ("mcp-name", "get_items"),
+            ]);
+            assert!(parse(&h, STATELESS.as_bytes(), false).is_none(), "{what}");
         }
         let no_sse = headers(&[
             ("content-type", "application/json"),

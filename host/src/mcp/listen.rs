@@ -20,7 +20,7 @@ use rmcp::service::SubscriptionContext;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 
-use super::{End, McpCaller, Sessions, Target};
+use super::{McpCaller, Sessions, Target};
 use crate::service::endpoints::Change;
 
 /// What a handler needs to serve listen streams.
@@ -52,6 +52,9 @@ impl Pending {
     }
 }
 
+/// Most listen streams one token may hold open at once (per server).
+pub(crate) const MAX_PER_TOKEN: usize = 32;
+
 /// The stream's entry in [`Sessions`], removed when the stream ends.
 struct Registered {
     sessions: Sessions,
@@ -60,20 +63,23 @@ struct Registered {
 }
 
 impl Registered {
-    fn new(sessions: &Sessions, caller: &McpCaller) -> Registered {
+    /// `None` when the caller's token already holds [`MAX_PER_TOKEN`].
+    fn new(sessions: &Sessions, caller: &McpCaller) -> Option<Registered> {
         let id = format!("listen:{}", uuid::Uuid::new_v4());
         let revoked = CancellationToken::new();
-        sessions.insert(
-            id.clone(),
-            caller.caller.token_id.clone(),
-            caller.target.clone(),
-            End::Listen(revoked.clone()),
-        );
-        Registered {
-            sessions: sessions.clone(),
-            id,
-            revoked,
-        }
+        sessions
+            .insert_listen(
+                id.clone(),
+                caller.caller.token_id.clone(),
+                caller.target.clone(),
+                revoked.clone(),
+                MAX_PER_TOKEN,
+            )
+            .then(|| Registered {
+                sessions: sessions.clone(),
+                id,
+                revoked,
+            })
     }
 }
 
@@ -93,29 +99,56 @@ pub(crate) fn accepted(
 }
 
 /// Serves one listen stream of `caller`. For an endpoint, `changes` carries
-/// the endpoint changes and `stale` says whether the endpoint already
-/// changed since the request was authenticated (then the client is told at
-/// once). The Admin MCP's tools never change: its streams only wait.
+/// the endpoint changes, `stale` says whether the endpoint already changed
+/// since the request was authenticated (then the client is told at once),
+/// and `gone` whether it no longer exists (asked when a change may have been
+/// missed: then, or after its deletion, the stream ends). The Admin MCP's
+/// tools never change: its streams only wait.
 pub(crate) async fn run(
     ctx: SubscriptionContext,
     listens: &Listens,
     caller: &McpCaller,
     mut changes: Option<broadcast::Receiver<Change>>,
     stale: bool,
+    gone: impl Fn() -> bool,
 ) -> Result<(), ErrorData> {
-    let registered = Registered::new(&listens.sessions, caller);
+    let Some(registered) = Registered::new(&listens.sessions, caller) else {
+        return Err(ErrorData::invalid_request(
+            format!(
+                "this token already has {MAX_PER_TOKEN} open listen streams on this server; \
+                 close one first"
+            ),
+            None,
+        ));
+    };
     let (ws, slug) = match &caller.target {
         Target::Endpoint { workspace, slug } => (workspace.as_str(), slug.as_str()),
         Target::Admin => ("", ""),
     };
     let wants_tools = ctx.accepted().tools_list_changed == Some(true);
     let mut changed = stale;
-    let mut deleted = false;
+    let mut deleted = stale && gone();
+    let revoked = || {
+        ErrorData::invalid_request(
+            "the token of this listen stream was revoked or has expired; \
+             listen again with a valid token",
+            None,
+        )
+    };
     loop {
         if changed {
             changed = false;
-            if wants_tools && ctx.sink().notify_tool_list_changed().await.is_err() {
-                return Ok(());
+            if wants_tools {
+                // A client that stops reading must not keep the stream past
+                // its revocation: the send waits with the same exits.
+                tokio::select! {
+                    r = ctx.sink().notify_tool_list_changed() => if r.is_err() {
+                        return Ok(());
+                    },
+                    () = ctx.cancelled() => return Ok(()),
+                    () = listens.shutdown.cancelled() => return Ok(()),
+                    () = registered.revoked.cancelled() => return Err(revoked()),
+                }
             }
             if deleted {
                 // Nothing is served here any more: end the stream gracefully.
@@ -131,20 +164,17 @@ pub(crate) async fn run(
         tokio::select! {
             () = ctx.cancelled() => return Ok(()),
             () = listens.shutdown.cancelled() => return Ok(()),
-            () = registered.revoked.cancelled() => {
-                return Err(ErrorData::invalid_request(
-                    "the token of this listen stream was revoked or has expired; \
-                     listen again with a valid token",
-                    None,
-                ));
-            }
+            () = registered.revoked.cancelled() => return Err(revoked()),
             r = next => match r {
                 Ok(ch) if touches(&ch, ws, slug) => {
                     changed = true;
                     deleted = ch.revision.is_none();
                 }
                 Ok(_) => {}
-                Err(RecvError::Lagged(_)) => changed = true,
+                Err(RecvError::Lagged(_)) => {
+                    changed = true;
+                    deleted = gone();
+                }
                 Err(RecvError::Closed) => return Ok(()),
             },
         }

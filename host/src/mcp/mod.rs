@@ -70,6 +70,9 @@ pub struct McpConfig {
     /// Serve the conformance suite's fixture tools, without auth, at
     /// `/conformance/mcp` (see [`fixture`]). Loopback servers only.
     pub conformance_fixture: bool,
+    /// The largest MCP message accepted (`serve --max-body`); 0 means
+    /// [`crate::http::DEFAULT_MAX_BODY`].
+    pub max_body: usize,
 }
 
 impl Default for Access {
@@ -274,6 +277,36 @@ impl Sessions {
         self.lock().remove(id);
     }
 
+    /// Registers listen stream `id` unless `token_id` already holds `max`;
+    /// whether it did.
+    fn insert_listen(
+        &self,
+        id: String,
+        token_id: String,
+        target: Target,
+        revoked: CancellationToken,
+        max: usize,
+    ) -> bool {
+        let mut map = self.lock();
+        let held = map
+            .values()
+            .filter(|o| o.token_id == token_id && matches!(o.end, End::Listen(_)))
+            .count();
+        if held >= max {
+            return false;
+        }
+        map.insert(
+            id,
+            Owner {
+                token_id,
+                target,
+                end: End::Listen(revoked),
+                last_seen: Instant::now(),
+            },
+        );
+        true
+    }
+
     /// Whether `caller` may use session `id` on `target`: another token
     /// gets 403, another route 404. `kind` names the transport in the
     /// message ("MCP", "SSE"). Sessions this server does not know pass (the
@@ -310,27 +343,38 @@ impl Sessions {
 
     /// Ends every session and stream whose token no longer authenticates
     /// (revoked or expired), closes sessions idle for longer than `idle`
-    /// allows (strays of `managers` too), and forgets closed sessions.
+    /// allows and the strays of `managers` (pass none to skip that pass),
+    /// and forgets closed sessions.
     async fn sweep(&self, service: &Service, managers: &[&LocalSessionManager], idle: Idle) {
+        // What to look at, copied out: the lock every request takes is not
+        // held while tokens are checked or sessions closed.
+        let seen: Vec<(String, String, End, bool)> = self
+            .lock()
+            .iter()
+            .map(|(id, o)| {
+                let end = match &o.end {
+                    End::Http(m) => End::Http(m.clone()),
+                    End::Sse(ct) => End::Sse(ct.clone()),
+                    End::Listen(ct) => End::Listen(ct.clone()),
+                };
+                let stale = o.last_seen.elapsed() >= idle.session;
+                (id.clone(), o.token_id.clone(), end, stale)
+            })
+            .collect();
+        let mut live_tokens: HashMap<String, bool> = HashMap::new();
         let mut ended = Vec::new();
         let mut http = Vec::new();
-        {
-            let map = self.lock();
-            for (id, o) in map.iter() {
-                let live = service.token_is_live(&o.token_id);
-                match &o.end {
-                    End::Http(m) => http.push((
-                        id.clone(),
-                        m.clone(),
-                        live,
-                        o.last_seen.elapsed() >= idle.session,
-                    )),
-                    End::Sse(ct) | End::Listen(ct) if !live || ct.is_cancelled() => {
-                        ct.cancel();
-                        ended.push(id.clone());
-                    }
-                    End::Sse(_) | End::Listen(_) => {}
+        for (id, token_id, end, stale) in seen {
+            let live = *live_tokens
+                .entry(token_id)
+                .or_insert_with_key(|t| service.token_is_live(t));
+            match end {
+                End::Http(m) => http.push((id, m, live, stale)),
+                End::Sse(ct) | End::Listen(ct) if !live || ct.is_cancelled() => {
+                    ct.cancel();
+                    ended.push(id);
                 }
+                End::Sse(_) | End::Listen(_) => {}
             }
         }
         for (id, manager, live, stale) in http {
@@ -353,6 +397,9 @@ impl Sessions {
             for id in ended {
                 map.remove(&id);
             }
+        }
+        if managers.is_empty() {
+            return;
         }
         for manager in managers {
             let ids: Vec<SessionId> = manager.sessions.read().await.keys().cloned().collect();
@@ -423,9 +470,15 @@ impl Mcp {
         let McpConfig {
             access,
             conformance_fixture,
+            max_body,
         } = config;
         let shutdown = CancellationToken::new();
-        let config = http_config(&access, shutdown.clone());
+        let max_body = if max_body == 0 {
+            crate::http::DEFAULT_MAX_BODY
+        } else {
+            max_body
+        };
+        let config = http_config(&access, shutdown.clone(), max_body);
         let admin_sessions = Arc::new(session_manager());
         let endpoint_sessions = Arc::new(session_manager());
         let sessions = Sessions::default();
@@ -481,11 +534,16 @@ impl Mcp {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(SWEEP_EVERY);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut n: u32 = 0;
             loop {
                 tokio::select! {
                     _ = tick.tick() => {
+                        // Strays are looked for every 5 s, revocations every tick.
+                        n = n.wrapping_add(1);
                         let managers = [admin_sessions.as_ref(), endpoint_sessions.as_ref()];
-                        sessions.sweep(&service, &managers, IDLE).await;
+                        let managers: &[&LocalSessionManager] =
+                            if n % 20 == 0 { &managers } else { &[] };
+                        sessions.sweep(&service, managers, IDLE).await;
                     }
                     _ = shutdown.cancelled() => break,
                 }
@@ -549,11 +607,16 @@ impl Mcp {
     }
 }
 
-fn http_config(access: &Access, shutdown: CancellationToken) -> StreamableHttpServerConfig {
+fn http_config(
+    access: &Access,
+    shutdown: CancellationToken,
+    max_body: usize,
+) -> StreamableHttpServerConfig {
     let config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(access.allowed_hosts.clone())
         .with_cancellation_token(shutdown)
-        .with_max_request_body_bytes(crate::http::DEFAULT_MAX_BODY)
+        // The same limit as the fast path and REST (`--max-body`).
+        .with_max_request_body_bytes(max_body)
         // 2026-07-28 requests answered by one message get it as one
         // `application/json` body instead of an SSE stream.
         .with_json_response(true);

@@ -440,12 +440,25 @@ pub(crate) struct ServingCache(std::sync::Mutex<Servings>);
 struct Servings {
     generation: u64,
     entries: usize,
+    /// Schema bytes held (each counted three times: as text, and roughly
+    /// twice that as a parsed value).
+    bytes: usize,
     by_workspace:
         std::collections::HashMap<String, std::collections::HashMap<String, Arc<Serving>>>,
 }
 
 /// More resolved endpoints than this at one generation empty the cache.
 const SERVINGS_MAX: usize = 10_000;
+/// Nor may they hold more schema bytes than this (a tenant can make many
+/// endpoints over one large schema).
+const SERVINGS_MAX_BYTES: usize = 64 << 20;
+/// An endpoint whose schemas are larger than this is resolved on every
+/// request, as before there was a cache.
+const SERVING_MAX_BYTES: usize = 1 << 20;
+
+fn held(serving: &Serving) -> usize {
+    serving.schemas_json.len() * 3
+}
 
 impl ServingCache {
     fn lock(&self) -> std::sync::MutexGuard<'_, Servings> {
@@ -461,6 +474,10 @@ impl ServingCache {
     }
 
     fn put(&self, generation: u64, ws: &str, slug: &str, serving: Arc<Serving>) {
+        let size = held(&serving);
+        if size > SERVING_MAX_BYTES {
+            return;
+        }
         let mut c = self.lock();
         if c.generation != generation {
             if generation < c.generation {
@@ -471,17 +488,23 @@ impl ServingCache {
                 ..Servings::default()
             };
         }
-        if c.entries >= SERVINGS_MAX {
+        if c.entries >= SERVINGS_MAX || c.bytes + size > SERVINGS_MAX_BYTES {
             c.by_workspace.clear();
             c.entries = 0;
+            c.bytes = 0;
         }
-        let fresh = c
+        let old = c
             .by_workspace
             .entry(ws.to_string())
             .or_default()
-            .insert(slug.to_string(), serving)
-            .is_none();
-        c.entries += usize::from(fresh);
+            .insert(slug.to_string(), serving);
+        match old {
+            Some(o) => c.bytes = c.bytes - held(&o) + size,
+            None => {
+                c.entries += 1;
+                c.bytes += size;
+            }
+        }
     }
 }
 

@@ -542,7 +542,7 @@ impl Mcp {
                         n = n.wrapping_add(1);
                         let managers = [admin_sessions.as_ref(), endpoint_sessions.as_ref()];
                         let managers: &[&LocalSessionManager] =
-                            if n % 20 == 0 { &managers } else { &[] };
+                            if n.is_multiple_of(20) { &managers } else { &[] };
                         sessions.sweep(&service, managers, IDLE).await;
                     }
                     _ = shutdown.cancelled() => break,

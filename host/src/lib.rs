@@ -16,3 +16,4 @@ pub mod schema;
 pub mod service;
 pub mod sql;
 pub mod store;
+pub mod webhooks;

@@ -19,6 +19,10 @@ when the previous answer is in): calls/s, p50 and p99 latency.
   mcp-factory's runtime uses every core; on 2 cores 2 processes gave ~1.3x
   the calls/s of 1), started for this case only; mcp-factory stays up, idle.
 
+For mcp-factory's cases the table also shows its own CPU (user + system,
+from /proc) per call over the run: steadier than calls/s when the machine is
+noisy.
+
 Each MCP case cycles through 64 different record ids (of `--records`, all in
 production); every call authenticates with a bearer token (the peer ignores
 it), resolves the endpoint and runs the generated tool. Before each run one
@@ -448,6 +452,8 @@ class Result:
     non2xx: int = 0
     failures: list[str] = field(default_factory=list)
     note: str = ""
+    # mcp-factory's own CPU (user + system) per call during the run, µs.
+    cpu_us: float = float("nan")
 
 
 def parse_wrk(case: str, cmd: list[str], out: str, rc: int) -> Result:
@@ -488,9 +494,16 @@ def parse_wrk(case: str, cmd: list[str], out: str, rc: int) -> Result:
     return r
 
 
-def run_wrk(wrk: str, case: str, url: str, lua: Path, a) -> Result:
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of process `pid` so far, in seconds (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(wrk: str, case: str, url: str, lua: Path, a, cpu_pid: int | None = None) -> Result:
     cmd = [wrk, f"-t{a.threads}", f"-c{a.connections}", f"-d{a.duration}s", "--latency", "-s", str(lua), url]
     print(f"\n=== {case}: {' '.join(cmd)}", flush=True)
+    cpu0 = cpu_seconds(cpu_pid) if cpu_pid else None
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=a.duration + 120)
         out, rc = p.stdout + p.stderr, p.returncode
@@ -498,7 +511,10 @@ def run_wrk(wrk: str, case: str, url: str, lua: Path, a) -> Result:
         out = (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
         rc = -1
     print("\n".join("  | " + l for l in out.rstrip().splitlines()), flush=True)
-    return parse_wrk(case, cmd, out, rc)
+    res = parse_wrk(case, cmd, out, rc)
+    if cpu0 is not None and res.requests > 0:
+        res.cpu_us = (cpu_seconds(cpu_pid) - cpu0) / res.requests * 1e6
+    return res
 
 
 # ---------------------------------------------------------------- checks
@@ -694,7 +710,7 @@ def run(a, cases: list[str], bin_path: str, wrk: str, tmp: Path, mach: str) -> i
             if status != 200:
                 die(f"health: check: HTTP {status}: {raw[:500]!r}")
             print(f"check health: OK {raw[:200]!r}", flush=True)
-            res = run_wrk(wrk, case, f.url + "/health", lua, a)
+            res = run_wrk(wrk, case, f.url + "/health", lua, a, f.proc.p.pid)
             res.note = f"GET /health, {len(raw)} B"
         elif case == "session":
             sid = open_session(h, mcp_path, token)
@@ -702,14 +718,14 @@ def run(a, cases: list[str], bin_path: str, wrk: str, tmp: Path, mach: str) -> i
             bs = bodies(False)
             note = check_call(h, mcp_path, hd, bs[0], customer(picked[0]), case)
             write_lua(lua, case, hd, bs)
-            res = run_wrk(wrk, case, f.url + mcp_path, lua, a)
+            res = run_wrk(wrk, case, f.url + mcp_path, lua, a, f.proc.p.pid)
             res.note = f"{V2025}, 1 session, {note}"
         elif case == "stateless":
             hd = mcp_headers_2026(token, "tools/call", "get_invoices")
             bs = bodies(True)
             note = check_call(h, mcp_path, hd, bs[0], customer(picked[0]), case)
             write_lua(lua, case, hd, bs)
-            res = run_wrk(wrk, case, f.url + mcp_path, lua, a)
+            res = run_wrk(wrk, case, f.url + mcp_path, lua, a, f.proc.p.pid)
             res.note = f"{V2026}, {note}"
         else:  # peer
             res = run_peer(a, wrk, tmp, lua, records, picked, token, arg, bodies(True), customer)
@@ -775,7 +791,10 @@ def report(a, results: list[Result], f: Factory, mach: str) -> None:
         f"{N_BODIES} record ids cycled per MCP case"
     )
     print(f"machine: {mach}")
-    head = f"{'case':<10} {'calls/s':>11} {'p50 ms':>9} {'p99 ms':>9} {'x peer':>8} {'% health':>9}  status"
+    head = (
+        f"{'case':<10} {'calls/s':>11} {'p50 ms':>9} {'p99 ms':>9} {'x peer':>8} {'% health':>9}"
+        f" {'CPU µs/call':>12}  status"
+    )
     print(head)
     print("-" * len(head))
     for r in results:
@@ -787,7 +806,11 @@ def report(a, results: list[Result], f: Factory, mach: str) -> None:
             if health and health.rps > 0:
                 ph = f"{100 * r.rps / health.rps:.1f}%"
         status = "ok" if not r.failures else "FAILED"
-        print(f"{r.case:<10} {fmt(r.rps, 0):>11} {fmt(r.p50):>9} {fmt(r.p99):>9} {xp:>8} {ph:>9}  {status}")
+        cpu = "-" if r.cpu_us != r.cpu_us else f"{r.cpu_us:.0f}"
+        print(
+            f"{r.case:<10} {fmt(r.rps, 0):>11} {fmt(r.p50):>9} {fmt(r.p99):>9} {xp:>8} {ph:>9}"
+            f" {cpu:>12}  {status}"
+        )
     print()
     for r in results:
         print(f"{r.case:<10} {r.note}")
@@ -799,7 +822,8 @@ def report(a, results: list[Result], f: Factory, mach: str) -> None:
         print(f"  {r.case}: {' '.join(r.cmd)}")
     print(
         "\nwrk shares the cores with the server, so absolute numbers are capped by that;"
-        " quote the ratios within one run."
+        " quote the ratios within one run. CPU µs/call: mcp-factory's own user+system CPU"
+        " over the whole wrk run divided by its requests (steadier than calls/s)."
     )
 
 

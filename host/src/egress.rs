@@ -141,19 +141,19 @@ impl Egress {
             url::Host::Ipv4(ip) => (self.net_allowed(IpAddr::V4(*ip)), Some(IpAddr::V4(*ip))),
             url::Host::Ipv6(ip) => (self.net_allowed(IpAddr::V6(*ip)), Some(IpAddr::V6(*ip))),
         };
-        match url.scheme() {
-            "https" => {}
-            "http" if listed => {}
-            "http" => {
-                return refuse(format!(
-                    "'{raw}': plain http is allowed only to destinations `serve --egress-allow` lists; use https"
-                ));
-            }
-            other => {
-                return refuse(format!(
-                    "'{raw}': scheme '{other}' is not allowed; only https (or http to an --egress-allow destination)"
-                ));
-            }
+        if !matches!(url.scheme(), "http" | "https") {
+            return refuse(format!(
+                "'{raw}': scheme '{}' is not allowed; only https (or http to an --egress-allow destination)",
+                url.scheme()
+            ));
+        }
+        // The address rule first: it is the reason that matters
+        // (`http://169.254.169.254` is refused as link-local, not as http).
+        if let Some(ip) = ip
+            && !listed
+            && let Some(rule) = non_global(ip)
+        {
+            return refuse(format!("'{raw}': {ip} is {rule}"));
         }
         if let url::Host::Domain(d) = &host
             && !listed
@@ -163,11 +163,10 @@ impl Egress {
                 "'{raw}': '{d}' is a local name (rule: no loopback or local destinations)"
             ));
         }
-        if let Some(ip) = ip
-            && !listed
-            && let Some(rule) = non_global(ip)
-        {
-            return refuse(format!("'{raw}': {ip} is {rule}"));
+        if url.scheme() == "http" && !listed {
+            return refuse(format!(
+                "'{raw}': plain http is allowed only to destinations `serve --egress-allow` lists; use https"
+            ));
         }
         Ok(Destination {
             url,
@@ -414,7 +413,9 @@ mod tests {
     fn urls_are_checked_as_a_browser_reads_them() {
         let e = Egress::default();
         for (url, why) in [
-            ("http://127.0.0.1/hook", "plain http"),
+            ("http://127.0.0.1/hook", "loopback"),
+            ("http://169.254.169.254/latest/meta-data", "link-local"),
+            ("http://hooks.example.com/in", "plain http"),
             ("https://127.0.0.1/hook", "loopback"),
             ("https://localhost/hook", "local name"),
             ("https://api.localhost/hook", "local name"),

@@ -541,3 +541,42 @@ async fn a_token_holds_a_bounded_number_of_listen_streams() {
         }
     }
 }
+
+/// A token holds at most 64 sessions: opening one more closes its least
+/// recently used one (that client gets 404 and would open a new one);
+/// other tokens' sessions are untouched.
+#[tokio::test]
+async fn a_token_holds_a_bounded_number_of_sessions() {
+    let s = Server::start();
+    endpoint_calls::setup(&s).await;
+    let token = s.token("agent", rw("acme")).await;
+    let other = s.token("other", rw("acme")).await;
+    let mut theirs = Rpc::new(&s, EP, Some(&other));
+    theirs.initialize().await;
+    let mut first = Rpc::new(&s, EP, Some(&token));
+    first.initialize().await;
+    let mut kept = Vec::new();
+    for _ in 0..64 {
+        let mut r = Rpc::new(&s, EP, Some(&token));
+        let (st, body) = r.initialize().await;
+        assert_eq!(st, StatusCode::OK, "{body}");
+        kept.push(r);
+    }
+    let t0 = Instant::now();
+    loop {
+        let (st, _, _) = first.request("tools/list", json!({})).await;
+        if st == StatusCode::NOT_FOUND {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "the least recently used session is still open ({st})"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for r in [&mut kept[63], &mut theirs] {
+        let (st, _, l) = r.request("tools/list", json!({})).await;
+        assert_eq!(st, StatusCode::OK, "{l}");
+        assert!(l["result"]["tools"].is_array(), "{l}");
+    }
+}

@@ -331,6 +331,31 @@ impl Sessions {
         }
     }
 
+    /// When `token_id` holds more than `max` sessions: the least recently
+    /// used one, forgotten here, with its manager to close it.
+    fn over_cap(&self, token_id: &str, max: usize) -> Option<(String, Arc<LocalSessionManager>)> {
+        let mut map = self.lock();
+        let mut held = map.iter().filter_map(|(id, o)| match &o.end {
+            End::Http(m) if o.token_id == token_id => Some((o.last_seen, id, m)),
+            _ => None,
+        });
+        let mut count = 0;
+        let mut oldest: Option<(Instant, &String, &Arc<LocalSessionManager>)> = None;
+        for h in held.by_ref() {
+            count += 1;
+            if oldest.is_none_or(|o| h.0 < o.0) {
+                oldest = Some(h);
+            }
+        }
+        if count <= max {
+            return None;
+        }
+        let (_, id, m) = oldest?;
+        let (id, m) = (id.clone(), m.clone());
+        map.remove(&id);
+        Some((id, m))
+    }
+
     /// Whether `id` is a session this server opened for `caller`'s token on
     /// `caller`'s route.
     pub fn owns(&self, id: &str, caller: &McpCaller) -> bool {
@@ -564,10 +589,26 @@ impl Mcp {
             caller.target.clone(),
             End::Http(manager),
         );
+        // A token holds a bounded number of sessions: past the cap its least
+        // recently used one is closed (that client gets 404 and opens a new
+        // session, as the protocol says), so opening sessions in a loop
+        // cannot pile up session workers.
+        if let Some((old, manager)) = self
+            .sessions
+            .over_cap(&caller.caller.token_id, MAX_SESSIONS_PER_TOKEN)
+        {
+            tracing::info!(session = %old, "closing a session: its token opened too many");
+            tokio::spawn(async move {
+                let _ = manager.close_session(&SessionId::from(old.as_str())).await;
+            });
+        }
     }
 }
 
-/// Sessions without rmcp's idle timer ([`SESSION_IDLE`] is ours).
+/// Most Streamable HTTP sessions one token holds at once (per server).
+pub const MAX_SESSIONS_PER_TOKEN: usize = 64;
+
+/// Sessions without rmcp's idle timer ([`IDLE`] is ours).
 fn session_manager() -> LocalSessionManager {
     let mut m = LocalSessionManager::default();
     m.session_config.keep_alive = None;

@@ -677,15 +677,8 @@ mod tests {
     use crate::service::{Caller, Service};
     use crate::store::Store;
 
-    /// A resolution is reused until the next commit of any kind; the
-    /// caller's permission is checked on every request, hit or not.
-    #[tokio::test]
-    async fn resolutions_are_reused_only_within_one_store_generation() {
-        use std::sync::Arc;
-
-        use crate::service::auth::{Grant, Scope};
-        use crate::service::records::UpsertRecord;
-
+    /// Workspace `w` with preview `w--dev` holding collection `items`.
+    async fn world() -> (tempfile::TempDir, Service) {
         let dir = tempfile::tempdir().expect("tempdir");
         let svc = Service::new(Store::open(dir.path()).expect("store")).expect("service");
         let sys = Caller::system();
@@ -717,6 +710,20 @@ mod tests {
         svc.upsert_collection(&sys, "w--dev", "items", coll)
             .await
             .expect("collection");
+        (dir, svc)
+    }
+
+    /// A resolution is reused until the next commit of any kind; the
+    /// caller's permission is checked on every request, hit or not.
+    #[tokio::test]
+    async fn resolutions_are_reused_only_within_one_store_generation() {
+        use std::sync::Arc;
+
+        use crate::service::auth::{Grant, Scope};
+        use crate::service::records::UpsertRecord;
+
+        let (_dir, svc) = world().await;
+        let sys = Caller::system();
         let config = |ops: Value| -> EndpointConfig {
             serde_json::from_value(json!({"tools": [{"collection": "items", "operations": ops}]}))
                 .expect("config")
@@ -773,37 +780,8 @@ mod tests {
 
     #[tokio::test]
     async fn endpoint_changes_are_announced_after_they_are_durable() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let svc = Service::new(Store::open(dir.path()).expect("store")).expect("service");
+        let (_dir, svc) = world().await;
         let sys = Caller::system();
-        svc.create_workspace(
-            &sys,
-            CreateWorkspace {
-                id: "w".into(),
-                name: None,
-                description: None,
-            },
-        )
-        .await
-        .expect("ws");
-        svc.create_preview(
-            &sys,
-            "w",
-            CreatePreview {
-                name: "dev".into(),
-                description: None,
-            },
-        )
-        .await
-        .expect("preview");
-        let coll = UpsertCollection {
-            name: None,
-            description: None,
-            schema: json!({"type": "object"}),
-        };
-        svc.upsert_collection(&sys, "w--dev", "items", coll)
-            .await
-            .expect("collection");
         let mut rx = svc.endpoint_changes();
         let config: EndpointConfig = serde_json::from_value(
             json!({"tools": [{"collection": "items", "operations": ["get"]}]}),

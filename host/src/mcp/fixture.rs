@@ -25,7 +25,7 @@
 // revisions (SEP-2577); the fixture still serves it.
 #![allow(deprecated)]
 
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use rmcp::model::{
@@ -138,7 +138,7 @@ pub struct FixtureMcp {
     /// A listen request's subscription to [`TOOL_CHANGES`], taken before
     /// the acknowledgement goes out, so a change right after it is not
     /// missed.
-    changes: Arc<Mutex<Option<broadcast::Receiver<()>>>>,
+    changes: super::listen::Pending<()>,
 }
 
 /// Whether a log message at `level` may be sent for this request: on
@@ -216,17 +216,12 @@ impl ServerHandler for FixtureMcp {
         &self,
         requested: &SubscriptionFilter,
     ) -> Option<SubscriptionFilter> {
-        *self.changes.lock().unwrap_or_else(|e| e.into_inner()) = Some(TOOL_CHANGES.subscribe());
+        self.changes.put(TOOL_CHANGES.subscribe());
         Some(requested.supported_by(&self.get_info().capabilities))
     }
 
     async fn listen(&self, ctx: SubscriptionContext) -> Result<(), ErrorData> {
-        let taken = self
-            .changes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        let Some(mut changes) = taken else {
+        let Some(mut changes) = self.changes.take() else {
             ctx.cancelled().await;
             return Ok(());
         };

@@ -39,15 +39,26 @@ pub(crate) fn touches(change: &Change, workspace_id: &str, slug: &str) -> bool {
 /// A listen request's subscription to endpoint changes, taken in
 /// `accepted_subscription_filter` (which runs before the acknowledgement is
 /// sent), so a change right after the acknowledgement is not missed.
-#[derive(Clone, Default)]
-pub(crate) struct Pending(Arc<Mutex<Option<broadcast::Receiver<Change>>>>);
+pub(crate) struct Pending<T = Change>(Arc<Mutex<Option<broadcast::Receiver<T>>>>);
 
-impl Pending {
-    pub(crate) fn put(&self, rx: broadcast::Receiver<Change>) {
+impl<T> Default for Pending<T> {
+    fn default() -> Self {
+        Pending(Arc::default())
+    }
+}
+
+impl<T> Clone for Pending<T> {
+    fn clone(&self) -> Self {
+        Pending(self.0.clone())
+    }
+}
+
+impl<T> Pending<T> {
+    pub(crate) fn put(&self, rx: broadcast::Receiver<T>) {
         *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(rx);
     }
 
-    pub(crate) fn take(&self) -> Option<broadcast::Receiver<Change>> {
+    pub(crate) fn take(&self) -> Option<broadcast::Receiver<T>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 }

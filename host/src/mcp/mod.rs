@@ -239,6 +239,7 @@ const IDLE: Idle = Idle {
     stray: Duration::from_secs(60),
 };
 
+#[derive(Clone)]
 enum End {
     /// A Streamable HTTP session, closed through its session manager.
     Http(Arc<LocalSessionManager>),
@@ -377,13 +378,8 @@ impl Sessions {
             .lock()
             .iter()
             .map(|(id, o)| {
-                let end = match &o.end {
-                    End::Http(m) => End::Http(m.clone()),
-                    End::Sse(ct) => End::Sse(ct.clone()),
-                    End::Listen(ct) => End::Listen(ct.clone()),
-                };
                 let stale = o.last_seen.elapsed() >= idle.session;
-                (id.clone(), o.token_id.clone(), end, stale)
+                (id.clone(), o.token_id.clone(), o.end.clone(), stale)
             })
             .collect();
         let mut live_tokens: HashMap<String, bool> = HashMap::new();

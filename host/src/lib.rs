@@ -8,6 +8,7 @@
 
 pub mod background;
 pub mod cli;
+pub mod dispatch;
 pub mod egress;
 pub mod http;
 pub mod mcp;

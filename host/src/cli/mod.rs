@@ -6,6 +6,7 @@ pub mod batch;
 pub mod client;
 pub mod collections;
 pub mod endpoints;
+pub mod hooks;
 pub mod output;
 pub mod plugins;
 pub mod records;
@@ -13,6 +14,7 @@ pub mod relationships;
 pub mod serve;
 pub mod sql;
 pub mod tokens;
+pub mod triggers;
 pub mod workspaces;
 
 use std::io::Write;
@@ -72,6 +74,12 @@ enum Command {
     /// API tokens.
     #[command(subcommand)]
     Tokens(tokens::Cmd),
+    /// Inbound webhooks: other systems POST records into a collection.
+    #[command(subcommand)]
+    Hooks(hooks::Cmd),
+    /// Outbound webhooks: changes are POSTed, signed, to a URL, durably.
+    #[command(subcommand)]
+    Triggers(triggers::Cmd),
 }
 
 pub fn main() -> ExitCode {
@@ -117,6 +125,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Operations(a) => batch::operations(a, &c, j).await,
         Command::Sql(a) => sql::run(a, &c, j).await,
         Command::Tokens(cmd) => tokens::run(cmd, &c, j).await,
+        Command::Hooks(cmd) => hooks::run(cmd, &c, j).await,
+        Command::Triggers(cmd) => triggers::run(cmd, &c, j).await,
     }
 }
 

@@ -70,12 +70,35 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub allowed_origin: Vec<String>,
+    /// Where triggers may deliver besides public https URLs: an address
+    /// range (`127.0.0.1`, `10.0.0.0/8`) or a host name; repeat or separate
+    /// with commas. Listed destinations may also use plain http. Off by
+    /// default: how tests and private deployments reach a receiver on
+    /// loopback or a private network.
+    #[arg(
+        long = "egress-allow",
+        env = "MCP_FACTORY_EGRESS_ALLOW",
+        value_delimiter = ',',
+        value_parser = clap::value_parser!(crate::egress::Allow)
+    )]
+    pub egress_allow: Vec<crate::egress::Allow>,
+    /// Trigger retry schedule (`0s,5s,5m,30m,2h,5h,10h,10h` by default:
+    /// Svix's). For tests.
+    #[arg(long, env = "MCP_FACTORY_DELIVERY_SCHEDULE", hide = true,
+          value_parser = crate::dispatch::parse_schedule)]
+    pub delivery_schedule: Option<DeliverySchedule>,
+    /// Time limit of one trigger delivery, in milliseconds (15 s by default). For tests.
+    #[arg(long, env = "MCP_FACTORY_DELIVERY_TIMEOUT_MS", hide = true)]
+    pub delivery_timeout_ms: Option<u64>,
     /// TEST MODE, off by default: also serve the MCP conformance suite's
     /// fixture tools at /conformance/mcp WITHOUT authentication. Refused
     /// unless --listen is a loopback address. The fixture touches no data.
     #[arg(long)]
     pub conformance_fixture: bool,
 }
+
+/// A parsed `--delivery-schedule`.
+pub type DeliverySchedule = Vec<std::time::Duration>;
 
 pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     let store = Store::open(&a.data)
@@ -84,6 +107,7 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
         sql_timeout: std::time::Duration::from_millis(a.sql_timeout_ms),
         rate_limit: std::num::NonZeroU32::new(a.rate_limit),
         max_plugin_bytes: a.max_plugin_bytes,
+        egress: crate::egress::Egress::new(a.egress_allow.clone()),
         ..Config::default()
     };
     let service = Service::with_config(store, config)?;
@@ -147,6 +171,13 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     // a call arriving first waits for its component only.
     let warm = (runtime.clone(), service.clone());
     tokio::spawn(async move { warm.0.warm_up(&warm.1).await });
+    // Trigger deliveries, from what the outbox holds (also after a crash).
+    crate::dispatch::Dispatcher::new(
+        service.clone(),
+        a.delivery_schedule.clone(),
+        a.delivery_timeout_ms.map(std::time::Duration::from_millis),
+    )
+    .start();
     let access = crate::mcp::Access {
         allowed_hosts: if a.allowed_host.is_empty() {
             crate::mcp::Access::default().allowed_hosts

@@ -113,6 +113,7 @@ pub async fn run(cmd: Cmd, c: &Client, json_out: bool) -> anyhow::Result<()> {
                     Some(json!({"from": from, "dry_run": dry_run})),
                 )
                 .await?;
+            print_secrets(&out, json_out);
             print(&out, json_out, COLUMNS)
         }
         Cmd::Promotions { ws } => print(
@@ -127,8 +128,31 @@ pub async fn run(cmd: Cmd, c: &Client, json_out: bool) -> anyhow::Result<()> {
                 seg(&ws),
                 seg(&promotion)
             );
-            print(&c.call(Method::POST, &path, None).await?, json_out, COLUMNS)
+            let out = c.call(Method::POST, &path, None).await?;
+            print_secrets(&out, json_out);
+            print(&out, json_out, COLUMNS)
         }
     }
     Ok(())
+}
+
+/// The secrets a promotion or rollback made for hooks and triggers new to
+/// production: in the answer only, once.
+fn print_secrets(out: &serde_json::Value, json_out: bool) {
+    let Some(list) = out["secrets"].as_array().filter(|l| !l.is_empty()) else {
+        return;
+    };
+    if json_out {
+        return;
+    }
+    println!("New secrets (shown only now; senders and receivers need them):");
+    for s in list {
+        println!(
+            "    {} {}: {}",
+            s["kind"].as_str().unwrap_or(""),
+            s["id"].as_str().unwrap_or(""),
+            s["secret"].as_str().unwrap_or("")
+        );
+    }
+    println!();
 }

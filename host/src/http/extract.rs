@@ -46,6 +46,18 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Body<T>, ApiError> {
+        let RawBody(bytes) = RawBody::from_request(req, state).await?;
+        parse_json(&bytes).map(Body)
+    }
+}
+
+/// The request body as sent (what a signature covers), within `--max-body`.
+pub struct RawBody(pub Bytes);
+
+impl FromRequest<AppState> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<RawBody, ApiError> {
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
@@ -60,7 +72,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
                 ApiError::bad_request(format!("cannot read request body: {e}"))
             }
         })?;
-        parse_json(&bytes).map(Body)
+        Ok(RawBody(bytes))
     }
 }
 

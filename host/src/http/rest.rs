@@ -11,10 +11,12 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{Auth, Body, Params};
+use super::extract::{Auth, Body, Params, RawBody};
 use crate::runtime::{CallErrorKind, RunError};
 use crate::service::Page;
 use crate::service::collections::UpsertCollection;
+use crate::service::hooks::{CreateHook, HookAuth};
+use crate::service::triggers::CreateTrigger;
 use crate::service::records::{Mark, PatchRecord, Query as RecordQuery, UpsertRecord};
 use crate::service::relationships::{Direction, UpsertRelationship};
 use crate::service::sql::SqlRequest;
@@ -121,6 +123,28 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/v1/{ws}/plugins/{digest}",
             axum::routing::delete(delete_plugin),
+        )
+        .route("/v1/{ws}/hooks", get(list_hooks).post(create_hook))
+        .route(
+            "/v1/{ws}/hooks/{id}",
+            get(get_hook).delete(delete_hook),
+        )
+        .route("/v1/{ws}/hooks/{id}/rotate-secret", post(rotate_hook_secret))
+        .route("/v1/{ws}/hooks/{id}/ingest", post(ingest))
+        .route("/v1/{ws}/triggers", get(list_triggers).post(create_trigger))
+        .route(
+            "/v1/{ws}/triggers/{id}",
+            get(get_trigger).delete(delete_trigger),
+        )
+        .route(
+            "/v1/{ws}/triggers/{id}/rotate-secret",
+            post(rotate_trigger_secret),
+        )
+        .route("/v1/{ws}/triggers/{id}/enable", post(enable_trigger))
+        .route("/v1/{ws}/triggers/{id}/replay", post(replay_trigger))
+        .route(
+            "/v1/{ws}/triggers/{id}/deliveries",
+            get(trigger_deliveries),
         )
         .route("/v1/{ws}/batch", post(batch))
         .route("/v1/{ws}/sql", post(sql_query))
@@ -603,6 +627,216 @@ async fn list_operations(
 ) -> Res {
     ok(s.service
         .list_operations(&c, &ws, p.after.unwrap_or(0), p.limit)
+        .await?)
+}
+
+// ---- hooks ----
+
+async fn list_hooks(State(s): State<AppState>, Auth(c): Auth, Path(ws): Path<String>) -> Res {
+    list(s.service.list_hooks(&c, &ws)?)
+}
+
+async fn create_hook(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(ws): Path<String>,
+    Body(req): Body<CreateHook>,
+) -> Res {
+    created(s.service.create_hook(&c, &ws, req).await?)
+}
+
+async fn get_hook(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((ws, id)): Path<(String, String)>,
+) -> Res {
+    ok(s.service.get_hook(&c, &ws, &id)?)
+}
+
+async fn delete_hook(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((ws, id)): Path<(String, String)>,
+) -> Res {
+    ok(s.service.delete_hook(&c, &ws, &id).await?)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rotate {
+    #[serde(default)]
+    grace_seconds: Option<u64>,
+}
+
+/// An optional JSON body: empty is the default.
+fn optional<T: Default + serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ApiError> {
+    if b.iter().all(u8::is_ascii_whitespace) {
+        Ok(T::default())
+    } else {
+        super::extract::parse_json(b)
+    }
+}
+
+async fn rotate_hook_secret(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((ws, id)): Path<(String, String)>,
+    RawBody(b): RawBody,
+) -> Res {
+    let r: Rotate = optional(&b)?;
+    ok(s.service.rotate_hook_secret(&c, &ws, &id, r.grace_seconds).await?)
+}
+
+/// Hook ingest: authenticated by the hook's secret (bearer or Standard
+/// Webhooks signature), never by a token.
+async fn ingest(
+    State(s): State<AppState>,
+    Path((ws, id)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+    RawBody(body): RawBody,
+) -> Res {
+    let text = |name: &str| -> Result<Option<String>, ApiError> {
+        headers
+            .get(name)
+            .map(|v| {
+                v.to_str().map(str::to_string).map_err(|_| {
+                    ApiError::new(
+                        StatusCode::UNAUTHORIZED,
+                        "UNAUTHORIZED",
+                        format!("the {name} header is not valid text"),
+                    )
+                })
+            })
+            .transpose()
+    };
+    let signature = text(crate::webhooks::SIGNATURE)?;
+    let auth = match (super::extract::bearer(&headers)?, signature) {
+        (_, Some(signature)) => {
+            let missing = |h: &str| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "UNAUTHORIZED",
+                    format!("a signed request needs the {h} header too"),
+                )
+            };
+            HookAuth::Signed {
+                id: text(crate::webhooks::ID)?.ok_or_else(|| missing(crate::webhooks::ID))?,
+                timestamp: text(crate::webhooks::TIMESTAMP)?
+                    .ok_or_else(|| missing(crate::webhooks::TIMESTAMP))?,
+                signature,
+            }
+        }
+        (Some(b), None) => HookAuth::Bearer(b.to_string()),
+        (None, None) => {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHORIZED",
+                "hook ingest needs the hook's secret: `Authorization: Bearer whsec_…`, or a Standard Webhooks signature (webhook-id, webhook-timestamp, webhook-signature)",
+            ));
+        }
+    };
+    let key = match &auth {
+        HookAuth::Signed { id, .. } => Some(id.clone()),
+        HookAuth::Bearer(_) => text("idempotency-key")?,
+    };
+    ok(s.service.ingest(&ws, &id, auth, key, body).await?)
+}
+
+// ---- triggers ----
+
+async fn list_triggers(State(s): State<AppState>, Auth(c): Auth, Path(ws): Path<String>) -> Res {
+    list(s.service.list_triggers(&c, &ws).await?)
+}
+
+async fn create_trigger(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(ws): Path<String>,
+    Body(req): Body<CreateTrigger>,
+) -> Res {
+    created(s.service.create_trigger(&c, &ws, req).await?)
+}
+
+async fn get_trigger(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((ws, id)): Path<(String, String)>,
+) -> Res {
+    ok(s.service.get_trigger(&c, &ws, &id).await?)
+}
+
+async fn delete_trigger(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((ws, id)): Path<(String, String)>,
+) -> Res {
+    ok(s.service.delete_trigger(&c, &ws, &id).await?)
+}
+
+async fn rotate_trigger_secret(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((ws, id)): Path<(String, String)>,
+    RawBody(b): RawBody,
+) -> Res {
+    let r: Rotate = optional(&b)?;
+    ok(s.service.rotate_trigger_secret(&c, &ws, &id, r.grace_seconds).await?)
+}
+
+async fn enable_trigger(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((ws, id)): Path<(String, String)>,
+) -> Res {
+    ok(s.service.enable_trigger(&c, &ws, &id).await?)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Replay {
+    #[serde(default)]
+    seq: Option<u64>,
+}
+
+async fn replay_trigger(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((ws, id)): Path<(String, String)>,
+    RawBody(b): RawBody,
+) -> Res {
+    let r: Replay = optional(&b)?;
+    ok(s.service.replay_trigger(&c, &ws, &id, r.seq).await?)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeliveriesQuery {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    limit: Option<usize>,
+    #[serde(default)]
+    offset: Option<usize>,
+}
+
+async fn trigger_deliveries(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((ws, id)): Path<(String, String)>,
+    Params(q): Params<DeliveriesQuery>,
+) -> Res {
+    let dead = match q.status.as_deref() {
+        None | Some("pending") => false,
+        Some("dead") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "status must be 'pending' or 'dead', got '{other}'"
+            )));
+        }
+    };
+    ok(s
+        .service
+        .trigger_deliveries(&c, &ws, &id, dead, q.limit, q.offset)
         .await?)
 }
 

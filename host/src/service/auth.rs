@@ -164,6 +164,9 @@ pub struct Caller {
     /// Set while the operations of a batch run: an endpoint's `batch`
     /// grants, not its tools, decide them.
     pub in_batch: bool,
+    /// Set when a hook's ingest writes (the hook's id): the operations log
+    /// marks the writes, and `skip_hook_writes` triggers skip them.
+    pub hook: Option<String>,
 }
 
 /// What an endpoint's configuration lets its code do in its workspace.
@@ -308,6 +311,7 @@ impl Caller {
             grants,
             endpoint: None,
             in_batch: false,
+            hook: None,
         }
     }
 

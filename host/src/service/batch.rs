@@ -312,6 +312,14 @@ fn batch_error(failed: Vec<Value>, total: usize) -> ServiceError {
     }
 }
 
+/// Work a caller of [`Service::run_operations`] adds to the batch's own
+/// transaction: `before` may answer instead of running the operations (it
+/// runs before any write), `after` writes beside them.
+pub(crate) struct Around {
+    pub before: Box<dyn Fn(&Txn) -> Result<Option<Value>> + Send + Sync>,
+    pub after: Box<dyn Fn(&Txn, &Value) -> Result<()> + Send + Sync>,
+}
+
 impl Service {
     /// Runs `raw` atomically in `ws`; returns one result per operation.
     pub async fn batch(&self, caller: &Caller, ws: &str, raw: Vec<Value>) -> Result<Value> {
@@ -333,6 +341,22 @@ impl Service {
             in_batch: true,
             ..caller.clone()
         };
+        let out = self.run_operations(&caller, ws, ops, None).await?;
+        for c in &touched {
+            self.announce_users_of(ws, c);
+        }
+        Ok(out)
+    }
+
+    /// Checks `ops` and runs them in one exclusive transaction (checked
+    /// again if what they were checked against changed meanwhile).
+    pub(crate) async fn run_operations(
+        &self,
+        caller: &Caller,
+        ws: &str,
+        ops: Vec<Operation>,
+        around: Option<Arc<Around>>,
+    ) -> Result<Value> {
         let ops = Arc::new(ops);
         let mut attempt = 1;
         let out = loop {
@@ -343,15 +367,15 @@ impl Service {
                     Arc::new(move |v: &Snapshot, ctx: &Ctx| prepare(v, ctx, &w, &o)),
                 )
                 .await?;
-            match self.run_batch(&caller, ws, (*ops).clone(), prepared).await {
+            match self
+                .run_batch(caller, ws, (*ops).clone(), prepared, around.clone())
+                .await
+            {
                 Err(ServiceError::Stale(_)) if attempt < records::CHECK_ATTEMPTS => attempt += 1,
-                other => break other?,
+                other => break other,
             }
         };
-        for c in &touched {
-            self.announce_users_of(ws, c);
-        }
-        Ok(out)
+        out
     }
 
     /// Runs prepared operations in one exclusive transaction.
@@ -361,9 +385,15 @@ impl Service {
         ws: &str,
         ops: Vec<Operation>,
         prepared: Vec<Prepared>,
+        around: Option<Arc<Around>>,
     ) -> Result<Value> {
         let ws = ws.to_string();
         self.write_exclusive(caller, move |txn, ctx| {
+            if let Some(a) = &around
+                && let Some(answer) = (a.before)(txn)?
+            {
+                return Ok(answer);
+            }
             let total = ops.len();
             let mut results = Vec::with_capacity(total);
             let mut failed = Vec::new();
@@ -386,7 +416,11 @@ impl Service {
                 }
             }
             if failed.is_empty() {
-                Ok(json!({"results": results, "meta": {"operations": total}}))
+                let out = json!({"results": results, "meta": {"operations": total}});
+                if let Some(a) = &around {
+                    (a.after)(txn, &out)?;
+                }
+                Ok(out)
             } else {
                 Err(batch_error(failed, total))
             }

@@ -165,6 +165,24 @@ pub(crate) fn delete_in(
     let ws = workspaces::load_for(txn, &ctx.caller, ws_id, Some(id), "write:collections")?;
     workspaces::require_preview(&ws, "collections")?;
     let coll = load_in(txn, ws_id, id)?;
+    if let Some(h) = super::hooks::list_in(txn, ws_id)?
+        .into_iter()
+        .find(|h| h.collection == id)
+    {
+        return Err(ServiceError::conflict(format!(
+            "hook '{}' writes to collection '{id}'; delete it first (`mcp-factory hooks delete {} --workspace {ws_id}`)",
+            h.id, h.id
+        )));
+    }
+    if let Some(t) = super::triggers::list_in(txn, ws_id)?
+        .into_iter()
+        .find(|t| t.collection.as_deref() == Some(id))
+    {
+        return Err(ServiceError::conflict(format!(
+            "trigger '{}' watches collection '{id}'; delete it first (`mcp-factory triggers delete {} --workspace {ws_id}`)",
+            t.id, t.id
+        )));
+    }
     if store::records::any(txn, ws_id, id)? {
         if !force {
             return Err(ServiceError::conflict(format!(

@@ -57,6 +57,8 @@ pub enum Entity {
     Component,
     Token,
     Promotion,
+    Hook,
+    Trigger,
 }
 
 impl ServiceError {

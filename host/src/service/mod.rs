@@ -14,12 +14,15 @@ pub mod collections;
 pub mod components;
 pub mod endpoints;
 pub mod error;
+pub mod hooks;
 pub mod oplog;
 pub mod query;
 pub mod records;
 pub mod relationships;
+pub mod secrets;
 pub mod sql;
 pub mod tokens;
+pub mod triggers;
 pub mod workspaces;
 
 use std::sync::Arc;
@@ -84,6 +87,8 @@ pub struct Config {
     pub rate_limit: Option<std::num::NonZeroU32>,
     /// Most bytes of uploaded components one workspace may hold.
     pub max_plugin_bytes: u64,
+    /// Where triggers may deliver (`serve --egress-allow`).
+    pub egress: crate::egress::Egress,
 }
 
 impl Default for Config {
@@ -93,6 +98,7 @@ impl Default for Config {
             sql_concurrency: 4,
             rate_limit: None,
             max_plugin_bytes: DEFAULT_MAX_PLUGIN_BYTES,
+            egress: crate::egress::Egress::default(),
         }
     }
 }
@@ -121,6 +127,10 @@ impl Service {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     fn ctx(&self, caller: &Caller) -> Ctx {

@@ -16,6 +16,9 @@ pub struct Entry {
     /// The endpoint whose code made the change for the token, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    /// The hook whose ingest made the change, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook: Option<String>,
     pub operation: String,
     pub target: Value,
     pub at: String,
@@ -27,19 +30,20 @@ pub(crate) fn append(
     caller: &Caller,
     operation: &str,
     target: Value,
-) -> Result<()> {
+) -> Result<u64> {
     let seq = store::oplog::next_seq(txn, ws)?;
     let entry = Entry {
         workspace_id: ws.to_string(),
         seq,
         token_id: caller.token_id.clone(),
         endpoint: caller.endpoint.as_ref().map(|e| e.slug.clone()),
+        hook: caller.hook.clone(),
         operation: operation.to_string(),
         target,
         at: now(),
     };
     store::oplog::put(txn, ws, seq, &encode(&entry)?)?;
-    Ok(())
+    Ok(seq)
 }
 
 impl Service {

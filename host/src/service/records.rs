@@ -16,6 +16,7 @@ use super::auth::Act;
 use super::collections;
 use super::error::{Entity, Result, ServiceError};
 use super::query::{self, Filter, Sort};
+use super::triggers::{self, Change, Event};
 use super::{Caller, Ctx, Page, Service, decode, encode, now, oplog, workspaces};
 use crate::store::{self, Txn, View};
 
@@ -471,18 +472,23 @@ pub(crate) fn upsert_in(
         store::records::external_put(txn, ws, coll, ext, &source, &record.id)?;
     }
     write_record(txn, &record)?;
-    let op = if record.version == 1 {
+    let kind = if record.version == 1 {
         "create_record"
     } else {
         "update_record"
     };
-    oplog::append(
+    let seq = oplog::append(
         txn,
         ws,
         &ctx.caller,
-        op,
+        kind,
         json!({"collection": coll, "id": record.id}),
     )?;
+    let event = match op {
+        CollectionOp::Create => Event::Create,
+        _ => Event::Update,
+    };
+    triggers::emit(txn, &ctx.caller, ws, seq, Change::Record(event, &record))?;
     Ok(record)
 }
 
@@ -550,13 +556,14 @@ pub(crate) fn patch_in(
         ..old
     };
     write_record(txn, &record)?;
-    oplog::append(
+    let seq = oplog::append(
         txn,
         ws,
         &ctx.caller,
         "update_record",
         json!({"collection": coll, "id": record.id}),
     )?;
+    triggers::emit(txn, &ctx.caller, ws, seq, Change::Record(Event::Update, &record))?;
     Ok(record)
 }
 
@@ -582,13 +589,18 @@ pub(crate) fn mark_in(
         Mark::Archive => record.archived = true,
     }
     write_record(txn, &record)?;
-    oplog::append(
+    let seq = oplog::append(
         txn,
         ws,
         &ctx.caller,
         mark.op(),
         json!({"collection": coll, "id": record.id}),
     )?;
+    let event = match mark {
+        Mark::Delete => Event::Delete,
+        Mark::Cancel | Mark::Archive => Event::Update,
+    };
+    triggers::emit(txn, &ctx.caller, ws, seq, Change::Record(event, &record))?;
     Ok(record)
 }
 

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::auth::Act;
 use super::error::{Entity, Result, ServiceError};
+use super::triggers::{self, Change, Event};
 use super::{Caller, Ctx, Service, decode, encode, now, oplog, records, workspaces};
 use crate::store::relationships::{Link, Side};
 use crate::store::{self, Txn, View};
@@ -155,8 +156,10 @@ pub(crate) fn upsert_in(
     let (source_id, target_id) = resolve(txn, ws, &req)?;
     let link = req.link(&source_id, &target_id);
     let stamp = now();
+    let mut event = Event::Create;
     let rel = match store::relationships::find(txn, ws, link)? {
         Some(id) => {
+            event = Event::Update;
             let old = load(txn, ws, &id)?;
             if old.metadata == req.metadata {
                 return Ok(old);
@@ -185,13 +188,14 @@ pub(crate) fn upsert_in(
         }
     };
     store::relationships::put(txn, ws, &rel.id, &encode(&rel)?)?;
-    oplog::append(
+    let seq = oplog::append(
         txn,
         ws,
         &ctx.caller,
         "upsert_relationship",
         json!({"id": rel.id, "rel_type": rel.rel_type}),
     )?;
+    triggers::emit(txn, &ctx.caller, ws, seq, Change::Relationship(event, &rel))?;
     Ok(rel)
 }
 
@@ -208,13 +212,14 @@ pub(crate) fn delete_in(txn: &Txn, ctx: &Ctx, ws: &str, id: &str) -> Result<Rela
     ];
     require_link(txn, ctx, ws, &rel.rel_type, RelationshipOp::Delete, ends)?;
     remove_rows(txn, &rel)?;
-    oplog::append(
+    let seq = oplog::append(
         txn,
         ws,
         &ctx.caller,
         "delete_relationship",
         json!({"id": id, "rel_type": rel.rel_type}),
     )?;
+    triggers::emit(txn, &ctx.caller, ws, seq, Change::Relationship(Event::Delete, &rel))?;
     Ok(rel)
 }
 

@@ -14,6 +14,9 @@ use super::collections::{self, Collection};
 use super::components;
 use super::endpoints::{self, Endpoint};
 use super::error::{Entity, Result, ServiceError};
+use super::hooks::{self, Hook};
+use super::secrets::NewSecret;
+use super::triggers::{self, Trigger};
 use super::{Caller, Ctx, Service, decode, encode, now, oplog};
 use crate::store::{self, Txn, View};
 
@@ -82,6 +85,10 @@ pub struct Promotion {
     /// Production config before and after.
     pub before: Config,
     pub after: Config,
+    /// Secrets made for hooks and triggers new to production: only in the
+    /// answer to the promotion (or rollback), never stored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<NewSecret>,
 }
 
 /// Reads a workspace through any view.
@@ -141,6 +148,10 @@ pub struct Config {
     /// removes: earlier revisions may name them).
     #[serde(default)]
     pub components: Vec<components::Upload>,
+    #[serde(default)]
+    pub hooks: Vec<Hook>,
+    #[serde(default)]
+    pub triggers: Vec<Trigger>,
 }
 
 fn read_config(v: &impl View, ws: &str) -> Result<Config> {
@@ -148,6 +159,8 @@ fn read_config(v: &impl View, ws: &str) -> Result<Config> {
         collections: collections::list_in(v, ws)?,
         endpoints: endpoints::list_in(v, ws)?,
         components: components::list_in(v, ws)?,
+        hooks: hooks::list_in(v, ws)?,
+        triggers: triggers::list_in(v, ws)?,
     })
 }
 
@@ -195,15 +208,50 @@ fn diff(from: &Config, to: &Config) -> Value {
             .iter()
             .all(|k| v[k].as_array().is_none_or(Vec::is_empty))
     };
-    let has_changes = !(empty(&collections) && empty(&endpoints));
-    json!({"collections": collections, "endpoints": endpoints, "has_changes": has_changes})
+    let hooks = changes(&from.hooks, &to.hooks, |h| &h.id, Hook::same_config);
+    let triggers = changes(
+        &from.triggers,
+        &to.triggers,
+        |t| &t.id,
+        Trigger::same_config,
+    );
+    let has_changes = ![&collections, &endpoints, &hooks, &triggers]
+        .iter()
+        .all(|v| empty(v));
+    json!({
+        "collections": collections,
+        "endpoints": endpoints,
+        "hooks": hooks,
+        "triggers": triggers,
+        "has_changes": has_changes,
+    })
+}
+
+/// How a config is applied.
+#[derive(Clone, Copy)]
+enum Apply<'a> {
+    /// Into a new preview: its triggers start disabled, its secrets are
+    /// never shown.
+    Preview,
+    /// A promotion: trigger URLs are checked again against `egress`.
+    Promotion(&'a crate::egress::Egress),
+    /// A rollback: restores what was there.
+    Rollback,
 }
 
 /// Makes `ws`'s config equal to `target`: collections (versions keep
 /// increasing; one that still holds records is not removed), then endpoints
-/// (which name collections), each changed one as a new revision. Runs in an
-/// exclusive transaction: it can fail after its first write.
-fn apply_config(txn: &Txn, ctx: &Ctx, ws: &str, target: &Config) -> Result<()> {
+/// (which name collections), each changed one as a new revision, then hooks
+/// and triggers (which name collections). Runs in an exclusive transaction:
+/// it can fail after its first write. Returns the secrets made for hooks
+/// and triggers new to `ws`.
+fn apply_config(
+    txn: &Txn,
+    ctx: &Ctx,
+    ws: &str,
+    target: &Config,
+    how: Apply,
+) -> Result<Vec<NewSecret>> {
     apply_collections(txn, ws, &target.collections)?;
     // Only the uploads the target's endpoints use (the quota of `ws` is
     // not filled with components nothing there runs).
@@ -225,7 +273,15 @@ fn apply_config(txn: &Txn, ctx: &Ctx, ws: &str, target: &Config) -> Result<()> {
     for t in &target.endpoints {
         endpoints::publish(txn, ctx, ws, &t.slug, t.config.clone())?;
     }
-    Ok(())
+    let w = load(txn, ws)?;
+    let fresh = matches!(how, Apply::Preview);
+    let egress = match how {
+        Apply::Promotion(e) => Some(e),
+        _ => None,
+    };
+    let mut made = hooks::apply(txn, &w, &target.hooks, fresh)?;
+    made.extend(triggers::apply(txn, &w, &target.triggers, fresh, egress)?);
+    Ok(made)
 }
 
 fn apply_collections(txn: &Txn, ws: &str, target: &[Collection]) -> Result<()> {
@@ -415,7 +471,7 @@ impl Service {
             };
             let config = read_config(txn, &parent)?;
             let ws = create_in(txn, ctx, ws)?;
-            apply_config(txn, ctx, &ws.id, &config)?;
+            apply_config(txn, ctx, &ws.id, &config, Apply::Preview)?;
             Ok(ws)
         })
         .await
@@ -454,6 +510,7 @@ impl Service {
         dry_run: bool,
     ) -> Result<Value> {
         let (id, from) = (id.to_string(), from.to_string());
+        let egress = self.config.egress.clone();
         self.write_exclusive(caller, move |txn, ctx| {
             let prod = load_for(txn, &ctx.caller, &id, None, "write:workspaces")?;
             let preview = load_for(txn, &ctx.caller, &from, None, "read:collections")?;
@@ -473,7 +530,7 @@ impl Service {
             if dry_run {
                 return Ok(json!({"dry_run": true, "workspace_id": id, "from": from, "diff": diff}));
             }
-            apply_config(txn, ctx, &id, &after)?;
+            let secrets = apply_config(txn, ctx, &id, &after, Apply::Promotion(&egress))?;
             let promotion = Promotion {
                 id: uuid::Uuid::now_v7().to_string(),
                 workspace_id: id.clone(),
@@ -484,9 +541,10 @@ impl Service {
                 diff,
                 before,
                 after: read_config(txn, &id)?,
+                secrets: Vec::new(),
             };
             record_promotion(txn, ctx, &promotion)?;
-            Ok(serde_json::to_value(&promotion).unwrap_or(Value::Null))
+            Ok(serde_json::to_value(Promotion { secrets, ..promotion }).unwrap_or(Value::Null))
         })
         .await
         .inspect(|p| {
@@ -526,7 +584,7 @@ impl Service {
                 }
             };
             let before = read_config(txn, &id)?;
-            apply_config(txn, ctx, &id, &target.before)?;
+            let secrets = apply_config(txn, ctx, &id, &target.before, Apply::Rollback)?;
             let after = read_config(txn, &id)?;
             let rollback = Promotion {
                 id: uuid::Uuid::now_v7().to_string(),
@@ -538,9 +596,10 @@ impl Service {
                 diff: diff(&before, &after),
                 before,
                 after,
+                secrets: Vec::new(),
             };
             record_promotion(txn, ctx, &rollback)?;
-            Ok(rollback)
+            Ok(Promotion { secrets, ..rollback })
         })
         .await
         .inspect(|p| self.announce_diff(&p.workspace_id, &p.diff))
@@ -555,5 +614,6 @@ fn record_promotion(txn: &Txn, ctx: &Ctx, p: &Promotion) -> Result<()> {
         &ctx.caller,
         &p.kind,
         json!({"promotion_id": p.id, "from": p.from}),
-    )
+    )?;
+    Ok(())
 }

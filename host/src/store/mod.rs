@@ -10,12 +10,15 @@
 pub mod collections;
 pub mod components;
 pub mod endpoints;
+pub mod hooks;
 pub mod oplog;
+pub mod outbox;
 pub mod promotions;
 pub mod records;
 pub mod relationships;
 mod tables;
 pub mod tokens;
+pub mod triggers;
 mod view;
 pub mod workspaces;
 mod writer;
@@ -104,7 +107,15 @@ impl Store {
     /// acknowledged. Read it *before* taking a snapshot: a value cached
     /// with the generation read then is stale once the generation moves.
     pub fn generation(&self) -> u64 {
-        self.generation.load(std::sync::atomic::Ordering::Acquire)
+        self.generation
+            .count
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Wakes on every commit (the value is the generation): how background
+    /// work that follows the store (trigger deliveries) learns of new rows.
+    pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.generation.watch.subscribe()
     }
 
     /// A consistent read snapshot.

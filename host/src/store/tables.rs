@@ -98,6 +98,32 @@ tables! {
             |ws, end| (ws, "", 0)..(end, "", 0);
         /// (production workspace, digest) → upload JSON (size, tools, who, when).
         COMPONENT_UPLOADS: (&str, &str) => &[u8] = "component_uploads", |ws, end| (ws, "")..(end, "");
+        /// (workspace, hook id) → hook JSON (config; never its secret).
+        HOOKS: (&str, &str) => &[u8] = "hooks", |ws, end| (ws, "")..(end, "");
+        /// (workspace, "hook" | "trigger", id) → its signing secrets JSON. Not
+        /// config: never copied, listed, logged or reachable from SQL.
+        SECRETS: (&str, &str, &str) => &[u8] = "secrets", |ws, end| (ws, "", "")..(end, "", "");
+        /// (workspace, hook id, idempotency key) → what the first delivery wrote.
+        HOOK_KEYS: (&str, &str, &str) => &[u8] = "hook_idempotency",
+            |ws, end| (ws, "", "")..(end, "", "");
+        /// (workspace, expiry in Unix seconds, hook id, key): the keys by expiry.
+        HOOK_KEYS_BY_EXPIRY: (&str, u64, &str, &str) => u8 = "hook_idempotency_expiry",
+            |ws, end| (ws, 0, "", "")..(end, 0, "", "");
+        /// (workspace, trigger id) → trigger JSON (config; never its secret).
+        TRIGGERS: (&str, &str) => &[u8] = "triggers", |ws, end| (ws, "")..(end, "");
+        /// (workspace, trigger id) → disabled state JSON (not config).
+        TRIGGER_STATE: (&str, &str) => &[u8] = "trigger_state", |ws, end| (ws, "")..(end, "");
+        /// (workspace, "c" | "r", collection or rel_type, trigger id) → event
+        /// flags: what the write path reads to find the triggers of a change.
+        TRIGGER_ROUTES: (&str, &str, &str, &str) => u8 = "trigger_routes",
+            |ws, end| (ws, "", "", "")..(end, "", "", "");
+        /// (workspace, trigger id, operations-log sequence) → event to deliver,
+        /// written in the transaction of the change that caused it.
+        OUTBOX: (&str, &str, u64) => &[u8] = "outbox", |ws, end| (ws, "", 0)..(end, "", 0);
+        /// (workspace, trigger id) → delivery attempts of the trigger's first event.
+        DELIVERY: (&str, &str) => &[u8] = "delivery_state", |ws, end| (ws, "")..(end, "");
+        /// (workspace, trigger id, sequence) → an event whose retries ran out.
+        DEAD_LETTERS: (&str, &str, u64) => &[u8] = "dead_letters", |ws, end| (ws, "", 0)..(end, "", 0);
     }
     global {
         /// component digest (`sha256:…`) → the component's bytes, shared by

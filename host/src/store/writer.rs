@@ -181,11 +181,29 @@ fn fail_all(jobs: Vec<Box<dyn Job>>, err: &StoreError) {
     }
 }
 
-/// Bumped after every commit (see [`super::Store::generation`]).
-pub(super) type Generation = std::sync::Arc<std::sync::atomic::AtomicU64>;
+/// Bumped after every commit (see [`super::Store::generation`]), and
+/// published to whoever watches commits ([`super::Store::commits`]).
+#[derive(Clone)]
+pub(super) struct Generation {
+    pub(super) count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    pub(super) watch: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl Default for Generation {
+    fn default() -> Generation {
+        Generation {
+            count: Default::default(),
+            watch: std::sync::Arc::new(tokio::sync::watch::channel(0).0),
+        }
+    }
+}
 
 fn committed(generation: &Generation) {
-    generation.fetch_add(1, std::sync::atomic::Ordering::Release);
+    let n = generation
+        .count
+        .fetch_add(1, std::sync::atomic::Ordering::Release)
+        + 1;
+    generation.watch.send_replace(n);
 }
 
 fn run(db: &Database, generation: &Generation, mut rx: mpsc::Receiver<Queued>) {

@@ -64,7 +64,10 @@ pub fn parse_schedule(s: &str) -> Result<Vec<Duration>, String> {
 }
 
 fn svix() -> Vec<Duration> {
-    SVIX_SCHEDULE.iter().map(|s| Duration::from_secs(*s)).collect()
+    SVIX_SCHEDULE
+        .iter()
+        .map(|s| Duration::from_secs(*s))
+        .collect()
 }
 
 /// How one attempt ended.
@@ -108,7 +111,11 @@ fn jitter(d: Duration) -> Duration {
 
 impl Dispatcher {
     /// `schedule`: None for Svix's.
-    pub fn new(service: Service, schedule: Option<Vec<Duration>>, timeout: Option<Duration>) -> Dispatcher {
+    pub fn new(
+        service: Service,
+        schedule: Option<Vec<Duration>>,
+        timeout: Option<Duration>,
+    ) -> Dispatcher {
         Dispatcher {
             service,
             schedule: schedule.unwrap_or_else(svix),
@@ -206,7 +213,11 @@ impl Dispatcher {
                     Sent::Delivered => delivered.push(*seq),
                     Sent::Gone(attempt) => {
                         self.settle(&ws, &id, std::mem::take(&mut delivered)).await;
-                        if let Err(e) = self.service.failed(&ws, &id, *seq, Outcome::Gone { attempt }).await {
+                        if let Err(e) = self
+                            .service
+                            .failed(&ws, &id, *seq, Outcome::Gone { attempt })
+                            .await
+                        {
                             tracing::warn!(workspace = %ws, trigger = %id, error = %e, "cannot disable a trigger");
                         }
                         return;
@@ -255,29 +266,46 @@ impl Dispatcher {
         let slots = self.workspace_slots(ws);
         let (_g, _w) = match (self.global.acquire().await, slots.acquire().await) {
             (Ok(g), Ok(w)) => (g, w),
-            _ => return Sent::Failed(attempt(None, Some("the dispatcher is stopping".into()), 0), None),
+            _ => {
+                return Sent::Failed(
+                    attempt(None, Some("the dispatcher is stopping".into()), 0),
+                    None,
+                );
+            }
         };
         let started = Instant::now();
         let ms = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         if secrets.is_empty() {
-            let e = "the trigger has no live secret; `mcp-factory triggers rotate-secret` it".to_string();
+            let e = "the trigger has no live secret; `mcp-factory triggers rotate-secret` it"
+                .to_string();
             return Sent::Failed(attempt(None, Some(e), 0), None);
         }
         let ts = jiff::Timestamp::now().as_second();
         let signature = match webhooks::sign(secrets, wid, ts, body) {
             Ok(s) => s,
-            Err(e) => return Sent::Failed(attempt(None, Some(format!("cannot sign: {e}")), 0), None),
+            Err(e) => {
+                return Sent::Failed(attempt(None, Some(format!("cannot sign: {e}")), 0), None);
+            }
         };
         let headers = [
             ("content-type", "application/json".to_string()),
             (webhooks::ID, wid.to_string()),
             (webhooks::TIMESTAMP, ts.to_string()),
             (webhooks::SIGNATURE, signature),
-            ("user-agent", format!("mcp-factory/{}", env!("CARGO_PKG_VERSION"))),
+            (
+                "user-agent",
+                format!("mcp-factory/{}", env!("CARGO_PKG_VERSION")),
+            ),
         ];
         let egress = &self.service.config().egress;
-        match egress.send(url, &headers, body.to_vec(), self.timeout).await {
-            Err(refusal) => Sent::Failed(attempt(None, Some(format!("refused: {refusal}")), ms()), None),
+        match egress
+            .send(url, &headers, body.to_vec(), self.timeout)
+            .await
+        {
+            Err(refusal) => Sent::Failed(
+                attempt(None, Some(format!("refused: {refusal}")), ms()),
+                None,
+            ),
             Ok(Err(e)) => {
                 let why = if e.is_timeout() {
                     format!("no answer within {} s", self.timeout.as_secs_f64())
@@ -306,7 +334,9 @@ impl Dispatcher {
                         .get(reqwest::header::LOCATION)
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("?");
-                    format!("redirect ({code}) to {to} not followed: deliveries go only to the trigger's URL")
+                    format!(
+                        "redirect ({code}) to {to} not followed: deliveries go only to the trigger's URL"
+                    )
                 } else {
                     format!("the receiver answered {status}")
                 };
@@ -367,7 +397,10 @@ mod tests {
             retry_after("Tue, 01 Dec 2026 00:01:00 GMT", now),
             Some(Duration::from_secs(60))
         );
-        assert_eq!(retry_after("Mon, 30 Nov 2026 00:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(
+            retry_after("Mon, 30 Nov 2026 00:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
         assert_eq!(retry_after("9999999", now), Some(MAX_RETRY_AFTER));
         assert_eq!(retry_after("later", now), None);
     }
@@ -376,7 +409,10 @@ mod tests {
     fn jitter_stays_within_ten_percent() {
         for _ in 0..1000 {
             let d = jitter(Duration::from_secs(100));
-            assert!(d >= Duration::from_secs(90) && d <= Duration::from_secs(110), "{d:?}");
+            assert!(
+                d >= Duration::from_secs(90) && d <= Duration::from_secs(110),
+                "{d:?}"
+            );
         }
     }
 }

@@ -367,3 +367,115 @@ pub fn digest(path: &std::path::Path) -> String {
 fn hex_lower(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
+
+/// `tests/python/webhook_receiver.py`: a loopback webhook receiver that
+/// verifies every delivery with the PyPI `standardwebhooks` package and
+/// logs it (see the script for its modes).
+pub struct Receiver {
+    pub url: String,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Receiver {
+    pub fn start() -> Receiver {
+        standardwebhooks_installed();
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("deliveries.jsonl");
+        std::fs::write(&log, "").unwrap();
+        let mut child = Command::new("python3")
+            .arg(crate::mcp_clients::repo_file(
+                "tests/python/webhook_receiver.py",
+            ))
+            .arg(&log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 runs");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = lines.next().expect("the receiver prints its port").unwrap();
+        let port = line
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected receiver output: {line}"));
+        std::thread::spawn(move || for _ in lines {});
+        Receiver {
+            url: format!("http://127.0.0.1:{port}"),
+            log,
+            _dir: dir,
+            child,
+        }
+    }
+
+    /// Sets the secrets it verifies with and how it answers.
+    pub async fn control(&self, secrets: &[&str], mode: Value) {
+        let r = reqwest::Client::new()
+            .post(format!("{}/_control", self.url))
+            .json(&json!({"secrets": secrets, "mode": mode}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+
+    /// Every request received so far, in order.
+    pub fn requests(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Waits (up to `secs`) until `done` holds for the requests received.
+    pub async fn wait_for(&self, secs: u64, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let r = self.requests();
+            if done(&r) {
+                return r;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out after {secs} s; received so far: {r:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `pip install standardwebhooks==1.1.0` unless it is there (as .ci/run does).
+pub fn standardwebhooks_installed() {
+    static READY: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    READY.get_or_init(|| {
+        const PINNED: &str = "1.1.0";
+        let have = Command::new("python3")
+            .args([
+                "-c",
+                "import importlib.metadata as m; print(m.version('standardwebhooks'))",
+            ])
+            .output()
+            .expect("the tests need python3");
+        if String::from_utf8_lossy(&have.stdout).trim() != PINNED {
+            let out = Command::new("python3")
+                .args(["-m", "pip", "install", "--quiet"])
+                .arg(format!("standardwebhooks=={PINNED}"))
+                .output()
+                .expect("pip");
+            assert!(
+                out.status.success(),
+                "pip install standardwebhooks=={PINNED}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    });
+}

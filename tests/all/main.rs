@@ -28,6 +28,7 @@ mod records;
 mod relationships;
 mod sandbox;
 mod sql;
+mod triggers;
 mod trust;
 mod trust_model;
 mod workspaces;

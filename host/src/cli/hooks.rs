@@ -7,7 +7,13 @@ use serde_json::json;
 use super::client::{Client, seg};
 use super::output::print;
 
-const COLUMNS: &[&str] = &["/id", "/collection", "/ingest_path", "/description", "/updated_at"];
+const COLUMNS: &[&str] = &[
+    "/id",
+    "/collection",
+    "/ingest_path",
+    "/description",
+    "/updated_at",
+];
 
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
@@ -81,8 +87,12 @@ pub async fn run(cmd: Cmd, c: &Client, json_out: bool) -> anyhow::Result<()> {
         Cmd::List { workspace } => c.get(&base(&workspace)).await?,
         Cmd::Get { id, workspace } => c.get(&format!("{}/{}", base(&workspace), seg(&id))).await?,
         Cmd::Delete { id, workspace } => {
-            c.call(Method::DELETE, &format!("{}/{}", base(&workspace), seg(&id)), None)
-                .await?
+            c.call(
+                Method::DELETE,
+                &format!("{}/{}", base(&workspace), seg(&id)),
+                None,
+            )
+            .await?
         }
         Cmd::RotateSecret {
             id,
@@ -91,7 +101,11 @@ pub async fn run(cmd: Cmd, c: &Client, json_out: bool) -> anyhow::Result<()> {
         } => {
             let path = format!("{}/{}/rotate-secret", base(&workspace), seg(&id));
             let out = c
-                .call(Method::POST, &path, Some(json!({"grace_seconds": grace_seconds})))
+                .call(
+                    Method::POST,
+                    &path,
+                    Some(json!({"grace_seconds": grace_seconds})),
+                )
                 .await?;
             if !json_out {
                 println!(

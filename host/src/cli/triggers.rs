@@ -17,7 +17,14 @@ const COLUMNS: &[&str] = &[
     "/pending",
     "/dead",
 ];
-const DELIVERY_COLUMNS: &[&str] = &["/sequence", "/type", "/status", "/webhook_id", "/next_at", "/reason"];
+const DELIVERY_COLUMNS: &[&str] = &[
+    "/sequence",
+    "/type",
+    "/status",
+    "/webhook_id",
+    "/next_at",
+    "/reason",
+];
 
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
@@ -31,7 +38,11 @@ pub enum Cmd {
         #[arg(long)]
         name: String,
         /// Fire on changes of this collection's records…
-        #[arg(long, conflicts_with = "rel_type", required_unless_present = "rel_type")]
+        #[arg(
+            long,
+            conflicts_with = "rel_type",
+            required_unless_present = "rel_type"
+        )]
         collection: Option<String>,
         /// …or of relationships of this type.
         #[arg(long)]
@@ -140,7 +151,9 @@ pub async fn run(cmd: Cmd, c: &Client, json_out: bool) -> anyhow::Result<()> {
         }
         Cmd::List { workspace } => c.get(&base(&workspace)).await?,
         Cmd::Get { id, workspace } => c.get(&one(&workspace, &id)).await?,
-        Cmd::Delete { id, workspace } => c.call(Method::DELETE, &one(&workspace, &id), None).await?,
+        Cmd::Delete { id, workspace } => {
+            c.call(Method::DELETE, &one(&workspace, &id), None).await?
+        }
         Cmd::RotateSecret {
             id,
             workspace,
@@ -148,7 +161,11 @@ pub async fn run(cmd: Cmd, c: &Client, json_out: bool) -> anyhow::Result<()> {
         } => {
             let path = format!("{}/rotate-secret", one(&workspace, &id));
             let out = c
-                .call(Method::POST, &path, Some(json!({"grace_seconds": grace_seconds})))
+                .call(
+                    Method::POST,
+                    &path,
+                    Some(json!({"grace_seconds": grace_seconds})),
+                )
                 .await?;
             if !json_out {
                 println!(
@@ -161,8 +178,12 @@ pub async fn run(cmd: Cmd, c: &Client, json_out: bool) -> anyhow::Result<()> {
             out
         }
         Cmd::Enable { id, workspace } => {
-            c.call(Method::POST, &format!("{}/enable", one(&workspace, &id)), None)
-                .await?
+            c.call(
+                Method::POST,
+                &format!("{}/enable", one(&workspace, &id)),
+                None,
+            )
+            .await?
         }
         Cmd::Deliveries {
             id,

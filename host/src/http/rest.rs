@@ -16,11 +16,11 @@ use crate::runtime::{CallErrorKind, RunError};
 use crate::service::Page;
 use crate::service::collections::UpsertCollection;
 use crate::service::hooks::{CreateHook, HookAuth};
-use crate::service::triggers::CreateTrigger;
 use crate::service::records::{Mark, PatchRecord, Query as RecordQuery, UpsertRecord};
 use crate::service::relationships::{Direction, UpsertRelationship};
 use crate::service::sql::SqlRequest;
 use crate::service::tokens::CreateToken;
+use crate::service::triggers::CreateTrigger;
 use crate::service::workspaces::{CreatePreview, CreateWorkspace};
 use mcp_factory_guest::config::EndpointConfig;
 
@@ -125,11 +125,11 @@ pub fn routes() -> Router<AppState> {
             axum::routing::delete(delete_plugin),
         )
         .route("/v1/{ws}/hooks", get(list_hooks).post(create_hook))
+        .route("/v1/{ws}/hooks/{id}", get(get_hook).delete(delete_hook))
         .route(
-            "/v1/{ws}/hooks/{id}",
-            get(get_hook).delete(delete_hook),
+            "/v1/{ws}/hooks/{id}/rotate-secret",
+            post(rotate_hook_secret),
         )
-        .route("/v1/{ws}/hooks/{id}/rotate-secret", post(rotate_hook_secret))
         .route("/v1/{ws}/hooks/{id}/ingest", post(ingest))
         .route("/v1/{ws}/triggers", get(list_triggers).post(create_trigger))
         .route(
@@ -142,10 +142,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/v1/{ws}/triggers/{id}/enable", post(enable_trigger))
         .route("/v1/{ws}/triggers/{id}/replay", post(replay_trigger))
-        .route(
-            "/v1/{ws}/triggers/{id}/deliveries",
-            get(trigger_deliveries),
-        )
+        .route("/v1/{ws}/triggers/{id}/deliveries", get(trigger_deliveries))
         .route("/v1/{ws}/batch", post(batch))
         .route("/v1/{ws}/sql", post(sql_query))
         .route("/v1/{ws}/operations", get(list_operations))
@@ -684,7 +681,9 @@ async fn rotate_hook_secret(
     RawBody(b): RawBody,
 ) -> Res {
     let r: Rotate = optional(&b)?;
-    ok(s.service.rotate_hook_secret(&c, &ws, &id, r.grace_seconds).await?)
+    ok(s.service
+        .rotate_hook_secret(&c, &ws, &id, r.grace_seconds)
+        .await?)
 }
 
 /// Hook ingest: authenticated by the hook's secret (bearer or Standard
@@ -780,7 +779,9 @@ async fn rotate_trigger_secret(
     RawBody(b): RawBody,
 ) -> Res {
     let r: Rotate = optional(&b)?;
-    ok(s.service.rotate_trigger_secret(&c, &ws, &id, r.grace_seconds).await?)
+    ok(s.service
+        .rotate_trigger_secret(&c, &ws, &id, r.grace_seconds)
+        .await?)
 }
 
 async fn enable_trigger(
@@ -834,8 +835,7 @@ async fn trigger_deliveries(
             )));
         }
     };
-    ok(s
-        .service
+    ok(s.service
         .trigger_deliveries(&c, &ws, &id, dead, q.limit, q.offset)
         .await?)
 }

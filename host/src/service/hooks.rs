@@ -260,15 +260,22 @@ fn parse_items(body: &[u8]) -> Result<(Vec<Item>, bool)> {
 }
 
 impl Service {
-    pub async fn create_hook(&self, caller: &Caller, ws: &str, req: CreateHook) -> Result<CreatedHook> {
+    pub async fn create_hook(
+        &self,
+        caller: &Caller,
+        ws: &str,
+        req: CreateHook,
+    ) -> Result<CreatedHook> {
         check_ident("hook name", &req.name, 64)?;
         check_ident("collection name", &req.collection, 64)?;
         let ws = ws.to_string();
         self.write_shared(caller, move |txn, ctx| {
-            let w = workspaces::load_for(txn, &ctx.caller, &ws, Some(&req.collection), "write:hooks")?;
+            let w =
+                workspaces::load_for(txn, &ctx.caller, &ws, Some(&req.collection), "write:hooks")?;
             workspaces::require_preview(&w, "hooks")?;
             // The hook writes the collection: its creator must be able to.
-            ctx.caller.require(&w, Some(&req.collection), "write:records")?;
+            ctx.caller
+                .require(&w, Some(&req.collection), "write:records")?;
             super::collections::load_in(txn, &ws, &req.collection)?;
             if find_in(txn, &ws, &req.name)?.is_some() {
                 return Err(ServiceError::conflict(format!(
@@ -334,7 +341,8 @@ impl Service {
         self.write_shared(caller, move |txn, ctx| {
             let w = workspaces::load_for(txn, &ctx.caller, &ws, None, "write:hooks")?;
             let hook = load_in(txn, &ws, &id)?;
-            ctx.caller.require(&w, Some(&hook.collection), "write:hooks")?;
+            ctx.caller
+                .require(&w, Some(&hook.collection), "write:hooks")?;
             workspaces::require_preview(&w, "hooks")?;
             remove_in(txn, &ws, &id, false)?;
             oplog::append(txn, &ws, &ctx.caller, "delete_hook", json!({"hook": id}))?;
@@ -364,9 +372,16 @@ impl Service {
         self.write_shared(caller, move |txn, ctx| {
             let w = workspaces::load_for(txn, &ctx.caller, &ws, None, "write:hooks")?;
             let hook = load_in(txn, &ws, &id)?;
-            ctx.caller.require(&w, Some(&hook.collection), "write:hooks")?;
+            ctx.caller
+                .require(&w, Some(&hook.collection), "write:hooks")?;
             let secret = secrets::rotate(txn, &ws, Owner::Hook, &id, grace)?;
-            oplog::append(txn, &ws, &ctx.caller, "rotate_hook_secret", json!({"hook": id, "grace_seconds": grace}))?;
+            oplog::append(
+                txn,
+                &ws,
+                &ctx.caller,
+                "rotate_hook_secret",
+                json!({"hook": id, "grace_seconds": grace}),
+            )?;
             Ok(json!({"hook": id, "secret": secret, "previous_secrets_valid_for_seconds": grace}))
         })
         .await
@@ -420,7 +435,9 @@ impl Service {
                 && let Some(r) = store::hooks::key(&txn, ws, id, k)?
             {
                 let r: Remembered = decode(&r, "idempotency key")?;
-                return Ok(json!({"hook": id, "replayed": true, "first_seen_at": r.at, "records": r.records}));
+                return Ok(
+                    json!({"hook": id, "replayed": true, "first_seen_at": r.at, "records": r.records}),
+                );
             }
             hook
         };

@@ -563,7 +563,13 @@ pub(crate) fn patch_in(
         "update_record",
         json!({"collection": coll, "id": record.id}),
     )?;
-    triggers::emit(txn, &ctx.caller, ws, seq, Change::Record(Event::Update, &record))?;
+    triggers::emit(
+        txn,
+        &ctx.caller,
+        ws,
+        seq,
+        Change::Record(Event::Update, &record),
+    )?;
     Ok(record)
 }
 

@@ -219,7 +219,13 @@ pub(crate) fn delete_in(txn: &Txn, ctx: &Ctx, ws: &str, id: &str) -> Result<Rela
         "delete_relationship",
         json!({"id": id, "rel_type": rel.rel_type}),
     )?;
-    triggers::emit(txn, &ctx.caller, ws, seq, Change::Relationship(Event::Delete, &rel))?;
+    triggers::emit(
+        txn,
+        &ctx.caller,
+        ws,
+        seq,
+        Change::Relationship(Event::Delete, &rel),
+    )?;
     Ok(rel)
 }
 

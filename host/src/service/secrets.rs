@@ -103,7 +103,13 @@ pub(crate) fn ensure(txn: &Txn, ws: &str, owner: Owner, id: &str) -> Result<Opti
 }
 
 /// The secrets that sign and verify at `at` (Unix seconds), newest first.
-pub(crate) fn live(v: &impl View, ws: &str, owner: Owner, id: &str, at: i64) -> Result<Vec<String>> {
+pub(crate) fn live(
+    v: &impl View,
+    ws: &str,
+    owner: Owner,
+    id: &str,
+    at: i64,
+) -> Result<Vec<String>> {
     Ok(read(v, ws, owner, id)?
         .unwrap_or_default()
         .secrets
@@ -123,25 +129,31 @@ pub(crate) fn info(v: &impl View, ws: &str, owner: Owner, id: &str) -> Result<Ve
         .filter(|s| s.expires_at.is_none_or(|e| e > at))
         .map(|s| SecretInfo {
             created_at: s.created_at,
-            expires_at: s.expires_at.and_then(|e| {
-                jiff::Timestamp::from_second(e)
-                    .ok()
-                    .map(|t| t.to_string())
-            }),
+            expires_at: s
+                .expires_at
+                .and_then(|e| jiff::Timestamp::from_second(e).ok().map(|t| t.to_string())),
         })
         .collect())
 }
 
 /// Adds a new secret; the ones before it stay live for `grace_secs` more
 /// (0: they stop now). Expired ones are dropped. Returns the new secret.
-pub(crate) fn rotate(txn: &Txn, ws: &str, owner: Owner, id: &str, grace_secs: u64) -> Result<String> {
+pub(crate) fn rotate(
+    txn: &Txn,
+    ws: &str,
+    owner: Owner,
+    id: &str,
+    grace_secs: u64,
+) -> Result<String> {
     let at = unix_now();
     let mut stored = read(txn, ws, owner, id)?.unwrap_or_default();
     let until = at.saturating_add(i64::try_from(grace_secs).unwrap_or(i64::MAX));
     for s in &mut stored.secrets {
         s.expires_at = Some(s.expires_at.map_or(until, |e| e.min(until)));
     }
-    stored.secrets.retain(|s| s.expires_at.is_none_or(|e| e > at));
+    stored
+        .secrets
+        .retain(|s| s.expires_at.is_none_or(|e| e > at));
     let secret = crate::webhooks::new_secret();
     stored.secrets.insert(
         0,

@@ -360,7 +360,10 @@ pub(crate) fn emit(txn: &Txn, caller: &Caller, ws: &str, seq: u64, change: Chang
 /// An outbox row: `webhook-id`, newline, body.
 fn split_row(row: &[u8]) -> (String, &[u8]) {
     match row.iter().position(|&b| b == b'\n') {
-        Some(i) => (String::from_utf8_lossy(&row[..i]).into_owned(), &row[i + 1..]),
+        Some(i) => (
+            String::from_utf8_lossy(&row[..i]).into_owned(),
+            &row[i + 1..],
+        ),
         None => (String::new(), row),
     }
 }
@@ -446,7 +449,10 @@ pub struct Due {
 pub enum Outcome {
     /// Failed: try again at `next_at` (Unix ms), or, with `None`, give up
     /// (the event moves to the dead letters).
-    Retry { attempt: Attempt, next_at: Option<i64> },
+    Retry {
+        attempt: Attempt,
+        next_at: Option<i64>,
+    },
     /// The receiver answered 410 Gone: the trigger is disabled.
     Gone { attempt: Attempt },
 }
@@ -458,7 +464,14 @@ fn rfc3339_ms(ms: i64) -> Option<String> {
 }
 
 /// Moves the trigger's head event (`seq`) to the dead letters.
-fn bury(txn: &Txn, ws: &str, id: &str, seq: u64, attempts: Vec<Attempt>, reason: &str) -> Result<()> {
+fn bury(
+    txn: &Txn,
+    ws: &str,
+    id: &str,
+    seq: u64,
+    attempts: Vec<Attempt>,
+    reason: &str,
+) -> Result<()> {
     let Some(row) = store::outbox::get(txn, ws, id, seq)? else {
         return Ok(());
     };
@@ -473,7 +486,12 @@ fn bury(txn: &Txn, ws: &str, id: &str, seq: u64, attempts: Vec<Attempt>, reason:
     if store::outbox::dead_count(txn, ws, id)? > MAX_DEAD_LETTERS
         && let Some((oldest, _)) = store::outbox::dead(txn, ws, id, 0, 1)?.into_iter().next()
     {
-        tracing::warn!(workspace = ws, trigger = id, sequence = oldest, "dead letters full: dropping the oldest");
+        tracing::warn!(
+            workspace = ws,
+            trigger = id,
+            sequence = oldest,
+            "dead letters full: dropping the oldest"
+        );
         store::outbox::remove_dead(txn, ws, id, oldest)?;
     }
     Ok(())
@@ -560,7 +578,11 @@ impl Service {
             .map(|b| decode(&b, "trigger state"))
             .transpose()?;
         Ok(TriggerInfo {
-            status: if state.is_some() { "disabled" } else { "active" },
+            status: if state.is_some() {
+                "disabled"
+            } else {
+                "active"
+            },
             disabled_reason: state.as_ref().map(|s| s.reason.clone()),
             disabled_at: state.map(|s| s.at),
             pending: store::outbox::pending_count(v, ws, &t.id)?,
@@ -612,7 +634,13 @@ impl Service {
                 .require(&w, t.collection.as_deref(), "write:triggers")?;
             workspaces::require_preview(&w, "triggers")?;
             remove_in(txn, &ws, &id, false)?;
-            oplog::append(txn, &ws, &ctx.caller, "delete_trigger", json!({"trigger": id}))?;
+            oplog::append(
+                txn,
+                &ws,
+                &ctx.caller,
+                "delete_trigger",
+                json!({"trigger": id}),
+            )?;
             Ok(t)
         })
         .await
@@ -668,7 +696,13 @@ impl Service {
             store::triggers::remove_state(txn, &w, &i)?;
             store::outbox::remove_delivery(txn, &w, &i)?;
             put_in(txn, &w, &t)?;
-            oplog::append(txn, &w, &ctx.caller, "enable_trigger", json!({"trigger": i}))?;
+            oplog::append(
+                txn,
+                &w,
+                &ctx.caller,
+                "enable_trigger",
+                json!({"trigger": i}),
+            )?;
             Ok(())
         })
         .await?;
@@ -734,7 +768,11 @@ impl Service {
             }
             Ok(Page {
                 data,
-                meta: super::PageMeta { total, limit, offset },
+                meta: super::PageMeta {
+                    total,
+                    limit,
+                    offset,
+                },
             })
         })
         .await

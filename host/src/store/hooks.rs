@@ -25,7 +25,12 @@ pub fn remove(t: &Txn, ws: &str, id: &str) -> Result<(), StoreError> {
 }
 
 /// The signing secrets of a hook or trigger (`kind`: "hook" or "trigger").
-pub fn secrets(v: &impl View, ws: &str, kind: &str, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+pub fn secrets(
+    v: &impl View,
+    ws: &str,
+    kind: &str,
+    id: &str,
+) -> Result<Option<Vec<u8>>, StoreError> {
     Ok(v.open(SECRETS)?
         .get((ws, kind, id))?
         .map(|g| g.value().to_vec()))

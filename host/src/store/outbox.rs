@@ -84,7 +84,12 @@ pub fn dead_count(v: &impl View, ws: &str, trigger: &str) -> Result<usize, Store
     count(v, DEAD_LETTERS, ws, trigger)
 }
 
-pub fn get(v: &impl View, ws: &str, trigger: &str, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
+pub fn get(
+    v: &impl View,
+    ws: &str,
+    trigger: &str,
+    seq: u64,
+) -> Result<Option<Vec<u8>>, StoreError> {
     Ok(v.open(OUTBOX)?
         .get((ws, trigger, seq))?
         .map(|g| g.value().to_vec()))
@@ -112,9 +117,7 @@ pub fn put_dead(t: &Txn, ws: &str, trigger: &str, seq: u64, row: &[u8]) -> Resul
 }
 
 pub fn remove_dead(t: &Txn, ws: &str, trigger: &str, seq: u64) -> Result<bool, StoreError> {
-    Ok(t.table(DEAD_LETTERS)?
-        .remove((ws, trigger, seq))?
-        .is_some())
+    Ok(t.table(DEAD_LETTERS)?.remove((ws, trigger, seq))?.is_some())
 }
 
 /// The attempts made at the trigger's head event.

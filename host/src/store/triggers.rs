@@ -5,9 +5,7 @@ use super::view::{Txn, View, values};
 use super::*;
 
 pub fn get(v: &impl View, ws: &str, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-    Ok(v.open(TRIGGERS)?
-        .get((ws, id))?
-        .map(|g| g.value().to_vec()))
+    Ok(v.open(TRIGGERS)?.get((ws, id))?.map(|g| g.value().to_vec()))
 }
 
 /// Every trigger of `ws`, in id order.

@@ -408,6 +408,11 @@ impl Receiver {
         }
     }
 
+    /// A well-formed secret nobody holds.
+    pub fn fake_secret() -> String {
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_string()
+    }
+
     /// Sets the secrets it verifies with and how it answers.
     pub async fn control(&self, secrets: &[&str], mode: Value) {
         let r = reqwest::Client::new()

@@ -37,6 +37,8 @@ ADMIN_TOOLS = [
     "manage_record",
     "manage_relationship",
     "query_relationships",
+    "manage_hook",
+    "manage_trigger",
     "batch_operations",
     "sql_query",
 ]

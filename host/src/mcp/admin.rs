@@ -30,9 +30,11 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
 use crate::service::collections::UpsertCollection;
+use crate::service::hooks::CreateHook;
 use crate::service::records::{Mark, PatchRecord, Query, UpsertRecord};
 use crate::service::relationships::{Direction, UpsertRelationship};
 use crate::service::sql::SqlRequest;
+use crate::service::triggers::{CreateTrigger, Event};
 use crate::service::workspaces::{CreatePreview, CreateWorkspace};
 use crate::service::{Caller, Page, Service, ServiceError};
 
@@ -44,17 +46,21 @@ pub enum Tool {
     ManageRecord,
     ManageRelationship,
     QueryRelationships,
+    ManageHook,
+    ManageTrigger,
     BatchOperations,
     SqlQuery,
 }
 
 impl Tool {
-    pub const ALL: [Tool; 7] = [
+    pub const ALL: [Tool; 9] = [
         Tool::ManageWorkspace,
         Tool::ManageCollection,
         Tool::ManageRecord,
         Tool::ManageRelationship,
         Tool::QueryRelationships,
+        Tool::ManageHook,
+        Tool::ManageTrigger,
         Tool::BatchOperations,
         Tool::SqlQuery,
     ];
@@ -66,6 +72,8 @@ impl Tool {
             Tool::ManageRecord => "manage_record",
             Tool::ManageRelationship => "manage_relationship",
             Tool::QueryRelationships => "query_relationships",
+            Tool::ManageHook => "manage_hook",
+            Tool::ManageTrigger => "manage_trigger",
             Tool::BatchOperations => "batch_operations",
             Tool::SqlQuery => "sql_query",
         }
@@ -82,6 +90,8 @@ impl Tool {
             Tool::ManageRecord => record_spec(),
             Tool::ManageRelationship => relationship_spec(),
             Tool::QueryRelationships => query_relationships_spec(),
+            Tool::ManageHook => hook_spec(),
+            Tool::ManageTrigger => trigger_spec(),
             Tool::BatchOperations => batch_spec(),
             Tool::SqlQuery => sql_spec(),
         }
@@ -97,6 +107,8 @@ impl Tool {
             Tool::ManageRecord => Call::Record(typed(tool, args)?),
             Tool::ManageRelationship => Call::Relationship(typed(tool, args)?),
             Tool::QueryRelationships => Call::QueryRelationships(typed(tool, args)?),
+            Tool::ManageHook => Call::Hook(typed(tool, args)?),
+            Tool::ManageTrigger => Call::Trigger(typed(tool, args)?),
             Tool::BatchOperations => Call::Batch(typed(tool, args)?),
             Tool::SqlQuery => Call::Sql(typed(tool, args)?),
         })
@@ -111,6 +123,8 @@ enum Call {
     Record(RecordCall),
     Relationship(RelationshipCall),
     QueryRelationships(QueryRelationshipsCall),
+    Hook(HookCall),
+    Trigger(TriggerCall),
     Batch(BatchCall),
     Sql(SqlCall),
 }
@@ -124,6 +138,8 @@ impl Call {
             Call::Record(_) => Tool::ManageRecord,
             Call::Relationship(_) => Tool::ManageRelationship,
             Call::QueryRelationships(_) => Tool::QueryRelationships,
+            Call::Hook(_) => Tool::ManageHook,
+            Call::Trigger(_) => Tool::ManageTrigger,
             Call::Batch(_) => Tool::BatchOperations,
             Call::Sql(_) => Tool::SqlQuery,
         }
@@ -137,6 +153,8 @@ impl Call {
             Call::Record(a) => serde_json::to_value(a),
             Call::Relationship(a) => serde_json::to_value(a),
             Call::QueryRelationships(a) => serde_json::to_value(a),
+            Call::Hook(a) => serde_json::to_value(a),
+            Call::Trigger(a) => serde_json::to_value(a),
             Call::Batch(a) => serde_json::to_value(a),
             Call::Sql(a) => serde_json::to_value(a),
         }
@@ -284,10 +302,10 @@ fn workspace_spec() -> Spec {
             "Manage workspaces. Actions: create, get, list, delete, create_preview, \
              list_previews. Start here to discover existing workspaces before operating: list \
              them, then list a workspace's collections with {} to see what data types exist, \
-             then read with sql_query. Note: schema changes (collections) can only be made in \
-             preview workspaces. create_preview makes \"<workspace_id>--<name>\" (name \"dev\" \
-             on \"crm\" makes \"crm--dev\") with a copy of the workspace's collections and none \
-             of its data; a person then promotes it with the CLI (`mcp-factory workspaces \
+             then read with sql_query. Note: schema changes (collections, triggers, hooks) can \
+             only be made in preview workspaces. create_preview makes \"<workspace_id>--<name>\" \
+             (name \"dev\" on \"crm\" makes \"crm--dev\") with a copy of the workspace's \
+             collections, hooks and triggers (disabled there) and none of its data; a person then promotes it with the CLI (`mcp-factory workspaces \
              promote crm --from crm--dev`). A workspace with previews cannot be deleted before \
              them.",
             call_text(Tool::ManageCollection, &list_collections_example())
@@ -641,6 +659,133 @@ fn query_relationships_spec() -> Spec {
     }
 }
 
+// ---------------------------------------------------------------- manage_hook
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(tag = "action", rename_all = "snake_case")]
+enum HookCall {
+    List {
+        workspace_id: String,
+    },
+    Get {
+        workspace_id: String,
+        hook_id: String,
+    },
+    Create {
+        workspace_id: String,
+        name: String,
+        collection: String,
+        description: Option<String>,
+    },
+    Delete {
+        workspace_id: String,
+        hook_id: String,
+    },
+}
+
+fn hook_spec() -> Spec {
+    Spec {
+        about: "Manage inbound webhook endpoints. Hooks accept Record-format JSON and upsert \
+                through the normal write path. Actions: create, get, list, delete. A hook writes \
+                into one collection: other systems POST {\"data\": {...}, \"external_id\"?, \
+                \"external_source\"?} (or a list of up to 1,000, in one transaction) to its \
+                ingest_path, validated against the collection's schema; the same external_id \
+                updates the same record. create returns the hook's secret, shown only then: \
+                senders send it as `Authorization: Bearer <secret>` or sign with it (Standard \
+                Webhooks: webhook-id, webhook-timestamp, webhook-signature); a repeated \
+                webhook-id is a no-op for 24 h. The name is the hook's id. create and delete \
+                work in preview workspaces only; promotion carries hooks to production with new \
+                secrets."
+            .into(),
+        examples: vec![
+            json!({"action": "create", "workspace_id": "crm--dev", "name": "stripe-payments", "collection": "invoices", "description": "Invoices from Stripe"}),
+            json!({"action": "get", "workspace_id": "crm--dev", "hook_id": "stripe-payments"}),
+            json!({"action": "list", "workspace_id": "crm--dev"}),
+            json!({"action": "delete", "workspace_id": "crm--dev", "hook_id": "stripe-payments"}),
+        ],
+        properties: json!({
+            "action": {"type": "string", "enum": ["create", "get", "list", "delete"]},
+            "workspace_id": workspace_id_property(),
+            "hook_id": {"type": "string", "description": "get, delete: the hook (its name)."},
+            "name": {"type": "string", "description": "create: the hook's name and id, e.g. \"stripe-payments\" (lowercase letters, digits, '-', '_')."},
+            "collection": {"type": "string", "description": "create: the collection it writes to."},
+            "description": {"type": "string"}
+        }),
+        required: &["action", "workspace_id"],
+        hints: Hints::Writes { destructive: true },
+    }
+}
+
+// ---------------------------------------------------------------- manage_trigger
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(tag = "action", rename_all = "snake_case")]
+enum TriggerCall {
+    List {
+        workspace_id: String,
+    },
+    Get {
+        workspace_id: String,
+        trigger_id: String,
+    },
+    Create {
+        workspace_id: String,
+        name: String,
+        collection: Option<String>,
+        rel_type: Option<String>,
+        url: String,
+        events: Vec<Event>,
+        skip_hook_writes: Option<bool>,
+        description: Option<String>,
+    },
+    Delete {
+        workspace_id: String,
+        trigger_id: String,
+    },
+}
+
+fn trigger_spec() -> Spec {
+    Spec {
+        about: "Manage outbound triggers. Triggers fire HTTP POST to a URL when records or \
+                relationships change. Actions: create, get, list, delete. A trigger watches one \
+                collection (record events) or one rel_type (relationship events) for the events \
+                create, update and delete. Delivery is durable: every acknowledged change is \
+                delivered at least once, in order per trigger, retried for about a day \
+                (immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h); each request is signed \
+                with the trigger's secret (Standard Webhooks headers), which create returns and \
+                nothing shows again. The body is {\"type\": \"record.created\", \"timestamp\", \
+                \"workspace_id\", \"sequence\", \"data\": <the record or relationship>}. URLs \
+                must be public https (a server started with --egress-allow may reach listed \
+                private hosts). skip_hook_writes (default true) ignores writes made by hooks. get \
+                shows status, pending and dead deliveries. create and delete work in preview \
+                workspaces only; promotion carries triggers to production with new secrets."
+            .into(),
+        examples: vec![
+            json!({"action": "create", "workspace_id": "crm--dev", "name": "erp-invoices", "collection": "invoices", "url": "https://erp.example.com/webhooks/invoices", "events": ["create", "update"]}),
+            json!({"action": "create", "workspace_id": "crm--dev", "name": "ownership", "rel_type": "owns", "url": "https://erp.example.com/webhooks/owners", "events": ["create", "delete"], "skip_hook_writes": false, "description": "Who owns what"}),
+            json!({"action": "get", "workspace_id": "crm--dev", "trigger_id": "erp-invoices"}),
+            json!({"action": "list", "workspace_id": "crm--dev"}),
+            json!({"action": "delete", "workspace_id": "crm--dev", "trigger_id": "ownership"}),
+        ],
+        properties: json!({
+            "action": {"type": "string", "enum": ["create", "get", "list", "delete"]},
+            "workspace_id": workspace_id_property(),
+            "trigger_id": {"type": "string", "description": "get, delete: the trigger (its name)."},
+            "name": {"type": "string", "description": "create: the trigger's name and id, e.g. \"erp-invoices\"."},
+            "collection": {"type": "string", "description": "create: fire on changes of this collection's records (or give rel_type)."},
+            "rel_type": {"type": "string", "description": "create: fire on changes of relationships of this type (or give collection)."},
+            "url": {"type": "string", "description": "create: where to POST, e.g. \"https://erp.example.com/webhooks/invoices\"."},
+            "events": {"type": "array", "items": {"type": "string", "enum": ["create", "update", "delete"]}, "minItems": 1, "description": "create: which changes fire it."},
+            "skip_hook_writes": {"type": "boolean", "description": "create: ignore writes made by hooks (default true; stops hook → trigger loops)."},
+            "description": {"type": "string"}
+        }),
+        required: &["action", "workspace_id"],
+        hints: Hints::Writes { destructive: true },
+    }
+}
+
 // ---------------------------------------------------------------- batch_operations
 
 #[derive(Debug, Deserialize)]
@@ -869,6 +1014,8 @@ impl AdminMcp {
                     direction,
                 )?)
             }
+            Call::Hook(a) => self.hook(c, a).await,
+            Call::Trigger(a) => self.trigger(c, a).await,
             Call::Batch(a) => to_value(self.service.batch(c, &a.workspace_id, a.operations).await?),
             Call::Sql(a) => {
                 let req = SqlRequest {
@@ -1025,6 +1172,70 @@ impl AdminMcp {
         }
     }
 
+    async fn hook(&self, c: &Caller, a: HookCall) -> Out {
+        let s = &self.service;
+        match a {
+            HookCall::List { workspace_id } => list(s.list_hooks(c, &workspace_id)?),
+            HookCall::Get {
+                workspace_id,
+                hook_id,
+            } => to_value(s.get_hook(c, &workspace_id, &hook_id)?),
+            HookCall::Create {
+                workspace_id,
+                name,
+                collection,
+                description,
+            } => {
+                let req = CreateHook {
+                    name,
+                    collection,
+                    description,
+                };
+                to_value(s.create_hook(c, &workspace_id, req).await?)
+            }
+            HookCall::Delete {
+                workspace_id,
+                hook_id,
+            } => to_value(s.delete_hook(c, &workspace_id, &hook_id).await?),
+        }
+    }
+
+    async fn trigger(&self, c: &Caller, a: TriggerCall) -> Out {
+        let s = &self.service;
+        match a {
+            TriggerCall::List { workspace_id } => list(s.list_triggers(c, &workspace_id).await?),
+            TriggerCall::Get {
+                workspace_id,
+                trigger_id,
+            } => to_value(s.get_trigger(c, &workspace_id, &trigger_id).await?),
+            TriggerCall::Create {
+                workspace_id,
+                name,
+                collection,
+                rel_type,
+                url,
+                events,
+                skip_hook_writes,
+                description,
+            } => {
+                let req = CreateTrigger {
+                    name,
+                    collection,
+                    rel_type,
+                    url,
+                    events,
+                    skip_hook_writes,
+                    description,
+                };
+                to_value(s.create_trigger(c, &workspace_id, req).await?)
+            }
+            TriggerCall::Delete {
+                workspace_id,
+                trigger_id,
+            } => to_value(s.delete_trigger(c, &workspace_id, &trigger_id).await?),
+        }
+    }
+
     async fn relationship(&self, c: &Caller, a: RelationshipCall) -> Out {
         let s = &self.service;
         match a {
@@ -1172,6 +1383,8 @@ mod tests {
                 "manage_record",
                 "manage_relationship",
                 "query_relationships",
+                "manage_hook",
+                "manage_trigger",
                 "batch_operations",
                 "sql_query",
             ]

@@ -75,6 +75,20 @@ mod tests {
                             .insert((ws, "sha256:aa"), b"{}".as_slice())?;
                         t.table(COMPONENTS)?
                             .insert("sha256:aa", b"wasm".as_slice())?;
+                        t.table(HOOKS)?.insert((ws, "h"), b"{}".as_slice())?;
+                        t.table(SECRETS)?
+                            .insert((ws, "hook", "h"), b"{}".as_slice())?;
+                        t.table(HOOK_KEYS)?
+                            .insert((ws, "h", "k"), b"{}".as_slice())?;
+                        t.table(HOOK_KEYS_BY_EXPIRY)?.insert((ws, 9, "h", "k"), 0)?;
+                        t.table(TRIGGERS)?.insert((ws, "t"), b"{}".as_slice())?;
+                        t.table(TRIGGER_STATE)?
+                            .insert((ws, "t"), b"{}".as_slice())?;
+                        t.table(TRIGGER_ROUTES)?.insert((ws, "c", "c", "t"), 1)?;
+                        t.table(OUTBOX)?.insert((ws, "t", 1), b"{}".as_slice())?;
+                        t.table(DELIVERY)?.insert((ws, "t"), b"{}".as_slice())?;
+                        t.table(DEAD_LETTERS)?
+                            .insert((ws, "t", 1), b"{}".as_slice())?;
                         Ok(())
                     })
                     .await

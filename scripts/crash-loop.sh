@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Longer crash-safety run: the SIGKILL durability test with more cycles.
+# Longer crash-safety run: the SIGKILL durability test (writes and their
+# trigger events) with more cycles.
 #   scripts/crash-loop.sh [CYCLES]   (default 200)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,8 +1,12 @@
 //! Crash safety: a server killed with SIGKILL while clients write loses no
-//! acknowledged write and leaves no partial one. Each cycle runs concurrent
-//! single-record writers and a batch writer, kills the server mid-stream,
-//! restarts it on the same redb file and checks every acknowledged write
-//! (and that every batch is all-or-nothing).
+//! acknowledged write and leaves no partial one, and every write's trigger
+//! event is delivered at least once (and no event exists without its
+//! write). Each cycle runs concurrent single-record writers and a batch
+//! writer while a trigger delivers to a receiver that is fine, slow or
+//! failing by turns, kills the server mid-stream, restarts it on the same
+//! redb file and checks every acknowledged write (and that every batch is
+//! all-or-nothing); at the end the receiver recovers and the test checks
+//! what it received against what the store holds.
 //!
 //! `MCP_FACTORY_CRASH_CYCLES` raises the cycle count for longer runs
 //! (scripts/crash-loop.sh).
@@ -13,7 +17,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::common::Server;
+use crate::common::{Receiver, Server};
 
 const BATCH: usize = 5;
 
@@ -24,23 +28,55 @@ fn payload(key: &str) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_loses_no_acknowledged_write() {
+async fn sigkill_loses_no_acknowledged_write_nor_its_trigger_event() {
     let cycles: usize = std::env::var("MCP_FACTORY_CRASH_CYCLES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
-    let mut s = Server::start();
+    // Many quick retries: a receiver that fails for a few cycles must not
+    // exhaust them.
+    let schedule = format!("0s{}", ",300ms".repeat(60));
+    let mut s = Server::start_with(&[
+        "--egress-allow",
+        "127.0.0.1",
+        "--delivery-schedule",
+        &schedule,
+        "--delivery-timeout-ms",
+        "2000",
+    ]);
     s.setup(
         "crash",
         "items",
         json!({"type": "object", "required": ["key", "body", "len"]}),
     )
     .await;
+    let rx = Receiver::start();
+    s.ok(
+        Method::POST,
+        "/v1/crash--dev/triggers",
+        Some(json!({"name": "out", "collection": "items", "url": rx.url, "events": ["create"]})),
+    )
+    .await;
+    let p = s
+        .ok(
+            Method::POST,
+            "/v1/workspaces/crash/promote",
+            Some(json!({"from": "crash--dev"})),
+        )
+        .await;
+    let secret = p["secrets"][0]["secret"].as_str().unwrap().to_string();
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
     let batches_acked: Arc<Mutex<Vec<String>>> = Arc::default();
     let batches_tried: Arc<Mutex<Vec<String>>> = Arc::default();
     let mut total_acked = 0;
     for cycle in 0..cycles {
+        // The receiver is fine, slow, or failing, by turns.
+        let mode = match cycle % 3 {
+            0 => json!({"ok": true}),
+            1 => json!({"slow_ms": 150}),
+            _ => json!({"status": 503}),
+        };
+        rx.control(&[&secret], mode).await;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()
@@ -160,8 +196,82 @@ async fn sigkill_loses_no_acknowledged_write() {
         total_acked > cycles * 10,
         "the test wrote too little to mean anything: {total_acked}"
     );
+    // The receiver recovers; the queue drains.
+    rx.control(&[&secret], json!({"ok": true})).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    loop {
+        let t = s.ok(Method::GET, "/v1/crash/triggers/out", None).await;
+        assert_eq!(t["dead"], 0, "no event ran out of retries: {t}");
+        if t["pending"] == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the queue did not drain: {t}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // What the store holds (acknowledged or not: a write whose answer was
+    // lost to the kill may have committed).
+    let mut committed = std::collections::BTreeSet::new();
+    for offset in (0..).step_by(1000) {
+        let page = s
+            .ok(
+                Method::GET,
+                &format!("/v1/crash/records/items?limit=1000&offset={offset}"),
+                None,
+            )
+            .await;
+        let rows = page["data"].as_array().unwrap();
+        committed.extend(
+            rows.iter()
+                .map(|r| r["external_id"].as_str().unwrap().to_string()),
+        );
+        if rows.len() < 1000 {
+            break;
+        }
+    }
+    let received = rx.requests();
+    assert!(
+        received.iter().all(|r| r["verified"] == true),
+        "every delivery verifies"
+    );
+    let delivered: std::collections::BTreeSet<String> = received
+        .iter()
+        .filter(|r| r["status"] == 204)
+        .map(|r| {
+            r["body"]["data"]["external_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let missing: Vec<&String> = committed.difference(&delivered).take(5).collect();
+    assert!(
+        missing.is_empty(),
+        "committed writes whose event never arrived: {missing:?}"
+    );
+    let ghosts: Vec<&String> = delivered.difference(&committed).take(5).collect();
+    assert!(
+        ghosts.is_empty(),
+        "events for writes that never committed: {ghosts:?}"
+    );
+    // In order: each event is first seen after every event before it.
+    let mut seen = std::collections::HashSet::new();
+    let mut last = 0;
+    for r in &received {
+        if seen.insert(r["webhook_id"].as_str().unwrap().to_string()) {
+            let seq = r["body"]["sequence"].as_u64().unwrap();
+            assert!(seq > last, "event {seq} first arrived after {last}");
+            last = seq;
+        }
+    }
+    let resent = received.len() - seen.len();
     eprintln!(
-        "{cycles} SIGKILL cycles, {total_acked} acknowledged writes, {} acknowledged batches, all present",
-        batches_acked.lock().unwrap().len()
+        "{cycles} SIGKILL cycles, {total_acked} acknowledged writes, {} acknowledged batches, all present; \
+         {} committed writes, each delivered ({} requests, {resent} of them repeats)",
+        batches_acked.lock().unwrap().len(),
+        committed.len(),
+        received.len()
     );
 }

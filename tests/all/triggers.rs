@@ -604,3 +604,174 @@ async fn triggers_are_preview_config_carried_by_promotion_with_new_secrets() {
         "{v}"
     );
 }
+
+/// Who may manage triggers and hooks, on REST and the Admin MCP alike:
+/// the permission, the collection scope, the read right a trigger needs on
+/// what it sends out, and the workspace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grants_decide_who_manages_triggers_and_hooks_on_every_door() {
+    let s = Server::start();
+    s.setup("crm", "contacts", contacts_schema()).await;
+    s.ok(
+        Method::PUT,
+        "/v1/crm--dev/collections/deals",
+        Some(json!({"schema": {"type": "object"}})),
+    )
+    .await;
+    let url = "https://erp.example.com/in";
+    let body = |name: &str, coll: &str| json!({"name": name, "collection": coll, "url": url, "events": ["create"]});
+    let reader = s
+        .token("reader", json!([{"scope": {"workspaces": ["crm"]}, "permissions": ["read:triggers", "read:hooks"]}]))
+        .await;
+    let scoped = s
+        .token(
+            "contacts-only",
+            json!([{"scope": {"workspaces": ["crm"], "collections": ["contacts"]},
+            "permissions": ["read:triggers", "write:triggers", "read:records"]}]),
+        )
+        .await;
+    let blind = s
+        .token("no-read", json!([{"scope": {"workspaces": ["crm"]}, "permissions": ["write:triggers", "read:triggers"]}]))
+        .await;
+    let elsewhere = s
+        .token(
+            "elsewhere",
+            json!([{"scope": {"workspaces": ["other"]}, "permissions": ["*"]}]),
+        )
+        .await;
+    s.ok(
+        Method::POST,
+        "/v1/crm--dev/triggers",
+        Some(body("seen", "contacts")),
+    )
+    .await;
+    s.ok(
+        Method::POST,
+        "/v1/crm--dev/triggers",
+        Some(body("hidden", "deals")),
+    )
+    .await;
+
+    let rest = |token: &str, b: Value| {
+        let token = token.to_string();
+        let s = &s;
+        async move {
+            s.call(Method::POST, "/v1/crm--dev/triggers", Some(&token), Some(b))
+                .await
+        }
+    };
+    let (st, v) = rest(&reader, body("a", "contacts")).await;
+    assert_eq!(st, 403, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("write:triggers"),
+        "{v}"
+    );
+    let (st, v) = rest(&scoped, body("b", "contacts")).await;
+    assert_eq!(st, 201, "{v}");
+    let (st, v) = rest(&scoped, body("c", "deals")).await;
+    assert_eq!(st, 403, "{v}");
+    let (st, v) = rest(&blind, body("d", "contacts")).await;
+    assert_eq!(st, 403, "a trigger sends records out: {v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("read:records"),
+        "{v}"
+    );
+    let (st, v) = rest(&elsewhere, body("e", "contacts")).await;
+    assert_eq!(st, 403, "{v}");
+    // A collection-scoped token lists only its collections' triggers, and
+    // cannot read or delete the others.
+    let (_, listed) = s
+        .call(Method::GET, "/v1/crm--dev/triggers", Some(&scoped), None)
+        .await;
+    let ids: Vec<&str> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["b", "seen"], "{listed}");
+    let (st, _) = s
+        .call(
+            Method::GET,
+            "/v1/crm--dev/triggers/hidden",
+            Some(&scoped),
+            None,
+        )
+        .await;
+    assert_eq!(st, 403);
+    let (st, _) = s
+        .call(
+            Method::DELETE,
+            "/v1/crm--dev/triggers/hidden",
+            Some(&scoped),
+            None,
+        )
+        .await;
+    assert_eq!(st, 403);
+    let (st, _) = s
+        .call(
+            Method::GET,
+            "/v1/crm--dev/triggers/hidden/deliveries",
+            Some(&scoped),
+            None,
+        )
+        .await;
+    assert_eq!(st, 403);
+    let (st, _) = s
+        .call(Method::GET, "/v1/crm--dev/triggers", Some(&elsewhere), None)
+        .await;
+    assert_eq!(st, 403);
+
+    // The Admin MCP applies the same rules (the same service calls).
+    let mut rpc = crate::mcp_auth::Rpc::new(&s, "/mcp", Some(&reader));
+    rpc.initialize().await;
+    let mut args = body("f", "contacts");
+    args["action"] = json!("create");
+    args["workspace_id"] = json!("crm--dev");
+    let (_, _, r) = rpc.call("manage_trigger", args.clone()).await;
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    assert_eq!(
+        r["result"]["structuredContent"]["error"]["code"], "FORBIDDEN",
+        "{r}"
+    );
+    let (_, _, r) = rpc
+        .call(
+            "manage_trigger",
+            json!({"action": "list", "workspace_id": "crm--dev"}),
+        )
+        .await;
+    assert_eq!(r["result"]["structuredContent"]["meta"]["total"], 3, "{r}");
+    let (_, _, r) = rpc
+        .call("manage_hook", json!({"action": "create", "workspace_id": "crm--dev", "name": "h", "collection": "contacts"}))
+        .await;
+    assert_eq!(
+        r["result"]["structuredContent"]["error"]["code"], "FORBIDDEN",
+        "{r}"
+    );
+    let mut rpc = crate::mcp_auth::Rpc::new(&s, "/mcp", Some(&s.admin));
+    rpc.initialize().await;
+    let (_, _, r) = rpc.call("manage_trigger", args).await;
+    assert_ne!(r["result"]["isError"], true, "{r}");
+    assert!(
+        r["result"]["structuredContent"]["secret"]
+            .as_str()
+            .unwrap()
+            .starts_with("whsec_")
+    );
+    let (_, _, r) = rpc
+        .call(
+            "manage_trigger",
+            json!({"action": "get", "workspace_id": "crm--dev", "trigger_id": "f"}),
+        )
+        .await;
+    assert!(
+        !r.to_string().contains("whsec_"),
+        "get never shows a secret: {r}"
+    );
+}

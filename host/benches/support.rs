@@ -5,7 +5,7 @@
 use anyhow::{Context, bail};
 use mcp_factory::service::collections::UpsertCollection;
 use mcp_factory::service::workspaces::{CreatePreview, CreateWorkspace};
-use mcp_factory::service::{Caller, Service};
+use mcp_factory::service::{Caller, Config, Service};
 use mcp_factory::store::Store;
 use serde_json::Value;
 
@@ -15,7 +15,18 @@ pub async fn service_with(
     collection: &str,
     schema: Value,
 ) -> (Service, Caller) {
-    let service = Service::new(Store::open(dir).expect("store")).expect("service");
+    service_with_config(dir, collection, schema, Config::default()).await
+}
+
+/// [`service_with`] with server settings.
+#[allow(dead_code)]
+pub async fn service_with_config(
+    dir: &std::path::Path,
+    collection: &str,
+    schema: Value,
+    config: Config,
+) -> (Service, Caller) {
+    let service = Service::with_config(Store::open(dir).expect("store"), config).expect("service");
     let sys = Caller::system();
     let ws = CreateWorkspace {
         id: "bench".into(),

@@ -35,6 +35,8 @@ const MAX_IN_FLIGHT: usize = 64;
 const MAX_IN_FLIGHT_PER_WORKSPACE: usize = 8;
 /// Events read (and removed once delivered) at a time.
 const BATCH: usize = 64;
+/// An idle trigger's stored cursor follows the stream every this many changes.
+const SKIP_EVERY: u64 = 1000;
 /// Longest `Retry-After` honoured.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 
@@ -177,8 +179,15 @@ impl Dispatcher {
     /// Delivers one trigger's queue until the trigger is gone or disabled.
     async fn worker(self: Arc<Self>, ws: String, id: String) {
         let mut commits = self.service.store().commits();
+        // What this worker has already looked at (a cursor kept in memory
+        // between reads; the stored one moves when deliveries are recorded).
+        let mut after = 0;
+        // Where the stored cursor was last moved to while idle.
+        let mut skipped = 0;
         loop {
-            let due = match self.service.due(&ws, &id, BATCH, Vec::new()).await {
+            // Marked seen before the read: a commit after it wakes the wait below.
+            commits.borrow_and_update();
+            let due = match self.service.due(&ws, &id, BATCH, after).await {
                 Ok(Some(d)) => d,
                 Ok(None) => return,
                 Err(e) => {
@@ -188,11 +197,24 @@ impl Dispatcher {
                 }
             };
             if due.events.is_empty() {
-                commits.borrow_and_update();
+                after = after.max(due.scanned_to);
+                if due.more {
+                    continue;
+                }
+                // Idle: let the stored cursor follow, now and then (one small
+                // write), so this trigger holds back no one's events.
+                if after >= skipped + SKIP_EVERY {
+                    if let Err(e) = self.service.skip_to(&ws, &id, after).await {
+                        tracing::warn!(workspace = %ws, trigger = %id, error = %e, "cannot move an idle trigger's cursor");
+                    }
+                    skipped = after;
+                }
                 tokio::select! {
                     r = commits.changed() => if r.is_err() { return },
                     () = tokio::time::sleep(Duration::from_secs(30)) => {}
                 }
+                // Coalesce: under load commits come every few hundred µs.
+                tokio::time::sleep(Duration::from_millis(2)).await;
                 continue;
             }
             if let Some(at) = due.not_before {
@@ -246,6 +268,9 @@ impl Dispatcher {
                         break;
                     }
                 }
+            }
+            if delivered.len() == due.events.len() {
+                after = after.max(due.scanned_to);
             }
             self.settle(&ws, &id, delivered).await;
         }

@@ -87,7 +87,22 @@ fn refuse<T>(m: impl Into<String>) -> Result<T, Refusal> {
 #[derive(Debug, Clone, Default)]
 pub struct Egress {
     allow: Vec<Allow>,
+    /// Clients already pinned to checked addresses, so deliveries to the
+    /// same receiver reuse connections (and TLS set-up).
+    clients: std::sync::Arc<std::sync::Mutex<Clients>>,
 }
+
+/// (host, port, checked addresses, timeout) → a client pinned to them.
+type ClientKey = (String, u16, Vec<SocketAddr>, Duration);
+
+#[derive(Debug, Default)]
+struct Clients {
+    map: std::collections::HashMap<ClientKey, (reqwest::Client, std::time::Instant)>,
+}
+
+/// How long a pinned client is reused, and how many are kept.
+const CLIENT_TTL: Duration = Duration::from_secs(60);
+const MAX_CLIENTS: usize = 256;
 
 /// A destination that passed [`Egress::check_url`].
 #[derive(Debug, Clone)]
@@ -102,7 +117,10 @@ pub struct Destination {
 
 impl Egress {
     pub fn new(allow: Vec<Allow>) -> Egress {
-        Egress { allow }
+        Egress {
+            allow,
+            clients: Default::default(),
+        }
     }
 
     fn net_allowed(&self, ip: IpAddr) -> bool {
@@ -239,6 +257,34 @@ impl Egress {
             .or_else(|e| refuse(format!("cannot build an HTTP client: {e}")))
     }
 
+    /// A client for `dest` pinned to `addrs`: a recent one for the same
+    /// host and addresses (the addresses were just checked again), else a
+    /// new one.
+    fn pinned(
+        &self,
+        dest: &Destination,
+        addrs: Vec<SocketAddr>,
+        timeout: Duration,
+    ) -> Result<reqwest::Client, Refusal> {
+        let key: ClientKey = (dest.host.to_string(), dest.port, addrs, timeout);
+        let now = std::time::Instant::now();
+        let mut cache = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((c, at)) = cache.map.get(&key)
+            && now.duration_since(*at) < CLIENT_TTL
+        {
+            return Ok(c.clone());
+        }
+        let client = self.client(dest, &key.2, timeout)?;
+        if cache.map.len() >= MAX_CLIENTS {
+            cache.map.retain(|_, (_, at)| now.duration_since(*at) < CLIENT_TTL);
+            if cache.map.len() >= MAX_CLIENTS {
+                cache.map.clear();
+            }
+        }
+        cache.map.insert(key, (client.clone(), now));
+        Ok(client)
+    }
+
     /// Checks, resolves and sends `body` to `url` with `headers`, within
     /// `timeout`. A redirect is answered as it came (not followed).
     pub async fn send(
@@ -250,7 +296,7 @@ impl Egress {
     ) -> Result<Result<reqwest::Response, reqwest::Error>, Refusal> {
         let dest = self.check_url(url)?;
         let addrs = self.resolve(&dest).await?;
-        let client = self.client(&dest, &addrs, timeout)?;
+        let client = self.pinned(&dest, addrs, timeout)?;
         let mut req = client.post(dest.url.clone()).body(body);
         for (k, v) in headers {
             req = req.header(*k, v);

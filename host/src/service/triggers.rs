@@ -24,6 +24,8 @@ use crate::store::{self, Txn, View};
 
 /// Dead letters kept per trigger; older ones are dropped.
 pub const MAX_DEAD_LETTERS: usize = 10_000;
+/// Pending events are counted up to this many (`pending` says "at least").
+pub const PENDING_COUNT_CAP: usize = 1_000_000;
 /// Route flag: the trigger ignores writes made by hooks.
 const SKIP_HOOK_WRITES: u8 = 8;
 
@@ -208,6 +210,7 @@ fn check_fields(t: &Trigger) -> Result<()> {
 /// Writes a trigger's config and, when it delivers in `ws`, its route.
 fn put_in(txn: &Txn, ws: &str, t: &Trigger) -> Result<()> {
     store::triggers::put(txn, ws, &t.id, &encode(t)?)?;
+    store::outbox::start(txn, ws, &t.id)?;
     store::triggers::unroute(txn, ws, &t.id)?;
     if store::triggers::state(txn, ws, &t.id)?.is_none() {
         let (kind, name) = t.source();
@@ -224,6 +227,7 @@ pub(crate) fn remove_in(txn: &Txn, ws: &str, id: &str, keep_secret: bool) -> Res
     store::triggers::unroute(txn, ws, id)?;
     store::triggers::remove_state(txn, ws, id)?;
     store::outbox::drop_trigger(txn, ws, id)?;
+    store::outbox::collect(txn, ws)?;
     if !keep_secret {
         secrets::remove(txn, ws, Owner::Trigger, id)?;
     }
@@ -313,47 +317,59 @@ pub(crate) enum Change<'a> {
     Relationship(Event, &'a Relationship),
 }
 
+/// The body of a delivery, serialised straight from the change.
+#[derive(Serialize)]
+struct Body<'a, T: Serialize> {
+    #[serde(rename = "type")]
+    kind: String,
+    timestamp: String,
+    workspace_id: &'a str,
+    sequence: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    origin: Option<Origin<'a>>,
+    data: &'a T,
+}
+
+#[derive(Serialize)]
+struct Origin<'a> {
+    hook: &'a str,
+}
+
 /// Queues the events of a change for every trigger routed to it, in the
 /// change's own transaction (`seq`: its operations-log sequence). One read
-/// of the routes when no trigger listens; the body is built once for all.
+/// of the routes when no trigger listens; the event is written once, with
+/// one queue entry per trigger.
 pub(crate) fn emit(txn: &Txn, caller: &Caller, ws: &str, seq: u64, change: Change) -> Result<()> {
     let (kind, name, event) = match &change {
         Change::Record(e, r) => ("c", r.collection.as_str(), *e),
         Change::Relationship(e, r) => ("r", r.rel_type.as_str(), *e),
     };
     let routes = store::triggers::routes(txn, ws, kind, name)?;
-    if routes.is_empty() {
+    let to: Vec<&str> = routes
+        .iter()
+        .filter(|(_, flags)| {
+            flags & event.flag() != 0 && !(caller.hook.is_some() && flags & SKIP_HOOK_WRITES != 0)
+        })
+        .map(|(t, _)| t.as_str())
+        .collect();
+    if to.is_empty() {
         return Ok(());
     }
-    let mut body: Option<Vec<u8>> = None;
-    for (trigger, flags) in routes {
-        if flags & event.flag() == 0 || (caller.hook.is_some() && flags & SKIP_HOOK_WRITES != 0) {
-            continue;
-        }
-        if body.is_none() {
-            let (what, data) = match &change {
-                Change::Record(_, r) => ("record", serde_json::to_value(r)),
-                Change::Relationship(_, r) => ("relationship", serde_json::to_value(r)),
-            };
-            let data = data.map_err(|e| ServiceError::Internal(format!("encoding: {e}")))?;
-            let mut b = json!({
-                "type": format!("{what}.{}", event.past()),
-                "timestamp": now(),
-                "workspace_id": ws,
-                "sequence": seq,
-                "data": data,
-            });
-            if let Some(h) = &caller.hook {
-                b["origin"] = json!({"hook": h});
-            }
-            body = Some(encode(&b)?);
-        }
-        let body = body.as_deref().unwrap_or_default();
-        let mut row = Vec::with_capacity(body.len() + 48);
-        row.extend_from_slice(format!("msg_{}\n", uuid::Uuid::now_v7().simple()).as_bytes());
-        row.extend_from_slice(body);
-        store::outbox::put(txn, ws, &trigger, seq, &row)?;
-    }
+    let mut row = format!("msg_{}\n", uuid::Uuid::now_v7().simple()).into_bytes();
+    let origin = caller.hook.as_deref().map(|hook| Origin { hook });
+    let (timestamp, what) = (now(), format!("{}.{}", if kind == "c" { "record" } else { "relationship" }, event.past()));
+    let written = match &change {
+        Change::Record(_, r) => serde_json::to_writer(
+            &mut row,
+            &Body { kind: what, timestamp, workspace_id: ws, sequence: seq, origin, data: *r },
+        ),
+        Change::Relationship(_, r) => serde_json::to_writer(
+            &mut row,
+            &Body { kind: what, timestamp, workspace_id: ws, sequence: seq, origin, data: *r },
+        ),
+    };
+    written.map_err(|e| ServiceError::Internal(format!("encoding: {e}")))?;
+    store::outbox::put(txn, ws, seq, &row, &to)?;
     Ok(())
 }
 
@@ -442,6 +458,10 @@ pub struct Due {
     pub attempts: usize,
     /// Unix milliseconds before which the first event must not be tried.
     pub not_before: Option<i64>,
+    /// The last sequence the read looked at (pass it back as `after`).
+    pub scanned_to: u64,
+    /// The read stopped early: read again at once.
+    pub more: bool,
 }
 
 /// What the dispatcher learned from one attempt.
@@ -481,7 +501,7 @@ fn bury(
         dead_at: now(),
         reason: reason.to_string(),
     };
-    store::outbox::remove(txn, ws, id, seq)?;
+    store::outbox::done(txn, ws, id, seq)?;
     store::outbox::put_dead(txn, ws, id, seq, &encode(&dead)?)?;
     if store::outbox::dead_count(txn, ws, id)? > MAX_DEAD_LETTERS
         && let Some((oldest, _)) = store::outbox::dead(txn, ws, id, 0, 1)?.into_iter().next()
@@ -585,7 +605,7 @@ impl Service {
             },
             disabled_reason: state.as_ref().map(|s| s.reason.clone()),
             disabled_at: state.map(|s| s.at),
-            pending: store::outbox::pending_count(v, ws, &t.id)?,
+            pending: store::outbox::pending(v, ws, &t.id, 0, 0, PENDING_COUNT_CAP)?.1,
             dead: store::outbox::dead_count(v, ws, &t.id)?,
             secrets: secrets::info(v, ws, Owner::Trigger, &t.id)?,
             trigger: t,
@@ -746,11 +766,13 @@ impl Service {
                     });
                 }
             } else {
-                total = store::outbox::pending_count(&txn, &ws, &id)?;
+                let (rows, n) =
+                    store::outbox::pending(&txn, &ws, &id, offset, limit, PENDING_COUNT_CAP)?;
+                total = n;
                 let head: Option<HeadState> = store::outbox::delivery(&txn, &ws, &id)?
                     .map(|b| decode(&b, "delivery state"))
                     .transpose()?;
-                for (seq, row) in store::outbox::pending(&txn, &ws, &id, offset, limit)? {
+                for (seq, row) in rows {
                     let (webhook_id, body) = split_row(&row);
                     let h = head.as_ref().filter(|h| h.seq == seq);
                     data.push(Delivery {
@@ -814,7 +836,7 @@ impl Service {
                 if let Some(b) = store::outbox::get_dead(txn, &ws, &id, *s)? {
                     let d: DeadLetter = decode(&b, "dead letter")?;
                     store::outbox::remove_dead(txn, &ws, &id, *s)?;
-                    store::outbox::put(txn, &ws, &id, *s, d.event.as_bytes())?;
+                    store::outbox::requeue(txn, &ws, &id, *s, d.event.as_bytes())?;
                 }
             }
             store::outbox::remove_delivery(txn, &ws, &id)?;
@@ -843,15 +865,10 @@ impl Service {
         .await
     }
 
-    /// The trigger's next events, skipping `skip` (delivered, their removal
-    /// not yet committed); `None` when the trigger is gone or disabled.
-    pub async fn due(
-        &self,
-        ws: &str,
-        id: &str,
-        limit: usize,
-        skip: Vec<u64>,
-    ) -> Result<Option<Due>> {
+    /// The trigger's next events (after `after`, which the caller has
+    /// already looked at, or the trigger's cursor if later); `None` when the
+    /// trigger is gone or disabled.
+    pub async fn due(&self, ws: &str, id: &str, limit: usize, after: u64) -> Result<Option<Due>> {
         let (this, ws, id) = (self.clone(), ws.to_string(), id.to_string());
         self.blocking(move || {
             let txn = this.store.read()?;
@@ -861,11 +878,9 @@ impl Service {
             if store::triggers::state(&txn, &ws, &id)?.is_some() {
                 return Ok(None);
             }
-            let rows = store::outbox::first(&txn, &ws, &id, limit + skip.len())?;
+            let (rows, scanned_to, more) = store::outbox::next(&txn, &ws, &id, after, limit)?;
             let events: Vec<(u64, String, Vec<u8>)> = rows
                 .into_iter()
-                .filter(|(s, _)| !skip.contains(s))
-                .take(limit)
                 .map(|(s, row)| {
                     let (wid, body) = split_row(&row);
                     (s, wid, body.to_vec())
@@ -881,12 +896,15 @@ impl Service {
                 attempts: head.as_ref().map_or(0, |h| h.attempts.len()),
                 not_before: head.and_then(|h| h.next_at),
                 events,
+                scanned_to,
+                more,
             }))
         })
         .await
     }
 
-    /// Removes delivered events (and the head's attempts).
+    /// Marks delivered events done (in order), and drops events every
+    /// trigger is past.
     pub async fn delivered(&self, ws: &str, id: &str, seqs: Vec<u64>) -> Result<()> {
         let (ws, id) = (ws.to_string(), id.to_string());
         self.write_shared(&Caller::system(), move |txn, _| {
@@ -894,11 +912,25 @@ impl Service {
                 .map(|b| decode(&b, "delivery state"))
                 .transpose()?;
             for s in &seqs {
-                store::outbox::remove(txn, &ws, &id, *s)?;
+                store::outbox::done(txn, &ws, &id, *s)?;
             }
             if head.is_some_and(|h| seqs.contains(&h.seq)) {
                 store::outbox::remove_delivery(txn, &ws, &id)?;
             }
+            store::outbox::collect(txn, &ws)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Moves an idle trigger's cursor up to `seq` (the dispatcher looked:
+    /// nothing up to it is for the trigger), so that it holds back no
+    /// other trigger's events.
+    pub async fn skip_to(&self, ws: &str, id: &str, seq: u64) -> Result<()> {
+        let (ws, id) = (ws.to_string(), id.to_string());
+        self.write_shared(&Caller::system(), move |txn, _| {
+            store::outbox::skip_to(txn, &ws, &id, seq)?;
+            store::outbox::collect(txn, &ws)?;
             Ok(())
         })
         .await
@@ -945,15 +977,18 @@ impl Service {
                     bury(txn, &ws, &id, seq, head.attempts, reason)?;
                     // The rest of the queue waits in the dead letters
                     // (`triggers enable`, then `triggers replay`).
+                    let mut after = 0;
                     loop {
-                        let rest = store::outbox::first(txn, &ws, &id, 1000)?;
-                        if rest.is_empty() {
+                        let (rest, last, more) = store::outbox::next(txn, &ws, &id, after, 1000)?;
+                        if rest.is_empty() && !more {
                             break;
                         }
+                        after = after.max(last);
                         for (s, _) in rest {
                             bury(txn, &ws, &id, s, Vec::new(), reason)?;
                         }
                     }
+                    store::outbox::collect(txn, &ws)?;
                     tracing::warn!(workspace = %ws, trigger = %id, "receiver answered 410 Gone: trigger disabled");
                 }
             }

@@ -117,9 +117,17 @@ tables! {
         /// flags: what the write path reads to find the triggers of a change.
         TRIGGER_ROUTES: (&str, &str, &str, &str) => u8 = "trigger_routes",
             |ws, end| (ws, "", "", "")..(end, "", "", "");
-        /// (workspace, trigger id, operations-log sequence) → event to deliver,
-        /// written in the transaction of the change that caused it.
-        OUTBOX: (&str, &str, u64) => &[u8] = "outbox", |ws, end| (ws, "", 0)..(end, "", 0);
+        /// (workspace, operations-log sequence) → an event: the triggers it
+        /// goes to, newline, `webhook-id`, newline, body. Written in the
+        /// transaction of the change that caused it, once for all its
+        /// triggers; removed once each of them is past it.
+        EVENTS: (&str, u64) => &[u8] = "events", |ws, end| (ws, 0)..(end, 0);
+        /// (workspace, trigger id) → the sequence up to which the trigger
+        /// has delivered (or dead-lettered) its events.
+        CURSORS: (&str, &str) => u64 = "trigger_cursors", |ws, end| (ws, "")..(end, "");
+        /// (workspace, trigger id, sequence) → a dead letter sent again
+        /// (`triggers replay`): delivered before the trigger's new events.
+        REPLAYS: (&str, &str, u64) => &[u8] = "trigger_replays", |ws, end| (ws, "", 0)..(end, "", 0);
         /// (workspace, trigger id) → delivery attempts of the trigger's first event.
         DELIVERY: (&str, &str) => &[u8] = "delivery_state", |ws, end| (ws, "")..(end, "");
         /// (workspace, trigger id, sequence) → an event whose retries ran out.

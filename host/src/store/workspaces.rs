@@ -85,7 +85,9 @@ mod tests {
                         t.table(TRIGGER_STATE)?
                             .insert((ws, "t"), b"{}".as_slice())?;
                         t.table(TRIGGER_ROUTES)?.insert((ws, "c", "c", "t"), 1)?;
-                        t.table(OUTBOX)?.insert((ws, "t", 1), b"{}".as_slice())?;
+                        t.table(EVENTS)?.insert((ws, 1), b"{}".as_slice())?;
+                        t.table(CURSORS)?.insert((ws, "t"), 1)?;
+                        t.table(REPLAYS)?.insert((ws, "t", 1), b"{}".as_slice())?;
                         t.table(DELIVERY)?.insert((ws, "t"), b"{}".as_slice())?;
                         t.table(DEAD_LETTERS)?
                             .insert((ws, "t", 1), b"{}".as_slice())?;

@@ -34,7 +34,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(15);
 const MAX_IN_FLIGHT: usize = 64;
 const MAX_IN_FLIGHT_PER_WORKSPACE: usize = 8;
 /// Events read (and removed once delivered) at a time.
-const BATCH: usize = 64;
+const BATCH: usize = 256;
 /// An idle trigger's stored cursor follows the stream every this many changes.
 const SKIP_EVERY: u64 = 1000;
 /// Longest `Retry-After` honoured.

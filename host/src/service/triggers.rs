@@ -911,9 +911,7 @@ impl Service {
             let head: Option<HeadState> = store::outbox::delivery(txn, &ws, &id)?
                 .map(|b| decode(&b, "delivery state"))
                 .transpose()?;
-            for s in &seqs {
-                store::outbox::done(txn, &ws, &id, *s)?;
-            }
+            store::outbox::done_all(txn, &ws, &id, &seqs)?;
             if head.is_some_and(|h| seqs.contains(&h.seq)) {
                 store::outbox::remove_delivery(txn, &ws, &id)?;
             }

@@ -182,6 +182,24 @@ pub fn done(t: &Txn, ws: &str, trigger: &str, seq: u64) -> Result<(), StoreError
     Ok(())
 }
 
+/// Marks delivered events done, in one cursor write (`seqs`: a prefix of
+/// what [`next`] returned, in order).
+pub fn done_all(t: &Txn, ws: &str, trigger: &str, seqs: &[u64]) -> Result<(), StoreError> {
+    let mut top = None;
+    {
+        let mut replays = t.table(REPLAYS)?;
+        for s in seqs {
+            if replays.remove((ws, trigger, *s))?.is_none() {
+                top = Some(top.map_or(*s, |m: u64| m.max(*s)));
+            }
+        }
+    }
+    if let Some(seq) = top {
+        skip_to(t, ws, trigger, seq)?;
+    }
+    Ok(())
+}
+
 /// Moves an idle trigger's cursor to `seq`: nothing up to it names the
 /// trigger (it looked), so the events below can go.
 pub fn skip_to(t: &Txn, ws: &str, trigger: &str, seq: u64) -> Result<(), StoreError> {

@@ -55,7 +55,8 @@ fn writer_cpu_us() -> f64 {
         // 12th, stime the 13th.
         let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
         let f: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: f64 = f[11].parse::<f64>().expect("utime") + f[12].parse::<f64>().expect("stime");
+        let ticks: f64 =
+            f[11].parse::<f64>().expect("utime") + f[12].parse::<f64>().expect("stime");
         return ticks / tick * 1e6;
     }
     panic!("no store-writer thread")
@@ -112,7 +113,8 @@ async fn creates(url: &str, token: &str, dur: Duration, tag: &str) -> Stats {
     let cpu = writer_cpu_us() - cpu0;
     let mut lat = std::mem::take(&mut *all.lock().await);
     lat.sort();
-    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1e3;
+    let pct =
+        |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1e3;
     Stats {
         ops: lat.len(),
         secs,
@@ -174,7 +176,9 @@ async fn main() {
             }
         })
     };
-    let rx_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let rx_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let rx_url = format!("http://{}", rx_listener.local_addr().expect("addr"));
     // The receiver stands for another machine: it runs on the background
     // runtime (lower CPU priority), so that its own work is not counted
@@ -183,7 +187,9 @@ async fn main() {
         axum::serve(rx_listener, rx).await
     }));
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let runtime = mcp_factory::runtime::Runtime::new(
         mcp_factory::runtime::Limits::default(),
@@ -299,7 +305,10 @@ async fn drain(
         if list.iter().all(|t| t.pending == 0) {
             return (received.load(Ordering::Relaxed) - before, start.elapsed());
         }
-        assert!(start.elapsed() < limit, "the backlog did not drain within {limit:?}");
+        assert!(
+            start.elapsed() < limit,
+            "the backlog did not drain within {limit:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

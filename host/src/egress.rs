@@ -276,7 +276,9 @@ impl Egress {
         }
         let client = self.client(dest, &key.2, timeout)?;
         if cache.map.len() >= MAX_CLIENTS {
-            cache.map.retain(|_, (_, at)| now.duration_since(*at) < CLIENT_TTL);
+            cache
+                .map
+                .retain(|_, (_, at)| now.duration_since(*at) < CLIENT_TTL);
             if cache.map.len() >= MAX_CLIENTS {
                 cache.map.clear();
             }

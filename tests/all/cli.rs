@@ -332,6 +332,21 @@ fn every_command_has_help() {
         &["tokens", "create"],
         &["tokens", "list"],
         &["tokens", "revoke"],
+        &["hooks"],
+        &["hooks", "create"],
+        &["hooks", "list"],
+        &["hooks", "get"],
+        &["hooks", "delete"],
+        &["hooks", "rotate-secret"],
+        &["triggers"],
+        &["triggers", "create"],
+        &["triggers", "list"],
+        &["triggers", "get"],
+        &["triggers", "delete"],
+        &["triggers", "rotate-secret"],
+        &["triggers", "enable"],
+        &["triggers", "deliveries"],
+        &["triggers", "replay"],
     ];
     for g in groups {
         let o = std::process::Command::new(BIN)
@@ -357,4 +372,66 @@ fn connection_refused_says_how_to_start_the_server() {
         .unwrap();
     assert!(!o.status.success());
     assert!(stderr(&o).contains("mcp-factory serve"), "{}", stderr(&o));
+}
+
+/// `docs/hooks-and-triggers.md`'s walk-through, line by line, through a
+/// shell (its quoting is the doc's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hooks_and_triggers_guide_runs() {
+    let s = Server::start();
+    let doc = std::fs::read_to_string(crate::mcp_clients::repo_file("docs/hooks-and-triggers.md"))
+        .unwrap();
+    let start = doc
+        .find("## Walk-through")
+        .expect("the walk-through section");
+    let block = doc[start..]
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("its sh block");
+    let lines: Vec<&str> = block
+        .lines()
+        .filter(|l| l.starts_with("mcp-factory "))
+        .collect();
+    assert!(lines.len() >= 20, "{lines:?}");
+    let bin_dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(BIN, bin_dir.path().join("mcp-factory")).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut promoted = String::new();
+    for line in &lines {
+        let o = std::process::Command::new("sh")
+            .args(["-c", line])
+            .env("PATH", &path)
+            .env("XDG_CONFIG_HOME", s.config_dir())
+            .env("MCP_FACTORY_URL", &s.url)
+            .env_remove("MCP_FACTORY_TOKEN")
+            .env_remove("MCP_FACTORY_WORKSPACE")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{line}\n{}{}", stdout(&o), stderr(&o));
+        if line.contains("promote crm --from crm--dev") && !line.contains("--dry-run") {
+            promoted = stdout(&o);
+        }
+    }
+    // The promotion printed the new production secrets (a hook, two triggers), once.
+    assert!(promoted.contains("New secrets"), "{promoted}");
+    assert_eq!(promoted.matches("whsec_").count(), 3, "{promoted}");
+    let hooks = s.ok(reqwest::Method::GET, "/v1/crm--dev/hooks", None).await;
+    assert_eq!(hooks["meta"]["total"], 0);
+    let t = s
+        .ok(reqwest::Method::GET, "/v1/crm/triggers/erp-invoices", None)
+        .await;
+    assert_eq!(
+        t["events"],
+        serde_json::json!(["create", "update", "delete"])
+    );
+    assert_eq!(
+        t["secrets"].as_array().unwrap().len(),
+        2,
+        "rotated with a grace period: {t}"
+    );
 }

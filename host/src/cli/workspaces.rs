@@ -113,7 +113,7 @@ pub async fn run(cmd: Cmd, c: &Client, json_out: bool) -> anyhow::Result<()> {
                     Some(json!({"from": from, "dry_run": dry_run})),
                 )
                 .await?;
-            print_secrets(&out, json_out);
+            let out = print_secrets(out, json_out);
             print(&out, json_out, COLUMNS)
         }
         Cmd::Promotions { ws } => print(
@@ -129,22 +129,28 @@ pub async fn run(cmd: Cmd, c: &Client, json_out: bool) -> anyhow::Result<()> {
                 seg(&promotion)
             );
             let out = c.call(Method::POST, &path, None).await?;
-            print_secrets(&out, json_out);
+            let out = print_secrets(out, json_out);
             print(&out, json_out, COLUMNS)
         }
     }
     Ok(())
 }
 
-/// The secrets a promotion or rollback made for hooks and triggers new to
-/// production: in the answer only, once.
-fn print_secrets(out: &serde_json::Value, json_out: bool) {
-    let Some(list) = out["secrets"].as_array().filter(|l| !l.is_empty()) else {
-        return;
-    };
+/// Prints the secrets a promotion or rollback made for hooks and triggers
+/// new to production (in the answer only, once), and returns the answer
+/// without them for the table.
+fn print_secrets(mut out: serde_json::Value, json_out: bool) -> serde_json::Value {
     if json_out {
-        return;
+        return out;
     }
+    let Some(list) = out
+        .as_object_mut()
+        .and_then(|o| o.remove("secrets"))
+        .and_then(|v| v.as_array().cloned())
+        .filter(|l| !l.is_empty())
+    else {
+        return out;
+    };
     println!("New secrets (shown only now; senders and receivers need them):");
     for s in list {
         println!(
@@ -155,4 +161,5 @@ fn print_secrets(out: &serde_json::Value, json_out: bool) {
         );
     }
     println!();
+    out
 }

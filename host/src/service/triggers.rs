@@ -357,15 +357,40 @@ pub(crate) fn emit(txn: &Txn, caller: &Caller, ws: &str, seq: u64, change: Chang
     }
     let mut row = format!("msg_{}\n", uuid::Uuid::now_v7().simple()).into_bytes();
     let origin = caller.hook.as_deref().map(|hook| Origin { hook });
-    let (timestamp, what) = (now(), format!("{}.{}", if kind == "c" { "record" } else { "relationship" }, event.past()));
+    let (timestamp, what) = (
+        now(),
+        format!(
+            "{}.{}",
+            if kind == "c" {
+                "record"
+            } else {
+                "relationship"
+            },
+            event.past()
+        ),
+    );
     let written = match &change {
         Change::Record(_, r) => serde_json::to_writer(
             &mut row,
-            &Body { kind: what, timestamp, workspace_id: ws, sequence: seq, origin, data: *r },
+            &Body {
+                kind: what,
+                timestamp,
+                workspace_id: ws,
+                sequence: seq,
+                origin,
+                data: *r,
+            },
         ),
         Change::Relationship(_, r) => serde_json::to_writer(
             &mut row,
-            &Body { kind: what, timestamp, workspace_id: ws, sequence: seq, origin, data: *r },
+            &Body {
+                kind: what,
+                timestamp,
+                workspace_id: ws,
+                sequence: seq,
+                origin,
+                data: *r,
+            },
         ),
     };
     written.map_err(|e| ServiceError::Internal(format!("encoding: {e}")))?;

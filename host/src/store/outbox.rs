@@ -33,7 +33,9 @@ pub fn put(t: &Txn, ws: &str, seq: u64, row: &[u8], triggers: &[&str]) -> Result
 /// Splits a stored event into (whether it names `trigger`, the row).
 fn names<'a>(v: &'a [u8], trigger: &str) -> (bool, &'a [u8]) {
     let i = v.iter().position(|&b| b == b'\n').unwrap_or(v.len());
-    let listed = v[..i].split(|&b| b == b',').any(|n| n == trigger.as_bytes());
+    let listed = v[..i]
+        .split(|&b| b == b',')
+        .any(|n| n == trigger.as_bytes());
     (listed, v.get(i + 1..).unwrap_or_default())
 }
 
@@ -48,7 +50,10 @@ pub fn start(t: &Txn, ws: &str, trigger: &str) -> Result<(), StoreError> {
     if cursor(t, ws, trigger)?.is_some() {
         return Ok(());
     }
-    let last = t.open(OPLOG_SEQ)?.get(ws)?.map_or(0, |g| g.value().saturating_sub(1));
+    let last = t
+        .open(OPLOG_SEQ)?
+        .get(ws)?
+        .map_or(0, |g| g.value().saturating_sub(1));
     t.table(CURSORS)?.insert((ws, trigger), last)?;
     Ok(())
 }
@@ -156,7 +161,12 @@ fn replay_count(v: &impl View, ws: &str, trigger: &str) -> Result<usize, StoreEr
 }
 
 /// A trigger's event `seq`, if it still has to deliver it.
-pub fn get(v: &impl View, ws: &str, trigger: &str, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
+pub fn get(
+    v: &impl View,
+    ws: &str,
+    trigger: &str,
+    seq: u64,
+) -> Result<Option<Vec<u8>>, StoreError> {
     if let Some(r) = v.open(REPLAYS)?.get((ws, trigger, seq))? {
         return Ok(Some(r.value().to_vec()));
     }
@@ -220,11 +230,10 @@ pub fn collect(t: &Txn, ws: &str) -> Result<usize, StoreError> {
     }
     let upto = min.unwrap_or(u64::MAX);
     let mut n = 0;
-    t.table(EVENTS)?
-        .retain_in((ws, 0)..=(ws, upto), |_, _| {
-            n += 1;
-            false
-        })?;
+    t.table(EVENTS)?.retain_in((ws, 0)..=(ws, upto), |_, _| {
+        n += 1;
+        false
+    })?;
     Ok(n)
 }
 
@@ -279,9 +288,7 @@ pub fn put_dead(t: &Txn, ws: &str, trigger: &str, seq: u64, row: &[u8]) -> Resul
 }
 
 pub fn remove_dead(t: &Txn, ws: &str, trigger: &str, seq: u64) -> Result<bool, StoreError> {
-    Ok(t.table(DEAD_LETTERS)?
-        .remove((ws, trigger, seq))?
-        .is_some())
+    Ok(t.table(DEAD_LETTERS)?.remove((ws, trigger, seq))?.is_some())
 }
 
 /// The attempts made at the trigger's head event.
@@ -344,7 +351,11 @@ mod tests {
             for trg in ["a", "b", "idle"] {
                 start(t, "w", trg)?;
             }
-            assert_eq!(cursor(t, "w", "a")?, Some(4), "a new trigger starts at the latest change");
+            assert_eq!(
+                cursor(t, "w", "a")?,
+                Some(4),
+                "a new trigger starts at the latest change"
+            );
             put(t, "w", 5, b"msg_5\n{}", &["a", "b"])?;
             put(t, "w", 6, b"msg_6\n{}", &["b"])?;
             put(t, "w", 7, b"msg_7\n{}", &["a"])?;
@@ -357,7 +368,11 @@ mod tests {
         let (a, last, more) = next(&txn, "w", "a", 0, 10).expect("next");
         assert_eq!((seqs(a), last, more), (vec![5, 7], 7, false));
         let (b, _, _) = next(&txn, "w", "b", 0, 1).expect("next");
-        assert_eq!(b[0], (5, b"msg_5\n{}".to_vec()), "the row without the trigger list");
+        assert_eq!(
+            b[0],
+            (5, b"msg_5\n{}".to_vec()),
+            "the row without the trigger list"
+        );
         assert_eq!(pending(&txn, "w", "b", 0, 10, 100).expect("pending").1, 2);
         drop(txn);
         s.write(WriteMode::Exclusive, |t| -> Result<(), StoreError> {

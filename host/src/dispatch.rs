@@ -144,9 +144,10 @@ impl Dispatcher {
             match self.service.active_triggers().await {
                 Ok(active) => {
                     for key in active {
-                        if !workers.contains_key(&key) {
-                            let (this, k) = (self.clone(), key.clone());
-                            workers.insert(key, tokio::spawn(this.worker(k.0, k.1)));
+                        if let std::collections::hash_map::Entry::Vacant(slot) = workers.entry(key)
+                        {
+                            let (ws, id) = slot.key().clone();
+                            slot.insert(tokio::spawn(self.clone().worker(ws, id)));
                         }
                     }
                 }
@@ -401,7 +402,7 @@ mod tests {
     #[test]
     fn schedules_parse_with_units_and_refuse_nonsense() {
         assert_eq!(
-            parse_schedule("0s, 100ms,5m,2h").unwrap(),
+            parse_schedule("0s, 100ms,5m,2h").expect("parses"),
             vec![
                 Duration::ZERO,
                 Duration::from_millis(100),
@@ -409,14 +410,18 @@ mod tests {
                 Duration::from_secs(7200)
             ]
         );
-        assert!(parse_schedule("5x").unwrap_err().contains("unknown unit"));
+        assert!(
+            parse_schedule("5x")
+                .expect_err("refused")
+                .contains("unknown unit")
+        );
         assert!(parse_schedule("soon").is_err());
         assert_eq!(svix().len(), 8);
     }
 
     #[test]
     fn retry_after_takes_seconds_or_a_date_and_is_capped() {
-        let now: jiff::Timestamp = "2026-12-01T00:00:00Z".parse().unwrap();
+        let now: jiff::Timestamp = "2026-12-01T00:00:00Z".parse().expect("a time");
         assert_eq!(retry_after("120", now), Some(Duration::from_secs(120)));
         assert_eq!(
             retry_after("Tue, 01 Dec 2026 00:01:00 GMT", now),

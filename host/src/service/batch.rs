@@ -316,9 +316,14 @@ fn batch_error(failed: Vec<Value>, total: usize) -> ServiceError {
 /// transaction: `before` may answer instead of running the operations (it
 /// runs before any write), `after` writes beside them.
 pub(crate) struct Around {
-    pub before: Box<dyn Fn(&Txn) -> Result<Option<Value>> + Send + Sync>,
-    pub after: Box<dyn Fn(&Txn, &Value) -> Result<()> + Send + Sync>,
+    pub before: Before,
+    pub after: After,
 }
+
+/// [`Around::before`]: an answer instead of running, or `None` to run.
+pub(crate) type Before = Box<dyn Fn(&Txn) -> Result<Option<Value>> + Send + Sync>;
+/// [`Around::after`]: writes beside the operations, given their results.
+pub(crate) type After = Box<dyn Fn(&Txn, &Value) -> Result<()> + Send + Sync>;
 
 impl Service {
     /// Runs `raw` atomically in `ws`; returns one result per operation.
@@ -359,11 +364,11 @@ impl Service {
     ) -> Result<Value> {
         let ops = Arc::new(ops);
         let mut attempt = 1;
-        let out = loop {
+        loop {
             let (w, o) = (ws.to_string(), ops.clone());
             let prepared = self
                 .check(
-                    &caller,
+                    caller,
                     Arc::new(move |v: &Snapshot, ctx: &Ctx| prepare(v, ctx, &w, &o)),
                 )
                 .await?;
@@ -374,8 +379,7 @@ impl Service {
                 Err(ServiceError::Stale(_)) if attempt < records::CHECK_ATTEMPTS => attempt += 1,
                 other => break other,
             }
-        };
-        out
+        }
     }
 
     /// Runs prepared operations in one exclusive transaction.

@@ -24,8 +24,9 @@ use crate::store::{self, Txn, View};
 
 /// Dead letters kept per trigger; older ones are dropped.
 pub const MAX_DEAD_LETTERS: usize = 10_000;
-/// Pending events are counted up to this many (`pending` says "at least").
-pub const PENDING_COUNT_CAP: usize = 1_000_000;
+/// Pending events are counted up to this many (a longer queue shows this
+/// number: "at least"), so that a get or list stays cheap.
+pub const PENDING_COUNT_CAP: usize = 100_000;
 /// Route flag: the trigger ignores writes made by hooks.
 const SKIP_HOOK_WRITES: u8 = 8;
 

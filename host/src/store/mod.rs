@@ -81,8 +81,16 @@ impl Store {
     /// Opens (or creates) `dir/mcp-factory.redb`. Commits are durable and
     /// two-phase (quick repair), because the store accepts untrusted data.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::new(format!("cannot create {}: {e}", dir.display())))?;
+        // A new data directory is the owner's only (mode 0700): it holds
+        // every tenant's data and the hook and trigger secrets.
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| StoreError::new(format!("cannot create {}: {e}", dir.display())))?;
+        }
         let path = dir.join("mcp-factory.redb");
         let db = redb::Builder::new().create(&path).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => StoreError::new(format!(

@@ -14,6 +14,9 @@
 use super::view::{Txn, View};
 use super::*;
 
+/// Events as (sequence, row).
+pub type Events = Vec<(u64, Vec<u8>)>;
+
 /// Most event rows one call scans (the caller continues from where it
 /// stopped).
 const SCAN: usize = 10_000;
@@ -68,7 +71,7 @@ pub fn next(
     trigger: &str,
     after: u64,
     limit: usize,
-) -> Result<(Vec<(u64, Vec<u8>)>, u64, bool), StoreError> {
+) -> Result<(Events, u64, bool), StoreError> {
     let replays = replays(v, ws, trigger, 0, limit)?;
     if !replays.is_empty() {
         return Ok((replays, after, false));
@@ -126,7 +129,7 @@ pub fn pending(
     offset: usize,
     limit: usize,
     count_cap: usize,
-) -> Result<(Vec<(u64, Vec<u8>)>, usize), StoreError> {
+) -> Result<(Events, usize), StoreError> {
     let mut out = replays(v, ws, trigger, offset, limit)?;
     let replayed = replay_count(v, ws, trigger)?;
     let mut skip = offset.saturating_sub(replayed);
@@ -329,14 +332,12 @@ mod tests {
     fn count(s: &Store, ws: &str) -> usize {
         let txn = s.read().expect("read");
         let end = succ(ws);
-        let n = txn
-            .0
+        txn.0
             .open_table(EVENTS)
             .expect("events")
             .range((ws, 0)..(end.as_str(), 0))
             .expect("range")
-            .count();
-        n
+            .count()
     }
 
     /// One row per change for all its triggers; each trigger walks the

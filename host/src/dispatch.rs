@@ -185,6 +185,9 @@ impl Dispatcher {
         let mut after = 0;
         // Where the stored cursor was last moved to while idle.
         let mut skipped = 0;
+        // Which trigger of this name (its `created_at`): one deleted and
+        // made again (or its workspace) starts over.
+        let mut incarnation = String::new();
         loop {
             // Marked seen before the read: a commit after it wakes the wait below.
             commits.borrow_and_update();
@@ -197,6 +200,15 @@ impl Dispatcher {
                     continue;
                 }
             };
+            if due.incarnation != incarnation {
+                let again = !incarnation.is_empty();
+                incarnation = due.incarnation.clone();
+                if again {
+                    (after, skipped) = (0, 0);
+                    continue;
+                }
+            }
+            let inc = incarnation.as_str();
             if due.events.is_empty() {
                 after = after.max(due.scanned_to);
                 if due.more {
@@ -205,7 +217,7 @@ impl Dispatcher {
                 // Idle: let the stored cursor follow, now and then (one small
                 // write), so this trigger holds back no one's events.
                 if after >= skipped + SKIP_EVERY {
-                    if let Err(e) = self.service.skip_to(&ws, &id, after).await {
+                    if let Err(e) = self.service.skip_to(&ws, &id, inc, after).await {
                         tracing::warn!(workspace = %ws, trigger = %id, error = %e, "cannot move an idle trigger's cursor");
                     }
                     skipped = after;
@@ -235,18 +247,31 @@ impl Dispatcher {
                 match self.deliver(&ws, &due.url, &secrets, wid, body).await {
                     Sent::Delivered => delivered.push(*seq),
                     Sent::Gone(attempt) => {
-                        self.settle(&ws, &id, std::mem::take(&mut delivered)).await;
+                        self.settle(&ws, &id, inc, std::mem::take(&mut delivered))
+                            .await;
                         if let Err(e) = self
                             .service
-                            .failed(&ws, &id, *seq, Outcome::Gone { attempt })
+                            .failed(&ws, &id, inc, *seq, Outcome::Gone { attempt })
                             .await
                         {
                             tracing::warn!(workspace = %ws, trigger = %id, error = %e, "cannot disable a trigger");
+                            return;
                         }
-                        return;
+                        // The rest of its queue to the dead letters, in small writes.
+                        loop {
+                            match self.service.bury_disabled(&ws, &id, inc).await {
+                                Ok(0) => return,
+                                Ok(_) => {}
+                                Err(e) => {
+                                    tracing::warn!(workspace = %ws, trigger = %id, error = %e, "cannot dead-letter a disabled trigger's queue");
+                                    return;
+                                }
+                            }
+                        }
                     }
                     Sent::Failed(attempt, wait) => {
-                        self.settle(&ws, &id, std::mem::take(&mut delivered)).await;
+                        self.settle(&ws, &id, inc, std::mem::take(&mut delivered))
+                            .await;
                         let n = before + 1;
                         let next_at = self.schedule.get(n).map(|d| {
                             let mut d = jitter(*d);
@@ -260,7 +285,7 @@ impl Dispatcher {
                             "delivery failed");
                         if let Err(e) = self
                             .service
-                            .failed(&ws, &id, *seq, Outcome::Retry { attempt, next_at })
+                            .failed(&ws, &id, inc, *seq, Outcome::Retry { attempt, next_at })
                             .await
                         {
                             tracing::warn!(workspace = %ws, trigger = %id, error = %e, "cannot record a failed delivery");
@@ -273,31 +298,36 @@ impl Dispatcher {
             if delivered.len() == due.events.len() {
                 after = after.max(due.scanned_to);
             }
-            self.settle(&ws, &id, delivered).await;
+            self.settle(&ws, &id, inc, delivered).await;
         }
     }
 
-    /// Removes delivered events; a failure only means they are sent again.
-    async fn settle(&self, ws: &str, id: &str, seqs: Vec<u64>) {
+    /// Records delivered events; a failure only means they are sent again.
+    async fn settle(&self, ws: &str, id: &str, incarnation: &str, seqs: Vec<u64>) {
         if seqs.is_empty() {
             return;
         }
-        if let Err(e) = self.service.delivered(ws, id, seqs).await {
+        if let Err(e) = self.service.delivered(ws, id, incarnation, seqs).await {
             tracing::warn!(workspace = %ws, trigger = %id, error = %e, "cannot record deliveries; they will be sent again");
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
 
     async fn deliver(&self, ws: &str, url: &str, secrets: &[&str], wid: &str, body: &[u8]) -> Sent {
+        // The workspace's slot first: a workspace waiting for its own
+        // slots never holds server-wide ones.
         let slots = self.workspace_slots(ws);
-        let (_g, _w) = match (self.global.acquire().await, slots.acquire().await) {
-            (Ok(g), Ok(w)) => (g, w),
-            _ => {
-                return Sent::Failed(
-                    attempt(None, Some("the dispatcher is stopping".into()), 0),
-                    None,
-                );
-            }
+        let stopping = || {
+            Sent::Failed(
+                attempt(None, Some("the dispatcher is stopping".into()), 0),
+                None,
+            )
+        };
+        let Ok(_w) = slots.acquire().await else {
+            return stopping();
+        };
+        let Ok(_g) = self.global.acquire().await else {
+            return stopping();
         };
         let started = Instant::now();
         let ms = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);

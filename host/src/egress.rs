@@ -377,6 +377,14 @@ const V6_RULES: &[(&str, &str)] = &[
     ("fc00::/7", "a unique-local address (fc00::/7)"),
     ("fe80::/10", "a link-local address (fe80::/10)"),
     ("fec0::/10", "a site-local address (fec0::/10)"),
+    (
+        "64:ff9b:1::/48",
+        "a local-use NAT64 address (64:ff9b:1::/48)",
+    ),
+    (
+        "::ffff:0:0:0/96",
+        "an IPv4-translated address (::ffff:0:0:0/96)",
+    ),
     ("ff00::/8", "a multicast address (ff00::/8)"),
 ];
 
@@ -440,6 +448,8 @@ mod tests {
             ("::127.0.0.1", "loopback"),
             ("64:ff9b::10.0.0.1", "private"),
             ("2002:7f00:1::", "loopback"),
+            ("64:ff9b:1::a00:1", "local-use NAT64"),
+            ("::ffff:0:7f00:1", "IPv4-translated"),
         ] {
             let got = non_global(ip(addr));
             assert!(

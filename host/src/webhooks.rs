@@ -123,10 +123,10 @@ pub fn check_time(timestamp: &str, now: i64) -> Result<i64, Refused> {
         .trim()
         .parse()
         .map_err(|_| Refused::Invalid(TIMESTAMP))?;
-    if now - timestamp > TOLERANCE_SECS {
+    if now.saturating_sub(timestamp) > TOLERANCE_SECS {
         return Err(Refused::TooOld);
     }
-    if timestamp - now > TOLERANCE_SECS {
+    if timestamp.saturating_sub(now) > TOLERANCE_SECS {
         return Err(Refused::TooNew);
     }
     Ok(timestamp)
@@ -217,6 +217,17 @@ mod tests {
         assert_eq!(
             verify(&["whsec_!!"], &h, body, NOW),
             Err(Refused::BadSecret)
+        );
+    }
+
+    /// An absurd timestamp is refused, never an overflow (a panic in debug).
+    #[test]
+    fn extreme_timestamps_are_refused() {
+        assert_eq!(check_time(&i64::MIN.to_string(), NOW), Err(Refused::TooOld));
+        assert_eq!(check_time(&i64::MAX.to_string(), NOW), Err(Refused::TooNew));
+        assert_eq!(
+            check_time("99999999999999999999", NOW),
+            Err(Refused::Invalid(TIMESTAMP))
         );
     }
 

@@ -459,6 +459,17 @@ async fn rotation_signs_with_both_secrets_during_the_grace_period() {
         assert_eq!(got[n]["verified"], true, "{:#?}", got[n]);
         assert_eq!(got[n]["signatures"], 2);
     }
+    // At most three secrets live at once, however often it is rotated.
+    for _ in 0..4 {
+        s.ok(
+            Method::POST,
+            "/v1/crm--dev/triggers/rot/rotate-secret",
+            None,
+        )
+        .await;
+    }
+    let info = s.ok(Method::GET, "/v1/crm--dev/triggers/rot", None).await;
+    assert_eq!(info["secrets"].as_array().unwrap().len(), 3, "{info}");
     // With no grace the old one stops at once.
     s.ok(
         Method::POST,
@@ -684,6 +695,35 @@ async fn grants_decide_who_manages_triggers_and_hooks_on_every_door() {
     );
     let (st, v) = rest(&elsewhere, body("e", "contacts")).await;
     assert_eq!(st, 403, "{v}");
+    // A relationship trigger sends links between any collections: a token
+    // limited to some collections may not make (or see) one.
+    let scoped_rels = s
+        .token(
+            "contacts-rels",
+            json!([{"scope": {"workspaces": ["crm"], "collections": ["contacts"]},
+            "permissions": ["read:triggers", "write:triggers", "read:relationships"]}]),
+        )
+        .await;
+    let rel = json!({"name": "links", "rel_type": "owns", "url": url, "events": ["create"]});
+    let (st, v) = rest(&scoped_rels, rel.clone()).await;
+    assert_eq!(st, 403, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not limited to some collections"),
+        "{v}"
+    );
+    s.ok(Method::POST, "/v1/crm--dev/triggers", Some(rel)).await;
+    let (st, _) = s
+        .call(
+            Method::GET,
+            "/v1/crm--dev/triggers/links",
+            Some(&scoped_rels),
+            None,
+        )
+        .await;
+    assert_eq!(st, 403);
     // A collection-scoped token lists only its collections' triggers, and
     // cannot read or delete the others.
     let (_, listed) = s
@@ -746,7 +786,7 @@ async fn grants_decide_who_manages_triggers_and_hooks_on_every_door() {
             json!({"action": "list", "workspace_id": "crm--dev"}),
         )
         .await;
-    assert_eq!(r["result"]["structuredContent"]["meta"]["total"], 3, "{r}");
+    assert_eq!(r["result"]["structuredContent"]["meta"]["total"], 4, "{r}");
     let (_, _, r) = rpc
         .call("manage_hook", json!({"action": "create", "workspace_id": "crm--dev", "name": "h", "collection": "contacts"}))
         .await;

@@ -356,6 +356,16 @@ impl Caller {
             .any(|g| g.matches_workspace(ws) && g.matches_collection(Some(collection)))
     }
 
+    /// Whether one grant not limited to some collections holds `perm` on
+    /// `ws` (what reaches every collection, e.g. every relationship of a
+    /// type, whatever its ends). Never during an endpoint call.
+    pub fn can_whole_workspace(&self, ws: &Workspace, perm: &str) -> bool {
+        self.endpoint.is_none()
+            && self.grants.iter().any(|g| {
+                g.matches_workspace(ws) && g.scope.collections.is_none() && g.has_permission(perm)
+            })
+    }
+
     /// Whether the token's grants hold `perm` on `ws` (and `collection`).
     fn token_can(&self, ws: &Workspace, collection: Option<&str>, perm: &str) -> bool {
         // Workspace-wide powers (deleting, promoting, endpoints, uploads,

@@ -16,6 +16,9 @@ use crate::store::{self, Txn, View};
 
 /// Longest grace period a rotation may give the old secret.
 pub const MAX_GRACE_SECS: u64 = 7 * 24 * 3600;
+/// Most secrets live at once (the newest and those in their grace period):
+/// each is one more HMAC per ingest and one more signature per delivery.
+pub const MAX_LIVE: usize = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Owner {
@@ -154,6 +157,7 @@ pub(crate) fn rotate(
     stored
         .secrets
         .retain(|s| s.expires_at.is_none_or(|e| e > at));
+    stored.secrets.truncate(MAX_LIVE - 1);
     let secret = crate::webhooks::new_secret();
     stored.secrets.insert(
         0,

@@ -22,8 +22,22 @@ use super::workspaces::{self, Workspace};
 use super::{Caller, Page, Service, check_ident, decode, encode, now, oplog};
 use crate::store::{self, Txn, View};
 
-/// Dead letters kept per trigger; older ones are dropped.
-pub const MAX_DEAD_LETTERS: usize = 10_000;
+/// Dead letters kept per trigger; older ones are dropped (with a warning).
+pub const MAX_DEAD_LETTERS: usize = 100_000;
+/// Triggers one workspace may have.
+pub const MAX_TRIGGERS: usize = 100;
+/// Events one write removes at most once every trigger is past them.
+const COLLECT: usize = 10_000;
+/// Why a trigger was disabled by its receiver.
+const GONE: &str = "the receiver answered 410 Gone; the trigger is disabled";
+
+/// Whether trigger `id` of `ws` is still the one of `incarnation` (its
+/// `created_at`): a trigger deleted and made again, or a workspace deleted
+/// and made again, is another trigger, whose cursor an old delivery must
+/// not move.
+fn same_trigger(v: &impl View, ws: &str, id: &str, incarnation: &str) -> Result<bool> {
+    Ok(find_in(v, ws, id)?.is_some_and(|t| t.created_at == incarnation))
+}
 /// Pending events are counted up to this many (a longer queue shows this
 /// number: "at least"), so that a get or list stays cheap.
 pub const PENDING_COUNT_CAP: usize = 100_000;
@@ -188,6 +202,20 @@ fn read_right(t: &Trigger) -> (Option<&str>, &'static str) {
     }
 }
 
+/// Whether `caller` holds `perm` for trigger `t`: on its collection, or,
+/// for a relationship trigger (whose events may link any collections),
+/// through a grant not limited to some collections.
+fn allows(caller: &Caller, w: &Workspace, t: &Trigger, perm: &str) -> Result<()> {
+    match &t.collection {
+        Some(c) => caller.require(w, Some(c), perm),
+        None if caller.can_whole_workspace(w, perm) => Ok(()),
+        None => Err(ServiceError::Forbidden(format!(
+            "token '{}' needs '{perm}' on all of workspace '{}' (not limited to some collections) for relationship trigger '{}': its events may link any collections",
+            caller.token_name, w.id, t.id
+        ))),
+    }
+}
+
 /// Checks a trigger's own fields (not its URL, see [`Service::check_url`]).
 fn check_fields(t: &Trigger) -> Result<()> {
     check_ident("trigger name", &t.id, 64)?;
@@ -228,7 +256,7 @@ pub(crate) fn remove_in(txn: &Txn, ws: &str, id: &str, keep_secret: bool) -> Res
     store::triggers::unroute(txn, ws, id)?;
     store::triggers::remove_state(txn, ws, id)?;
     store::outbox::drop_trigger(txn, ws, id)?;
-    store::outbox::collect(txn, ws)?;
+    store::outbox::collect(txn, ws, COLLECT)?;
     if !keep_secret {
         secrets::remove(txn, ws, Owner::Trigger, id)?;
     }
@@ -283,6 +311,11 @@ pub(crate) fn apply(
                 "trigger '{}' names collection '{c}', which '{}' would not have",
                 t.id, ws.id
             )));
+        }
+        if old.is_some_and(|o| o.source() != t.source()) {
+            // Another collection (or type): the old queue is not this
+            // trigger's business any more.
+            store::outbox::drop_trigger(txn, &ws.id, &t.id)?;
         }
         let next = Trigger {
             workspace_id: ws.id.clone(),
@@ -475,6 +508,8 @@ pub struct Delivery {
 /// Events of one trigger the dispatcher should deliver now.
 #[derive(Debug)]
 pub struct Due {
+    /// The trigger's `created_at`: pass it back with what was delivered.
+    pub incarnation: String,
     pub url: String,
     /// The secrets that sign right now, newest first.
     pub secrets: Vec<String>,
@@ -529,9 +564,16 @@ fn bury(
     };
     store::outbox::done(txn, ws, id, seq)?;
     store::outbox::put_dead(txn, ws, id, seq, &encode(&dead)?)?;
-    if store::outbox::dead_count(txn, ws, id)? > MAX_DEAD_LETTERS
-        && let Some((oldest, _)) = store::outbox::dead(txn, ws, id, 0, 1)?.into_iter().next()
-    {
+    Ok(())
+}
+
+/// Drops the oldest dead letters beyond [`MAX_DEAD_LETTERS`].
+fn trim_dead(txn: &Txn, ws: &str, id: &str) -> Result<()> {
+    let n = store::outbox::dead_count(txn, ws, id)?;
+    if n <= MAX_DEAD_LETTERS {
+        return Ok(());
+    }
+    for (oldest, _) in store::outbox::dead(txn, ws, id, 0, n - MAX_DEAD_LETTERS)? {
         tracing::warn!(
             workspace = ws,
             trigger = id,
@@ -591,8 +633,9 @@ impl Service {
                 "write:triggers",
             )?;
             workspaces::require_preview(&w, "triggers")?;
-            let (coll, perm) = read_right(&t);
-            ctx.caller.require(&w, coll, perm)?;
+            allows(&ctx.caller, &w, &t, "write:triggers")?;
+            let (_, perm) = read_right(&t);
+            allows(&ctx.caller, &w, &t, perm)?;
             if let Some(c) = &t.collection {
                 super::collections::load_in(txn, &ws, c)?;
             }
@@ -600,6 +643,11 @@ impl Service {
                 return Err(ServiceError::conflict(format!(
                     "trigger '{}' already exists in '{ws}'; delete it first, or choose another name",
                     t.id
+                )));
+            }
+            if store::triggers::list(txn, &ws)?.len() >= MAX_TRIGGERS {
+                return Err(ServiceError::conflict(format!(
+                    "workspace '{ws}' has {MAX_TRIGGERS} triggers, the most one may have; delete one first"
                 )));
             }
             put_in(txn, &ws, &t)?;
@@ -639,7 +687,7 @@ impl Service {
     }
 
     fn readable(caller: &Caller, w: &Workspace, t: &Trigger) -> bool {
-        caller.can(w, t.collection.as_deref(), "read:triggers")
+        allows(caller, w, t, "read:triggers").is_ok()
     }
 
     pub async fn get_trigger(&self, caller: &Caller, ws: &str, id: &str) -> Result<TriggerInfo> {
@@ -648,9 +696,7 @@ impl Service {
             let txn = this.store.read()?;
             let w = workspaces::load_for(&txn, &caller, &ws, None, "read:triggers")?;
             let t = load_in(&txn, &ws, &id)?;
-            if !Self::readable(&caller, &w, &t) {
-                caller.require(&w, t.collection.as_deref(), "read:triggers")?;
-            }
+            allows(&caller, &w, &t, "read:triggers")?;
             this.info_in(&txn, &ws, t)
         })
         .await
@@ -676,8 +722,7 @@ impl Service {
         self.write_exclusive(caller, move |txn, ctx| {
             let w = workspaces::load_for(txn, &ctx.caller, &ws, None, "write:triggers")?;
             let t = load_in(txn, &ws, &id)?;
-            ctx.caller
-                .require(&w, t.collection.as_deref(), "write:triggers")?;
+            allows(&ctx.caller, &w, &t, "write:triggers")?;
             workspaces::require_preview(&w, "triggers")?;
             remove_in(txn, &ws, &id, false)?;
             oplog::append(
@@ -703,7 +748,7 @@ impl Service {
     ) -> Result<(Workspace, Trigger)> {
         let w = workspaces::load_for(v, caller, ws, None, perm)?;
         let t = load_in(v, ws, id)?;
-        caller.require(&w, t.collection.as_deref(), perm)?;
+        allows(caller, &w, &t, perm)?;
         Ok((w, t))
     }
 
@@ -739,8 +784,11 @@ impl Service {
         let (w, i) = (ws.to_string(), id.to_string());
         self.write_shared(caller, move |txn, ctx| {
             let (_, t) = Self::trigger_for(txn, &ctx.caller, &w, &i, "write:triggers")?;
-            store::triggers::remove_state(txn, &w, &i)?;
-            store::outbox::remove_delivery(txn, &w, &i)?;
+            if store::triggers::state(txn, &w, &i)?.is_some() {
+                // A fresh start (an active trigger keeps its backoff).
+                store::triggers::remove_state(txn, &w, &i)?;
+                store::outbox::remove_delivery(txn, &w, &i)?;
+            }
             put_in(txn, &w, &t)?;
             oplog::append(
                 txn,
@@ -769,9 +817,9 @@ impl Service {
         let (this, caller, ws, id) = (self.clone(), caller.clone(), ws.to_string(), id.to_string());
         self.blocking(move || {
             let txn = this.store.read()?;
-            let (_, t) = Self::trigger_for(&txn, &caller, &ws, &id, "read:triggers")?;
-            let (c, p) = read_right(&t);
-            caller.require(&workspaces::load(&txn, &ws)?, c, p)?;
+            let (w, t) = Self::trigger_for(&txn, &caller, &ws, &id, "read:triggers")?;
+            let (_, p) = read_right(&t);
+            allows(&caller, &w, &t, p)?;
             let mut data = Vec::new();
             let total;
             if dead {
@@ -865,7 +913,6 @@ impl Service {
                     store::outbox::requeue(txn, &ws, &id, *s, d.event.as_bytes())?;
                 }
             }
-            store::outbox::remove_delivery(txn, &ws, &id)?;
             oplog::append(txn, &ws, &ctx.caller, "replay_trigger", json!({"trigger": id, "events": seqs.len()}))?;
             Ok(json!({"trigger": id, "replayed": seqs.len()}))
         })
@@ -917,6 +964,7 @@ impl Service {
                 .transpose()?;
             let head = head.filter(|h| events.first().is_some_and(|e| e.0 == h.seq));
             Ok(Some(Due {
+                incarnation: t.created_at,
                 url: t.url,
                 secrets: secrets::live(&txn, &ws, Owner::Trigger, &id, secrets::unix_now())?,
                 attempts: head.as_ref().map_or(0, |h| h.attempts.len()),
@@ -931,9 +979,18 @@ impl Service {
 
     /// Marks delivered events done (in order), and drops events every
     /// trigger is past.
-    pub async fn delivered(&self, ws: &str, id: &str, seqs: Vec<u64>) -> Result<()> {
-        let (ws, id) = (ws.to_string(), id.to_string());
+    pub async fn delivered(
+        &self,
+        ws: &str,
+        id: &str,
+        incarnation: &str,
+        seqs: Vec<u64>,
+    ) -> Result<()> {
+        let (ws, id, inc) = (ws.to_string(), id.to_string(), incarnation.to_string());
         self.write_shared(&Caller::system(), move |txn, _| {
+            if !same_trigger(txn, &ws, &id, &inc)? {
+                return Ok(());
+            }
             let head: Option<HeadState> = store::outbox::delivery(txn, &ws, &id)?
                 .map(|b| decode(&b, "delivery state"))
                 .transpose()?;
@@ -941,7 +998,7 @@ impl Service {
             if head.is_some_and(|h| seqs.contains(&h.seq)) {
                 store::outbox::remove_delivery(txn, &ws, &id)?;
             }
-            store::outbox::collect(txn, &ws)?;
+            store::outbox::collect(txn, &ws, COLLECT)?;
             Ok(())
         })
         .await
@@ -950,21 +1007,33 @@ impl Service {
     /// Moves an idle trigger's cursor up to `seq` (the dispatcher looked:
     /// nothing up to it is for the trigger), so that it holds back no
     /// other trigger's events.
-    pub async fn skip_to(&self, ws: &str, id: &str, seq: u64) -> Result<()> {
-        let (ws, id) = (ws.to_string(), id.to_string());
+    pub async fn skip_to(&self, ws: &str, id: &str, incarnation: &str, seq: u64) -> Result<()> {
+        let (ws, id, inc) = (ws.to_string(), id.to_string(), incarnation.to_string());
         self.write_shared(&Caller::system(), move |txn, _| {
+            if !same_trigger(txn, &ws, &id, &inc)? {
+                return Ok(());
+            }
             store::outbox::skip_to(txn, &ws, &id, seq)?;
-            store::outbox::collect(txn, &ws)?;
+            store::outbox::collect(txn, &ws, COLLECT)?;
             Ok(())
         })
         .await
     }
 
     /// Records a failed attempt at the trigger's event `seq`.
-    pub async fn failed(&self, ws: &str, id: &str, seq: u64, outcome: Outcome) -> Result<()> {
-        let (ws, id) = (ws.to_string(), id.to_string());
-        self.write_exclusive(&Caller::system(), move |txn, _| {
-            if store::outbox::get(txn, &ws, &id, seq)?.is_none() {
+    pub async fn failed(
+        &self,
+        ws: &str,
+        id: &str,
+        incarnation: &str,
+        seq: u64,
+        outcome: Outcome,
+    ) -> Result<()> {
+        let (ws, id, inc) = (ws.to_string(), id.to_string(), incarnation.to_string());
+        self.write_shared(&Caller::system(), move |txn, _| {
+            if !same_trigger(txn, &ws, &id, &inc)?
+                || store::outbox::get(txn, &ws, &id, seq)?.is_none()
+            {
                 return Ok(()); // deleted, replayed or delivered meanwhile
             }
             let mut head: HeadState = store::outbox::delivery(txn, &ws, &id)?
@@ -975,7 +1044,7 @@ impl Service {
                     seq,
                     ..Default::default()
                 });
-            match outcome {
+            match outcome.clone() {
                 Outcome::Retry {
                     attempt,
                     next_at: Some(at),
@@ -992,31 +1061,50 @@ impl Service {
                     store::outbox::remove_delivery(txn, &ws, &id)?;
                     let n = head.attempts.len();
                     bury(txn, &ws, &id, seq, head.attempts, &format!("{n} attempts failed"))?;
+                    trim_dead(txn, &ws, &id)?;
                 }
                 Outcome::Gone { attempt } => {
+                    // The rest of the queue moves to the dead letters in
+                    // small writes ([`Service::bury_disabled`]).
                     head.attempts.push(attempt);
                     store::outbox::remove_delivery(txn, &ws, &id)?;
-                    let reason = "the receiver answered 410 Gone; the trigger is disabled";
-                    disable_in(txn, &ws, &id, reason)?;
-                    bury(txn, &ws, &id, seq, head.attempts, reason)?;
-                    // The rest of the queue waits in the dead letters
-                    // (`triggers enable`, then `triggers replay`).
-                    let mut after = 0;
-                    loop {
-                        let (rest, last, more) = store::outbox::next(txn, &ws, &id, after, 1000)?;
-                        if rest.is_empty() && !more {
-                            break;
-                        }
-                        after = after.max(last);
-                        for (s, _) in rest {
-                            bury(txn, &ws, &id, s, Vec::new(), reason)?;
-                        }
-                    }
-                    store::outbox::collect(txn, &ws)?;
+                    disable_in(txn, &ws, &id, GONE)?;
+                    bury(txn, &ws, &id, seq, head.attempts, GONE)?;
                     tracing::warn!(workspace = %ws, trigger = %id, "receiver answered 410 Gone: trigger disabled");
                 }
             }
             Ok(())
+        })
+        .await
+    }
+
+    /// Moves up to 1,000 more events of a disabled trigger's queue to its
+    /// dead letters (after a 410), in one small write; returns how many
+    /// (0: done). Enabling the trigger first delivers what is left instead.
+    pub async fn bury_disabled(&self, ws: &str, id: &str, incarnation: &str) -> Result<usize> {
+        let (ws, id, inc) = (ws.to_string(), id.to_string(), incarnation.to_string());
+        self.write_shared(&Caller::system(), move |txn, _| {
+            if !same_trigger(txn, &ws, &id, &inc)?
+                || store::triggers::state(txn, &ws, &id)?.is_none()
+            {
+                return Ok(0);
+            }
+            let mut n = 0;
+            let mut after = 0;
+            while n < 1000 {
+                let (rest, last, more) = store::outbox::next(txn, &ws, &id, after, 1000 - n)?;
+                if rest.is_empty() && !more {
+                    break;
+                }
+                after = after.max(last);
+                for (s, _) in rest {
+                    bury(txn, &ws, &id, s, Vec::new(), GONE)?;
+                    n += 1;
+                }
+            }
+            trim_dead(txn, &ws, &id)?;
+            store::outbox::collect(txn, &ws, COLLECT)?;
+            Ok(n)
         })
         .await
     }

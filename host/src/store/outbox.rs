@@ -222,22 +222,55 @@ pub fn skip_to(t: &Txn, ws: &str, trigger: &str, seq: u64) -> Result<(), StoreEr
     Ok(())
 }
 
-/// Removes the events of `ws` that every trigger is past (all of them
-/// when it has no trigger left). Returns how many.
-pub fn collect(t: &Txn, ws: &str) -> Result<usize, StoreError> {
+/// Removes up to `limit` events of `ws` that every trigger that delivers
+/// is past (all of them when it has none), keeping those a disabled
+/// trigger still has queued. Returns how many.
+pub fn collect(t: &Txn, ws: &str, limit: usize) -> Result<usize, StoreError> {
     let end = succ(ws);
-    let mut min: Option<u64> = None;
+    let disabled: Vec<String> = {
+        let st = t.open(TRIGGER_STATE)?;
+        let mut out = Vec::new();
+        for row in st.range((ws, "")..(end.as_str(), ""))? {
+            out.push(row?.0.value().1.to_string());
+        }
+        out
+    };
+    let (mut min, mut held): (Option<u64>, Vec<(String, u64)>) = (None, Vec::new());
     for row in t.open(CURSORS)?.range((ws, "")..(end.as_str(), ""))? {
-        let c = row?.1.value();
-        min = Some(min.map_or(c, |m| m.min(c)));
+        let (k, v) = row?;
+        let (name, c) = (k.value().1.to_string(), v.value());
+        if disabled.contains(&name) {
+            held.push((name, c));
+        } else {
+            min = Some(min.map_or(c, |m| m.min(c)));
+        }
     }
     let upto = min.unwrap_or(u64::MAX);
-    let mut n = 0;
-    t.table(EVENTS)?.retain_in((ws, 0)..=(ws, upto), |_, _| {
-        n += 1;
-        false
-    })?;
-    Ok(n)
+    let mut gone = Vec::new();
+    {
+        let events = t.open(EVENTS)?;
+        for row in events.range((ws, 0)..=(ws, upto))? {
+            let (k, v) = row?;
+            let seq = k.value().1;
+            let bytes = v.value();
+            let keep = held
+                .iter()
+                .any(|(name, c)| *c < seq && names(bytes, name).0);
+            if !keep {
+                gone.push(seq);
+                if gone.len() >= limit {
+                    break;
+                }
+            }
+        }
+    }
+    if !gone.is_empty() {
+        let mut events = t.table(EVENTS)?;
+        for seq in &gone {
+            events.remove((ws, *seq))?;
+        }
+    }
+    Ok(gone.len())
 }
 
 pub fn dead(
@@ -380,10 +413,10 @@ mod tests {
             done(t, "w", "a", 5)?;
             done(t, "w", "a", 7)?;
             // b and idle still hold event 5 back (idle's cursor is at 4).
-            assert_eq!(collect(t, "w")?, 0);
+            assert_eq!(collect(t, "w", 100)?, 0);
             skip_to(t, "w", "idle", 7)?;
             done(t, "w", "b", 5)?;
-            assert_eq!(collect(t, "w")?, 1, "event 5: everyone is past it");
+            assert_eq!(collect(t, "w", 100)?, 1, "event 5: everyone is past it");
             requeue(t, "w", "b", 2, b"msg_2\n{}")?;
             Ok(())
         })
@@ -399,7 +432,7 @@ mod tests {
         s.write(WriteMode::Exclusive, |t| -> Result<(), StoreError> {
             done(t, "w", "b", 2)?;
             drop_trigger(t, "w", "b")?;
-            collect(t, "w")?;
+            collect(t, "w", 100)?;
             Ok(())
         })
         .await

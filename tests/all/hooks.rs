@@ -510,3 +510,63 @@ async fn hooks_are_preview_config_and_production_gets_its_own_secret() {
         "{v}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hook_is_held_to_the_rate_limit() {
+    let s = Server::start_with(&["--rate-limit", "5"]);
+    s.setup("crm", "contacts", contacts_schema()).await;
+    let h = s
+        .ok(
+            Method::POST,
+            "/v1/crm--dev/hooks",
+            Some(json!({"name": "busy", "collection": "contacts"})),
+        )
+        .await;
+    let auth = [(
+        "authorization",
+        format!("Bearer {}", h["secret"].as_str().unwrap()),
+    )];
+    let mut statuses = Vec::new();
+    let mut last = Value::Null;
+    for i in 0..8 {
+        let (st, v) = ingest(
+            &s,
+            "/v1/crm--dev/hooks/busy/ingest",
+            &auth,
+            &format!(r#"{{"data": {{"name": "n{i}"}}}}"#),
+        )
+        .await;
+        statuses.push(st);
+        last = v;
+    }
+    assert!(
+        statuses[..4].iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.last(),
+        Some(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    assert_eq!(last["error"]["code"], "RATE_LIMITED");
+    // Requests without the secret do not count against it.
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    for _ in 0..8 {
+        let (st, _) = ingest(
+            &s,
+            "/v1/crm--dev/hooks/busy/ingest",
+            &[("authorization", "Bearer whsec_nope".to_string())],
+            "{}",
+        )
+        .await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED);
+    }
+    let (st, v) = ingest(
+        &s,
+        "/v1/crm--dev/hooks/busy/ingest",
+        &auth,
+        r#"{"data": {"name": "ok"}}"#,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+}

@@ -431,6 +431,10 @@ impl Service {
                 } => webhooks::verify_parts(&live, wid, timestamp, signature, &body, at)
                     .map_err(|e| unauthorized(ws, id, e))?,
             }
+            // A hook is held to `--rate-limit` as a token is (counted once
+            // the request proved it holds the secret, so strangers cannot
+            // use up a sender's allowance).
+            self.rate_check(&format!("hook:{ws}/{id}"))?;
             if let Some(k) = &key
                 && let Some(r) = store::hooks::key(&txn, ws, id, k)?
             {

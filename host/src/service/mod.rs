@@ -133,6 +133,21 @@ impl Service {
         &self.config
     }
 
+    /// Counts one request of `key` (a token's id, or a hook) against
+    /// `--rate-limit`; over it, [`ServiceError::RateLimited`].
+    pub(crate) fn rate_check(&self, key: &str) -> Result<()> {
+        if let Some(limiter) = &self.limiter
+            && let Err(not_until) = limiter.check_key(&key.to_string())
+        {
+            use governor::clock::Clock;
+            let wait = not_until.wait_time_from(limiter.clock().now());
+            return Err(ServiceError::RateLimited {
+                retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+            });
+        }
+        Ok(())
+    }
+
     fn ctx(&self, caller: &Caller) -> Ctx {
         Ctx {
             caller: caller.clone(),

@@ -234,15 +234,7 @@ impl Service {
                 stored.name
             )));
         }
-        if let Some(limiter) = &self.limiter
-            && let Err(not_until) = limiter.check_key(&stored.id)
-        {
-            use governor::clock::Clock;
-            let wait = not_until.wait_time_from(limiter.clock().now());
-            return Err(ServiceError::RateLimited {
-                retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
-            });
-        }
+        self.rate_check(&stored.id)?;
         if let Some(t) = self.tokens.touch(id) {
             // Best effort: a lost last_used_at update is not a lost write.
             let store = self.store.clone();

@@ -176,6 +176,21 @@ impl Server {
         v
     }
 
+    /// GETs `path` as the admin every 50 ms, at most `tries` times, until
+    /// `done` holds for the answer; returns the last answer (the caller
+    /// asserts on it).
+    pub async fn poll(&self, path: &str, tries: usize, done: impl Fn(&Value) -> bool) -> Value {
+        let mut v = Value::Null;
+        for _ in 0..tries {
+            v = self.ok(Method::GET, path, None).await;
+            if done(&v) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        v
+    }
+
     /// Runs the CLI against this server; it finds the admin token in the
     /// credentials file the server saved.
     pub fn cli_in(&self, args: &[&str], cwd: Option<&Path>) -> std::process::Output {

@@ -91,19 +91,13 @@ async fn private_destinations_are_refused_naming_the_rule() {
         Some(json!({"data": {"name": "Ada"}})),
     )
     .await;
-    let mut pending = serde_json::Value::Null;
-    for _ in 0..200 {
-        pending = s
-            .ok(Method::GET, "/v1/crm--dev/triggers/t/deliveries", None)
-            .await;
-        if pending["data"][0]["attempts"]
-            .as_array()
-            .is_some_and(|a| !a.is_empty())
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let pending = s
+        .poll("/v1/crm--dev/triggers/t/deliveries", 200, |v| {
+            v["data"][0]["attempts"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty())
+        })
+        .await;
     let error = pending["data"][0]["attempts"][0]["error"]
         .as_str()
         .unwrap_or_else(|| panic!("{pending}"));
@@ -138,19 +132,13 @@ async fn a_redirect_is_never_followed() {
         Some(json!({"data": {"name": "Ada"}})),
     )
     .await;
-    let mut pending = serde_json::Value::Null;
-    for _ in 0..200 {
-        pending = s
-            .ok(Method::GET, "/v1/crm--dev/triggers/t/deliveries", None)
-            .await;
-        if pending["data"][0]["attempts"]
-            .as_array()
-            .is_some_and(|a| !a.is_empty())
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let pending = s
+        .poll("/v1/crm--dev/triggers/t/deliveries", 200, |v| {
+            v["data"][0]["attempts"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty())
+        })
+        .await;
     let a = &pending["data"][0]["attempts"][0];
     assert_eq!(a["status"], 302, "{pending}");
     assert!(a["error"].as_str().unwrap().contains("not followed"), "{a}");

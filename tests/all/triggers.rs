@@ -258,16 +258,11 @@ async fn retries_keep_the_webhook_id_and_honour_retry_after() {
     );
     // Delivered: nothing left in the queue (once the dispatcher has
     // recorded the 204).
-    let mut left = Value::Null;
-    for _ in 0..100 {
-        left = s
-            .ok(Method::GET, "/v1/crm--dev/triggers/flaky/deliveries", None)
-            .await;
-        if left["meta"]["total"] == 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let left = s
+        .poll("/v1/crm--dev/triggers/flaky/deliveries", 100, |v| {
+            v["meta"]["total"] == 0
+        })
+        .await;
     assert_eq!(left["meta"]["total"], 0, "{left}");
 }
 
@@ -291,14 +286,11 @@ async fn gone_disables_the_trigger_and_replay_sends_its_queue() {
     )
     .await;
     rx.wait_for(10, |r| !r.is_empty()).await;
-    let mut info = Value::Null;
-    for _ in 0..100 {
-        info = s.ok(Method::GET, "/v1/crm--dev/triggers/gone", None).await;
-        if info["status"] == "disabled" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let info = s
+        .poll("/v1/crm--dev/triggers/gone", 100, |v| {
+            v["status"] == "disabled"
+        })
+        .await;
     assert_eq!(info["status"], "disabled", "{info}");
     assert!(
         info["disabled_reason"].as_str().unwrap().contains("410"),
@@ -370,20 +362,13 @@ async fn exhausted_deliveries_are_dead_lettered_and_replayed_from_the_cli() {
         )
         .await;
     rx.wait_for(10, |r| r.len() >= 3).await;
-    let mut dead = Value::Null;
-    for _ in 0..100 {
-        dead = s
-            .ok(
-                Method::GET,
-                "/v1/crm--dev/triggers/down/deliveries?status=dead",
-                None,
-            )
-            .await;
-        if dead["meta"]["total"] == 1 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let dead = s
+        .poll(
+            "/v1/crm--dev/triggers/down/deliveries?status=dead",
+            100,
+            |v| v["meta"]["total"] == 1,
+        )
+        .await;
     assert_eq!(dead["meta"]["total"], 1, "{dead}");
     let d = &dead["data"][0];
     assert_eq!(d["attempts"].as_array().unwrap().len(), 3, "{d}");

@@ -135,6 +135,20 @@ fn load_in(v: &impl View, ws: &str, id: &str) -> Result<Hook> {
     })
 }
 
+/// Loads hook `id` of `ws` for a caller who needs `perm` on its collection.
+fn hook_for(
+    v: &impl View,
+    caller: &Caller,
+    ws: &str,
+    id: &str,
+    perm: &str,
+) -> Result<(Workspace, Hook)> {
+    let w = workspaces::load_for(v, caller, ws, None, perm)?;
+    let hook = load_in(v, ws, id)?;
+    caller.require(&w, Some(&hook.collection), perm)?;
+    Ok((w, hook))
+}
+
 /// Removes a hook and its keys; its secret too unless `keep_secret`.
 pub(crate) fn remove_in(txn: &Txn, ws: &str, id: &str, keep_secret: bool) -> Result<()> {
     store::hooks::remove(txn, ws, id)?;
@@ -216,12 +230,12 @@ fn unauthorized(ws: &str, id: &str, why: impl std::fmt::Display) -> ServiceError
 }
 
 /// Parses an ingest body: one item or a list of 1 to 1,000.
-fn parse_items(body: &[u8]) -> Result<(Vec<Item>, bool)> {
+fn parse_items(body: &[u8]) -> Result<Vec<Item>> {
     let v: Value = serde_json::from_slice(body)
         .map_err(|e| ServiceError::invalid(format!("the body is not JSON: {e}")))?;
-    let (raw, list) = match v {
-        Value::Array(a) => (a, true),
-        other => (vec![other], false),
+    let raw = match v {
+        Value::Array(a) => a,
+        other => vec![other],
     };
     if raw.is_empty() {
         return Err(ServiceError::invalid("the list holds no records"));
@@ -256,7 +270,7 @@ fn parse_items(body: &[u8]) -> Result<(Vec<Item>, bool)> {
             details: json!({"failed": failed}),
         });
     }
-    Ok((items, list))
+    Ok(items)
 }
 
 impl Service {
@@ -320,9 +334,7 @@ impl Service {
 
     pub fn get_hook(&self, caller: &Caller, ws: &str, id: &str) -> Result<HookInfo> {
         let txn = self.store.read()?;
-        let w = workspaces::load_for(&txn, caller, ws, None, "read:hooks")?;
-        let hook = load_in(&txn, ws, id)?;
-        caller.require(&w, Some(&hook.collection), "read:hooks")?;
+        let (_, hook) = hook_for(&txn, caller, ws, id, "read:hooks")?;
         Self::hook_info(&txn, hook)
     }
 
@@ -339,10 +351,7 @@ impl Service {
     pub async fn delete_hook(&self, caller: &Caller, ws: &str, id: &str) -> Result<Hook> {
         let (ws, id) = (ws.to_string(), id.to_string());
         self.write_shared(caller, move |txn, ctx| {
-            let w = workspaces::load_for(txn, &ctx.caller, &ws, None, "write:hooks")?;
-            let hook = load_in(txn, &ws, &id)?;
-            ctx.caller
-                .require(&w, Some(&hook.collection), "write:hooks")?;
+            let (w, hook) = hook_for(txn, &ctx.caller, &ws, &id, "write:hooks")?;
             workspaces::require_preview(&w, "hooks")?;
             remove_in(txn, &ws, &id, false)?;
             oplog::append(txn, &ws, &ctx.caller, "delete_hook", json!({"hook": id}))?;
@@ -361,19 +370,10 @@ impl Service {
         id: &str,
         grace_secs: Option<u64>,
     ) -> Result<Value> {
-        let grace = grace_secs.unwrap_or(24 * 3600);
-        if grace > secrets::MAX_GRACE_SECS {
-            return Err(ServiceError::invalid(format!(
-                "grace_seconds must be at most {} (7 days), got {grace}",
-                secrets::MAX_GRACE_SECS
-            )));
-        }
+        let grace = secrets::grace(grace_secs)?;
         let (ws, id) = (ws.to_string(), id.to_string());
         self.write_shared(caller, move |txn, ctx| {
-            let w = workspaces::load_for(txn, &ctx.caller, &ws, None, "write:hooks")?;
-            let hook = load_in(txn, &ws, &id)?;
-            ctx.caller
-                .require(&w, Some(&hook.collection), "write:hooks")?;
+            hook_for(txn, &ctx.caller, &ws, &id, "write:hooks")?;
             let secret = secrets::rotate(txn, &ws, Owner::Hook, &id, grace)?;
             oplog::append(
                 txn,
@@ -445,7 +445,7 @@ impl Service {
             }
             hook
         };
-        let (items, _) = parse_items(&body)?;
+        let items = parse_items(&body)?;
         let ops: Vec<Operation> = items
             .into_iter()
             .map(|i| Operation::UpsertRecord {

@@ -66,6 +66,18 @@ pub struct NewSecret {
     pub secret: String,
 }
 
+/// The grace period a rotation asked for: a day by default, at most
+/// [`MAX_GRACE_SECS`].
+pub(crate) fn grace(asked: Option<u64>) -> Result<u64> {
+    let grace = asked.unwrap_or(24 * 3600);
+    if grace > MAX_GRACE_SECS {
+        return Err(super::ServiceError::invalid(format!(
+            "grace_seconds must be at most {MAX_GRACE_SECS} (7 days), got {grace}"
+        )));
+    }
+    Ok(grace)
+}
+
 pub(crate) fn unix_now() -> i64 {
     jiff::Timestamp::now().as_second()
 }

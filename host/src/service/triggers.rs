@@ -194,12 +194,25 @@ pub(crate) fn load_in(v: &impl View, ws: &str, id: &str) -> Result<Trigger> {
     })
 }
 
-/// The read right a trigger needs on what it sends out.
-fn read_right(t: &Trigger) -> (Option<&str>, &'static str) {
+/// The read right a trigger needs on what it sends out (checked with
+/// [`allows`]: on its collection, or workspace-wide).
+fn read_perm(t: &Trigger) -> &'static str {
     match &t.collection {
-        Some(c) => (Some(c.as_str()), "read:records"),
-        None => (None, "read:relationships"),
+        Some(_) => "read:records",
+        None => "read:relationships",
     }
+}
+
+/// Checks a trigger URL against the server's egress policy; the refusal
+/// names the rule.
+fn check_url(egress: &crate::egress::Egress, t: &Trigger) -> Result<()> {
+    egress
+        .check_url(&t.url)
+        .map(|_| ())
+        .map_err(|r| ServiceError::Validation {
+            message: format!("trigger '{}': url refused: {r}", t.id),
+            details: json!({"at": "url", "trigger": t.id}),
+        })
 }
 
 /// Whether `caller` holds `perm` for trigger `t`: on its collection, or,
@@ -299,10 +312,7 @@ pub(crate) fn apply(
         }
         check_fields(t)?;
         if let Some(e) = egress {
-            e.check_url(&t.url).map_err(|r| ServiceError::Validation {
-                message: format!("trigger '{}': url refused: {r}", t.id),
-                details: json!({"at": "url", "trigger": t.id}),
-            })?;
+            check_url(e, t)?;
         }
         if let Some(c) = &t.collection
             && store::collections::get(txn, &ws.id, c)?.is_none()
@@ -586,19 +596,6 @@ fn trim_dead(txn: &Txn, ws: &str, id: &str) -> Result<()> {
 }
 
 impl Service {
-    /// Checks a trigger URL against the server's egress policy; the
-    /// refusal names the rule.
-    fn check_url(&self, url: &str) -> Result<()> {
-        self.config
-            .egress
-            .check_url(url)
-            .map(|_| ())
-            .map_err(|r| ServiceError::Validation {
-                message: format!("trigger url refused: {r}"),
-                details: json!({"at": "url"}),
-            })
-    }
-
     pub async fn create_trigger(
         &self,
         caller: &Caller,
@@ -622,7 +619,7 @@ impl Service {
             updated_at: stamp,
         };
         check_fields(&t)?;
-        self.check_url(&t.url)?;
+        check_url(&self.config.egress, &t)?;
         let ws = ws.to_string();
         self.write_shared(caller, move |txn, ctx| {
             let w = workspaces::load_for(
@@ -634,8 +631,7 @@ impl Service {
             )?;
             workspaces::require_preview(&w, "triggers")?;
             allows(&ctx.caller, &w, &t, "write:triggers")?;
-            let (_, perm) = read_right(&t);
-            allows(&ctx.caller, &w, &t, perm)?;
+            allows(&ctx.caller, &w, &t, read_perm(&t))?;
             if let Some(c) = &t.collection {
                 super::collections::load_in(txn, &ws, c)?;
             }
@@ -694,9 +690,7 @@ impl Service {
         let (this, caller, ws, id) = (self.clone(), caller.clone(), ws.to_string(), id.to_string());
         self.blocking(move || {
             let txn = this.store.read()?;
-            let w = workspaces::load_for(&txn, &caller, &ws, None, "read:triggers")?;
-            let t = load_in(&txn, &ws, &id)?;
-            allows(&caller, &w, &t, "read:triggers")?;
+            let (_, t) = Self::trigger_for(&txn, &caller, &ws, &id, "read:triggers")?;
             this.info_in(&txn, &ws, t)
         })
         .await
@@ -761,13 +755,7 @@ impl Service {
         id: &str,
         grace_secs: Option<u64>,
     ) -> Result<Value> {
-        let grace = grace_secs.unwrap_or(24 * 3600);
-        if grace > secrets::MAX_GRACE_SECS {
-            return Err(ServiceError::invalid(format!(
-                "grace_seconds must be at most {} (7 days), got {grace}",
-                secrets::MAX_GRACE_SECS
-            )));
-        }
+        let grace = secrets::grace(grace_secs)?;
         let (ws, id) = (ws.to_string(), id.to_string());
         self.write_shared(caller, move |txn, ctx| {
             Self::trigger_for(txn, &ctx.caller, &ws, &id, "write:triggers")?;
@@ -818,8 +806,7 @@ impl Service {
         self.blocking(move || {
             let txn = this.store.read()?;
             let (w, t) = Self::trigger_for(&txn, &caller, &ws, &id, "read:triggers")?;
-            let (_, p) = read_right(&t);
-            allows(&caller, &w, &t, p)?;
+            allows(&caller, &w, &t, read_perm(&t))?;
             let mut data = Vec::new();
             let total;
             if dead {
